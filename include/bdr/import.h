@@ -1,0 +1,44 @@
+/* Import (sending site): snapshot a source directory as the next version of
+ * a package: walk, chunk, hash, copy into the library, sign the manifest.
+ *
+ * A quick-check cache (path, size, mtime, ctime, inode, device) lets files
+ * unchanged since the last import skip the read: they are hardlinked from
+ * the previous version with its chunk list. A file that changes while it
+ * is read (size or times differ before and after) is read again, up to
+ * BDR_IMPORT_RETRIES times, then the import fails with -BDR_ECHANGED
+ * naming it: never a torn version. */
+#ifndef BDR_IMPORT_H
+#define BDR_IMPORT_H
+
+#include <stdint.h>
+
+#include "bdr/key.h"
+
+struct bdr_library;
+struct bdr_diag;
+
+#define BDR_IMPORT_RETRIES 3
+
+struct bdr_import_stats {
+	uint64_t entries;
+	uint64_t files;
+	uint64_t bytes;       /* total file bytes in the version */
+	uint64_t files_read;  /* files read and chunked */
+	uint64_t bytes_read;
+	uint64_t files_quick; /* files taken from the quick-check cache */
+	uint64_t retries;     /* re-reads after a file changed under us */
+};
+
+struct bdr_import_req {
+	const char *package;
+	const char *srcdir;
+	const char *site;           /* creating site's name */
+	const struct bdr_key *key;  /* signs the manifest */
+	int64_t created_ns;         /* 0: now */
+};
+
+/* The new version number is the latest held + 1. */
+int bdr_import(struct bdr_library *lib, const struct bdr_import_req *req, uint64_t *version,
+	       struct bdr_import_stats *st, struct bdr_diag *d);
+
+#endif

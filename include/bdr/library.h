@@ -1,0 +1,82 @@
+/* The site library: a data directory holding, per package, numbered
+ * versions as real directory trees plus their signed manifests.
+ *
+ *   DIR/bdr.db                       site database (a cache, see db.h)
+ *   DIR/packages/P/V/manifest        signed manifest of version V
+ *   DIR/packages/P/V/tree/           the version's files
+ *   DIR/packages/P/current -> V      the active version (the highest held)
+ *   DIR/staging/P.V.XXXXXX/          a version being built
+ *
+ * A version appears by one rename of a complete, verified, synced staging
+ * directory, so a crash at any moment leaves the previous version intact
+ * and active; leftover staging is removed when the library is opened.
+ * Files identical between versions (content, mode, mtime) are hardlinks.
+ * The last keep_versions versions of each package are kept. */
+#ifndef BDR_LIBRARY_H
+#define BDR_LIBRARY_H
+
+#include <limits.h>
+#include <stdint.h>
+
+#include "bdr/chunker.h"
+#include "bdr/manifest.h"
+
+struct bdr_library;
+struct bdr_db;
+struct bdr_diag;
+
+#define BDR_KEEP_VERSIONS_DEFAULT 5
+
+struct bdr_library_opts {
+	const char *dir;
+	uint32_t keep_versions; /* 0: BDR_KEEP_VERSIONS_DEFAULT */
+	struct bdr_chunker_params chunking; /* avg 0: defaults */
+};
+
+int bdr_library_open(struct bdr_library **out, const struct bdr_library_opts *o, struct bdr_diag *d);
+void bdr_library_close(struct bdr_library *lib);
+struct bdr_db *bdr_library_db(struct bdr_library *lib);
+const struct bdr_chunker_params *bdr_library_chunking(const struct bdr_library *lib);
+const char *bdr_library_dir(const struct bdr_library *lib);
+
+/* Throws the database away and rebuilds it from the manifests on disk. */
+int bdr_library_reindex(struct bdr_library *lib, struct bdr_diag *d);
+
+/* The active (highest) version of package, or -BDR_ENOTFOUND. */
+int bdr_library_latest(struct bdr_library *lib, const char *package, uint64_t *version);
+int bdr_library_manifest_load(struct bdr_library *lib, const char *package, uint64_t version,
+			      struct bdr_manifest *m, struct bdr_diag *d);
+/* Path of a version's tree: DIR/packages/P/V/tree */
+int bdr_library_tree_path(const struct bdr_library *lib, const char *package, uint64_t version,
+			  char *buf, size_t size);
+
+/* A version being built. */
+struct bdr_stage {
+	char dir[PATH_MAX];  /* DIR/staging/P.V.XXXXXX */
+	char tree[PATH_MAX]; /* dir/tree */
+	int tree_fd;         /* owned: O_DIRECTORY fd of tree */
+	char package[BDR_MAX_PACKAGE_NAME + 1];
+	uint64_t version;
+};
+
+int bdr_library_stage_begin(struct bdr_library *lib, const char *package, uint64_t version,
+			    struct bdr_stage *s, struct bdr_diag *d);
+/* Writes the manifest, syncs, renames the stage into place, records it in
+ * the database, points current at it and applies retention. The stage is
+ * consumed whatever the result. */
+int bdr_library_stage_commit(struct bdr_library *lib, struct bdr_stage *s,
+			     const struct bdr_manifest *m, const uint8_t *mbuf, size_t mlen,
+			     struct bdr_diag *d);
+void bdr_library_stage_abort(struct bdr_library *lib, struct bdr_stage *s);
+
+/* Creates m's directories and symlinks inside the stage (files are the
+ * caller's), then after the files exist, fixes directory modes and mtimes
+ * bottom-up. Shared by import and rebuild. */
+int bdr_library_stage_dirs(struct bdr_stage *s, const struct bdr_manifest *m, struct bdr_diag *d);
+int bdr_library_stage_finish_meta(struct bdr_stage *s, const struct bdr_manifest *m, struct bdr_diag *d);
+
+/* Makes path in the stage a hardlink of a held file with this content,
+ * mode and mtime, if the library has one: 0 linked, -BDR_ENOTFOUND not. */
+int bdr_library_link_held(struct bdr_library *lib, struct bdr_stage *s, const struct bdr_entry *e);
+
+#endif

@@ -1,0 +1,40 @@
+/* Rebuild (receiving site): given a new signed manifest and the library,
+ * list the chunks that are missing; given their bytes, assemble the version
+ * in staging (held chunks copied with copy_file_range, identical files
+ * hardlinked), verify every file's BLAKE2b, sync, and activate atomically.
+ *
+ * Received chunks are checked against their id before they are kept and
+ * are stored in the stage, so a later attempt can resume. A file whose hash
+ * does not match is never activated: bdr_rebuild_finish fails naming it,
+ * and bdr_rebuild_bad_files() lists every such file so the caller can fetch
+ * their bytes in full. */
+#ifndef BDR_REBUILD_H
+#define BDR_REBUILD_H
+
+#include <stdint.h>
+
+#include "bdr/manifest.h"
+
+struct bdr_library;
+struct bdr_rebuild;
+struct bdr_diag;
+
+/* Takes the encoded manifest; verifies it (against expect_signer if not
+ * NULL) and opens a stage. */
+int bdr_rebuild_begin(struct bdr_library *lib, const uint8_t *mbuf, size_t mlen,
+		      const uint8_t *expect_signer, struct bdr_rebuild **out, struct bdr_diag *d);
+const struct bdr_manifest *bdr_rebuild_manifest(const struct bdr_rebuild *rb);
+
+/* Distinct chunks neither held by the library nor received yet, in manifest
+ * order. *list is malloc'd. *bytes (may be NULL) sums their lengths. */
+int bdr_rebuild_missing(struct bdr_rebuild *rb, struct bdr_chunk_ref **list, uint32_t *n,
+			uint64_t *bytes);
+/* One received chunk: -BDR_EHASH if the bytes do not hash to id. */
+int bdr_rebuild_add_chunk(struct bdr_rebuild *rb, const struct bdr_chunk_id *id,
+			  const uint8_t *data, uint32_t len, struct bdr_diag *d);
+/* Assembles, verifies, activates. 0 when the version is active. */
+int bdr_rebuild_finish(struct bdr_rebuild *rb, struct bdr_diag *d);
+/* Aborts (removes the stage) unless finished. */
+void bdr_rebuild_free(struct bdr_rebuild *rb);
+
+#endif
