@@ -29,6 +29,11 @@ typedef int (*bdr_scan_sink)(void *arg, const uint8_t *buf, size_t len);
  * list (-BDR_ELIMIT beyond it). On failure nothing is allocated in *r. */
 int bdr_scan_fd(int fd, const struct bdr_chunker_params *p, uint32_t max_chunks,
 		bdr_scan_sink sink, void *sink_arg, struct bdr_scan_result *r);
+/* The same scan of a file already in memory (buf may be NULL if len is 0):
+ * the result equals bdr_scan_fd's on a file holding these bytes. */
+int bdr_scan_buf(const void *buf, size_t len, const struct bdr_chunker_params *p,
+		 uint32_t max_chunks, struct bdr_scan_result *r);
+/* Frees r->chunks and zeroes *r; safe on a zeroed or failed result. */
 void bdr_scan_result_free(struct bdr_scan_result *r);
 
 #endif
