@@ -27,7 +27,8 @@ void bdr_w_u32(struct bdr_wbuf *w, uint32_t v);
 void bdr_w_u64(struct bdr_wbuf *w, uint64_t v);
 void bdr_w_i64(struct bdr_wbuf *w, int64_t v);
 void bdr_w_bytes(struct bdr_wbuf *w, const void *p, size_t n);
-/* u16 length, then the bytes (no NUL). */
+/* u16 length, then the bytes (no NUL); NULL writes an empty string, and a
+ * string over UINT16_MAX bytes is -BDR_ELIMIT. */
 void bdr_w_str16(struct bdr_wbuf *w, const char *s);
 /* Returns w->err; on success hands the buffer to the caller (*out, *len)
  * and leaves w empty. On failure frees it. */
@@ -50,6 +51,10 @@ int64_t bdr_r_i64(struct bdr_rbuf *r);
 void bdr_r_bytes(struct bdr_rbuf *r, void *out, size_t n);
 /* Borrows n bytes in place (NULL and err on short input). */
 const uint8_t *bdr_r_view(struct bdr_rbuf *r, size_t n);
+/* Borrows a str16 (u16 length, then the bytes) in place; *n receives the
+ * length. NULL, *n = 0 and err on short input. The bytes are not checked
+ * for NUL: decoders decide what a valid string is. */
+const uint8_t *bdr_r_str16(struct bdr_rbuf *r, size_t *n);
 /* Bytes left to read; decoders check counts against this before they
  * allocate, so a hostile count cannot make them allocate more than the
  * input could describe. */

@@ -10,6 +10,7 @@
 #define BDR_MANIFEST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "bdr/key.h"
@@ -54,8 +55,16 @@ struct bdr_manifest {
 	struct bdr_entry *entries; /* owned, sorted by path */
 };
 
-/* Validation shared by decoder, encoder and importer. */
+/* Validation shared by decoder, encoder and importer. Each returns 0 or a
+ * -BDR_E* with a diag naming the offending name or entry.
+ * check_name: 1..max bytes of [A-Za-z0-9._+-], not starting with '.'
+ * (-BDR_ELIMIT if too long, else -BDR_EFORMAT); what names the field. */
 int bdr_manifest_check_name(const char *what, const char *s, size_t max, struct bdr_diag *d);
+/* The exact rules of proto/manifest.md: a package name is check_name with
+ * BDR_MAX_PACKAGE_NAME; a site name is 1..BDR_MAX_SITE_NAME bytes of
+ * [A-Za-z0-9._-] (no '+'), not starting with '.'. */
+int bdr_manifest_check_package(const char *s, struct bdr_diag *d);
+int bdr_manifest_check_site(const char *s, struct bdr_diag *d);
 int bdr_manifest_check_path(const char *path, struct bdr_diag *d);
 /* Lexically resolves target against the directory of path; -BDR_EPATH if it
  * is absolute or leaves the package root. */
