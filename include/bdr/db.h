@@ -12,7 +12,12 @@
  *
  * Schema versions are in PRAGMA user_version and applied by an ordered list
  * of migrations; the daemon's queue and transfer tables arrive as later
- * migrations. */
+ * migrations.
+ *
+ * A handle is used by one thread at a time. Errors: -BDR_EDB for SQLite
+ * failures, -BDR_ECORRUPT for a damaged file or implausible row, -EBUSY,
+ * -ENOSPC, -ENOMEM, -EIO where SQLite reports those causes;
+ * bdr_db_errmsg() then says what failed. */
 #ifndef BDR_DB_H
 #define BDR_DB_H
 
@@ -29,10 +34,16 @@ struct bdr_diag;
  * not a usable database; -BDR_EVERSION if its schema is newer than ours. */
 int bdr_db_open(struct bdr_db **out, const char *path, struct bdr_diag *d);
 void bdr_db_close(struct bdr_db *db);
-/* Removes the database file and its -wal and -shm companions. */
+/* Removes the database file and its -wal and -shm companions (and a stale
+ * -journal); absent files are fine. */
 int bdr_db_remove_files(const char *path);
 int bdr_db_schema_version(struct bdr_db *db);
+/* The last failure's message ("" if none); valid until the next call. */
+const char *bdr_db_errmsg(const struct bdr_db *db);
 
+/* Transactions nest: an inner begin is a savepoint, and every operation
+ * below is atomic on its own (its own transaction, or a savepoint inside
+ * the caller's). */
 int bdr_db_begin(struct bdr_db *db);
 int bdr_db_commit(struct bdr_db *db);
 void bdr_db_rollback(struct bdr_db *db);
@@ -40,7 +51,8 @@ void bdr_db_rollback(struct bdr_db *db);
 /* Records a held version: its files, their blobs and, for blobs not yet
  * indexed, every chunk. Idempotent for the same (package, version). */
 int bdr_db_version_add(struct bdr_db *db, const struct bdr_manifest *m);
-/* Forgets a version; blobs no held file uses any more lose their chunks. */
+/* Forgets a version; blobs no held file uses any more lose their chunks,
+ * and a package without versions goes. -BDR_ENOTFOUND if not held. */
 int bdr_db_version_remove(struct bdr_db *db, const char *package, uint64_t version);
 /* Held versions of package, ascending; *out is malloc'd (may be NULL if
  * *n == 0). */
@@ -84,6 +96,7 @@ struct bdr_db_qc {
 	uint64_t dev;
 	uint64_t version;
 };
+/* 0 and *qc, or -BDR_ENOTFOUND if path has no row. */
 int bdr_db_qc_get(struct bdr_db *db, const char *package, const char *path, struct bdr_db_qc *qc);
 int bdr_db_qc_put(struct bdr_db *db, const char *package, const char *path, const struct bdr_db_qc *qc);
 /* Drops the package's rows not recorded for version (files that went away). */
