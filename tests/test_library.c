@@ -1,1 +1,249 @@
+/* The library on disk: retention, hardlinks between versions, leftover
+ * staging, and a database that is only a cache of the manifests. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <criterion/criterion.h>
+
+#include "bdr/db.h"
+#include "bdr/error.h"
+#include "bdr/library.h"
+#include "bdr/manifest.h"
+#include "testutil.h"
+
+static char root[PATH_MAX], src[PATH_MAX], data[PATH_MAX];
+static struct bdr_key key;
+
+static void setup(void)
+{
+	char b[PATH_MAX];
+
+	tu_mkdtemp(root, "library");
+	snprintf(src, sizeof(src), "%s/src", root);
+	snprintf(data, sizeof(data), "%s/data", root);
+	snprintf(b, sizeof(b), "%s/dir", src);
+	tu_mkdirs(b);
+	snprintf(b, sizeof(b), "%s/dir/same.bin", src);
+	tu_write_random(b, 300000, 1);
+	snprintf(b, sizeof(b), "%s/changing.bin", src);
+	tu_write_random(b, 100000, 2);
+	cr_assert_eq(sodium_init() < 0, 0);
+	bdr_key_generate(&key);
+}
+
+static void teardown(void)
+{
+	tu_rmrf(root);
+}
+
+TestSuite(library, .init = setup, .fini = teardown);
+
+static void change_source(uint64_t seed)
+{
+	char b[PATH_MAX];
+
+	snprintf(b, sizeof(b), "%s/changing.bin", src);
+	tu_write_random(b, 100000, seed);
+}
+
+static bool version_dir_exists(unsigned long long v)
+{
+	char b[PATH_MAX];
+	struct stat st;
+
+	snprintf(b, sizeof(b), "%s/packages/app/%llu", data, v);
+	return lstat(b, &st) == 0;
+}
+
+Test(library, keeps_the_newest_versions_and_points_current_at_the_last)
+{
+	struct bdr_library *lib = tu_library(data, 3);
+	char cur[PATH_MAX], target[32] = { 0 };
+	uint64_t *v;
+	size_t n;
+
+	for (uint64_t i = 1; i <= 5; i++) {
+		change_source(i + 10);
+		cr_assert_eq(tu_import(lib, &key, "app", src), i);
+	}
+	cr_assert_eq(bdr_db_versions(bdr_library_db(lib), "app", &v, &n), 0);
+	cr_assert_eq(n, 3);
+	cr_assert_eq(v[0], 3);
+	cr_assert_eq(v[2], 5);
+	free(v);
+	for (unsigned long long i = 1; i <= 5; i++)
+		cr_assert_eq(version_dir_exists(i), i >= 3, "version %llu", i);
+	snprintf(cur, sizeof(cur), "%s/packages/app/current", data);
+	cr_assert_gt(readlink(cur, target, sizeof(target) - 1), 0);
+	cr_assert_str_eq(target, "5");
+	bdr_library_close(lib);
+}
+
+Test(library, identical_files_are_hardlinks_and_outlive_their_first_version)
+{
+	struct bdr_library *lib = tu_library(data, 2);
+	char a[PATH_MAX], b[PATH_MAX];
+	struct stat sa, sb;
+
+	tu_import(lib, &key, "app", src);
+	change_source(3);
+	tu_import(lib, &key, "app", src);
+	snprintf(a, sizeof(a), "%s/packages/app/1/tree/dir/same.bin", data);
+	snprintf(b, sizeof(b), "%s/packages/app/2/tree/dir/same.bin", data);
+	cr_assert_eq(stat(a, &sa), 0);
+	cr_assert_eq(stat(b, &sb), 0);
+	cr_assert_eq(sa.st_ino, sb.st_ino, "unchanged file was copied, not linked");
+	change_source(4);
+	tu_import(lib, &key, "app", src); /* retention drops version 1 */
+	cr_assert_eq(stat(a, &sa), -1);
+	cr_assert_eq(stat(b, &sb), 0);
+	bdr_library_close(lib);
+}
+
+Test(library, leftover_staging_is_removed_when_opened)
+{
+	struct bdr_library *lib = tu_library(data, 0);
+	char junk[PATH_MAX];
+
+	bdr_library_close(lib);
+	snprintf(junk, sizeof(junk), "%s/staging/app.7.abcdef/tree/half", data);
+	tu_mkdirs(junk);
+	lib = tu_library(data, 0);
+	snprintf(junk, sizeof(junk), "%s/staging/app.7.abcdef", data);
+	cr_assert_eq(access(junk, F_OK), -1, "leftover staging survived open");
+	bdr_library_close(lib);
+}
+
+/* Everything a receiver asks the index, for comparison before and after. */
+struct answers {
+	struct bdr_db_stats st;
+	size_t nver;
+	uint64_t latest;
+	int found;  /* chunks of the latest manifest found */
+	int total;
+};
+
+static struct answers ask(struct bdr_library *lib)
+{
+	struct answers a = { 0 };
+	struct bdr_manifest m;
+	uint64_t *v;
+
+	cr_assert_eq(bdr_db_stats(bdr_library_db(lib), &a.st), 0);
+	cr_assert_eq(bdr_db_versions(bdr_library_db(lib), "app", &v, &a.nver), 0);
+	free(v);
+	cr_assert_eq(bdr_library_latest(lib, "app", &a.latest), 0);
+	cr_assert_eq(bdr_library_manifest_load(lib, "app", a.latest, &m, NULL), 0);
+	for (uint32_t i = 0; i < m.nentries; i++)
+		for (uint32_t c = 0; c < m.entries[i].nchunks; c++, a.total++)
+			a.found += bdr_db_chunk_find(bdr_library_db(lib), &m.entries[i].chunks[c].id,
+						     m.entries[i].chunks[c].len, NULL) == 0;
+	bdr_manifest_free(&m);
+	return a;
+}
+
+static struct bdr_library *three_versions(void)
+{
+	struct bdr_library *lib = tu_library(data, 0);
+
+	for (uint64_t i = 1; i <= 3; i++) {
+		change_source(i + 20);
+		tu_import(lib, &key, "app", src);
+	}
+	return lib;
+}
+
+static void assert_same(struct answers a, struct answers b)
+{
+	cr_assert_eq(a.nver, b.nver);
+	cr_assert_eq(a.latest, b.latest);
+	cr_assert_eq(a.st.versions, b.st.versions);
+	cr_assert_eq(a.st.files, b.st.files);
+	cr_assert_eq(a.st.blobs, b.st.blobs);
+	cr_assert_eq(a.st.chunks, b.st.chunks);
+	cr_assert_eq(b.found, b.total, "rebuilt index lost chunks: %d of %d", b.found, b.total);
+	cr_assert_gt(b.total, 0);
+}
+
+Test(library, deleted_database_is_rebuilt_from_the_manifests)
+{
+	struct bdr_library *lib = three_versions();
+	struct answers before = ask(lib);
+	char db[PATH_MAX];
+
+	bdr_library_close(lib);
+	snprintf(db, sizeof(db), "%s/bdr.db", data);
+	cr_assert_eq(bdr_db_remove_files(db), 0);
+	lib = tu_library(data, 0);
+	assert_same(before, ask(lib));
+	bdr_library_close(lib);
+}
+
+Test(library, damaged_database_is_rebuilt_from_the_manifests)
+{
+	struct bdr_library *lib = three_versions();
+	struct answers before = ask(lib);
+	char db[PATH_MAX];
+	uint8_t junk[4096];
+
+	bdr_library_close(lib);
+	snprintf(db, sizeof(db), "%s/bdr.db", data);
+	tu_fill_random(junk, sizeof(junk), 7);
+	int fd = open(db, O_WRONLY);
+	cr_assert(fd >= 0);
+	cr_assert_eq(pwrite(fd, junk, sizeof(junk), 0), (ssize_t)sizeof(junk));
+	close(fd);
+	lib = tu_library(data, 0);
+	assert_same(before, ask(lib));
+	bdr_library_close(lib);
+}
+
+Test(library, reindex_gives_the_same_answers)
+{
+	struct bdr_library *lib = three_versions();
+	struct answers before = ask(lib);
+
+	cr_assert_eq(bdr_library_reindex(lib, NULL), 0);
+	assert_same(before, ask(lib));
+	bdr_library_close(lib);
+}
+
+Test(library, a_version_on_disk_but_not_in_the_index_is_indexed_at_open)
+{
+	struct bdr_library *lib = three_versions();
+	struct answers before = ask(lib);
+
+	/* As if the process died between the rename and the index update. */
+	cr_assert_eq(bdr_db_version_remove(bdr_library_db(lib), "app", 3), 0);
+	bdr_library_close(lib);
+	lib = tu_library(data, 0);
+	assert_same(before, ask(lib));
+	bdr_library_close(lib);
+}
+
+Test(library, a_version_with_a_damaged_manifest_is_quarantined_at_open)
+{
+	struct bdr_library *lib = three_versions();
+	char m[PATH_MAX];
+	uint64_t latest;
+
+	bdr_library_close(lib);
+	snprintf(m, sizeof(m), "%s/packages/app/3/manifest", data);
+	int fd = open(m, O_WRONLY);
+	cr_assert(fd >= 0);
+	cr_assert_eq(pwrite(fd, "XXXX", 4, 40), 4);
+	close(fd);
+	snprintf(m, sizeof(m), "%s/bdr.db", data);
+	cr_assert_eq(bdr_db_remove_files(m), 0);
+	lib = tu_library(data, 0);
+	cr_assert_eq(bdr_library_latest(lib, "app", &latest), 0);
+	cr_assert_eq(latest, 2, "a version with a bad signature stayed active");
+	cr_assert_not(version_dir_exists(3));
+	cr_assert_eq(bdr_library_quarantined(lib), 1, "the damaged version was not kept aside");
+	bdr_library_close(lib);
+}

@@ -237,3 +237,57 @@ const char *tu_corpus(const char *name, char buf[PATH_MAX])
 	snprintf(buf, PATH_MAX, "%s/%s", base, name);
 	return buf;
 }
+
+#include "bdr/db.h"
+#include "bdr/error.h"
+#include "bdr/import.h"
+#include "bdr/library.h"
+#include "bdr/rebuild.h"
+
+struct bdr_library *tu_library(const char *dir, uint32_t keep)
+{
+	struct bdr_library_opts o = { .dir = dir, .keep_versions = keep };
+	struct bdr_library *lib;
+	struct bdr_diag d = { { 0 } };
+	int rc = bdr_library_open(&lib, &o, &d);
+
+	cr_assert_eq(rc, 0, "library_open %s: %s: %s", dir, bdr_strerror(rc), d.msg);
+	return lib;
+}
+
+uint64_t tu_import(struct bdr_library *lib, const struct bdr_key *k, const char *package,
+		   const char *dir)
+{
+	struct bdr_import_req req = { .package = package, .srcdir = dir, .site = "central", .key = k };
+	struct bdr_diag d = { { 0 } };
+	uint64_t v = 0;
+	int rc = bdr_import(lib, &req, &v, NULL, &d);
+
+	cr_assert_eq(rc, 0, "import %s: %s: %s", dir, bdr_strerror(rc), d.msg);
+	return v;
+}
+
+int tu_replicate(struct bdr_library *sender, struct bdr_library *receiver, const char *package,
+		 uint64_t version, uint64_t *missing)
+{
+	char path[PATH_MAX];
+	struct bdr_rebuild *rb;
+	struct bdr_diag d = { { 0 } };
+	uint8_t *mbuf;
+	size_t mlen;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/packages/%s/%llu/manifest", bdr_library_dir(sender), package,
+		 (unsigned long long)version);
+	mbuf = tu_read(path, &mlen);
+	rc = bdr_rebuild_begin(receiver, mbuf, mlen, NULL, &rb, &d);
+	cr_assert_eq(rc, 0, "rebuild_begin: %s: %s", bdr_strerror(rc), d.msg);
+	rc = bdr_rebuild_feed_from(rb, sender, missing, &d);
+	cr_assert_eq(rc, 0, "feeding chunks: %s: %s", bdr_strerror(rc), d.msg);
+	rc = bdr_rebuild_finish(rb, &d);
+	if (rc)
+		fprintf(stderr, "rebuild_finish: %s: %s\n", bdr_strerror(rc), d.msg);
+	bdr_rebuild_free(rb);
+	free(mbuf);
+	return rc;
+}

@@ -28,3 +28,17 @@ int tu_tree_diff(const char *a, const char *b, int check_mtime);
 const char *tu_corpus(const char *name, char buf[PATH_MAX]);
 
 #endif
+
+/* Library helpers over the core API (the tests' stand-in for the wire). */
+#include "bdr/key.h"
+struct bdr_library;
+struct bdr_library *tu_library(const char *dir, uint32_t keep);
+/* Imports dir as the next version of package; returns the version. */
+uint64_t tu_import(struct bdr_library *lib, const struct bdr_key *k, const char *package,
+		   const char *dir);
+/* Brings receiver to sender's version of package as a push would: the
+ * receiver lists what it lacks, the sender supplies those chunks from its
+ * own library. Returns 0 or the error of bdr_rebuild_finish; *missing
+ * (may be NULL) receives the bytes of chunks that had to travel. */
+int tu_replicate(struct bdr_library *sender, struct bdr_library *receiver, const char *package,
+		 uint64_t version, uint64_t *missing);

@@ -35,7 +35,14 @@ struct bdr_import_req {
 	const char *site;           /* creating site's name */
 	const struct bdr_key *key;  /* signs the manifest */
 	int64_t created_ns;         /* 0: now */
+	/* Files whose mtime or ctime lies within this window before the import
+	 * began are not put in the quick-check cache: a write in the same
+	 * coarse clock tick as our read could leave size and times unchanged
+	 * (git's "racily clean" problem). 0: BDR_IMPORT_RACY_NS; < 0: none. */
+	int64_t racy_window_ns;
 };
+
+#define BDR_IMPORT_RACY_NS 2000000000ll
 
 /* The new version number is the latest held + 1. */
 int bdr_import(struct bdr_library *lib, const struct bdr_import_req *req, uint64_t *version,

@@ -6,6 +6,8 @@
  *   DIR/packages/P/V/tree/           the version's files
  *   DIR/packages/P/current -> V      the active version (the highest held)
  *   DIR/staging/P.V.XXXXXX/          a version being built
+ *   DIR/quarantine/P.V.TIME/         a version whose manifest failed to
+ *                                    verify when the library was opened
  *
  * A version appears by one rename of a complete, verified, synced staging
  * directory, so a crash at any moment leaves the previous version intact
@@ -38,6 +40,8 @@ void bdr_library_close(struct bdr_library *lib);
 struct bdr_db *bdr_library_db(struct bdr_library *lib);
 const struct bdr_chunker_params *bdr_library_chunking(const struct bdr_library *lib);
 const char *bdr_library_dir(const struct bdr_library *lib);
+/* Versions quarantined since the library was opened (for the log). */
+uint32_t bdr_library_quarantined(const struct bdr_library *lib);
 
 /* Throws the database away and rebuilds it from the manifests on disk. */
 int bdr_library_reindex(struct bdr_library *lib, struct bdr_diag *d);
@@ -74,6 +78,11 @@ void bdr_library_stage_abort(struct bdr_library *lib, struct bdr_stage *s);
  * bottom-up. Shared by import and rebuild. */
 int bdr_library_stage_dirs(struct bdr_stage *s, const struct bdr_manifest *m, struct bdr_diag *d);
 int bdr_library_stage_finish_meta(struct bdr_stage *s, const struct bdr_manifest *m, struct bdr_diag *d);
+
+/* Path of a held file found in the database. */
+struct bdr_db_loc;
+int bdr_library_loc_path(const struct bdr_library *lib, const struct bdr_db_loc *loc,
+			 char *buf, size_t size);
 
 /* Makes path in the stage a hardlink of a held file with this content,
  * mode and mtime, if the library has one: 0 linked, -BDR_ENOTFOUND not. */

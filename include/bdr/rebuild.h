@@ -32,8 +32,16 @@ int bdr_rebuild_missing(struct bdr_rebuild *rb, struct bdr_chunk_ref **list, uin
 /* One received chunk: -BDR_EHASH if the bytes do not hash to id. */
 int bdr_rebuild_add_chunk(struct bdr_rebuild *rb, const struct bdr_chunk_id *id,
 			  const uint8_t *data, uint32_t len, struct bdr_diag *d);
+/* Feeds every missing chunk from another library on this machine that
+ * holds them (a local replica, or a test's sender): what a push does, with
+ * the wire left out. *bytes (may be NULL) receives the bytes fed. */
+int bdr_rebuild_feed_from(struct bdr_rebuild *rb, struct bdr_library *src, uint64_t *bytes,
+			  struct bdr_diag *d);
 /* Assembles, verifies, activates. 0 when the version is active. */
 int bdr_rebuild_finish(struct bdr_rebuild *rb, struct bdr_diag *d);
+/* After -BDR_EHASH from finish: the files that failed verification
+ * (indices into the manifest's entries), valid until the next call. */
+const uint32_t *bdr_rebuild_bad_files(const struct bdr_rebuild *rb, uint32_t *n);
 /* Aborts (removes the stage) unless finished. */
 void bdr_rebuild_free(struct bdr_rebuild *rb);
 

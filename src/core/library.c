@@ -1,1 +1,539 @@
-/* placeholder */
+/* The site library on disk; see include/bdr/library.h for the layout.
+ *
+ * The manifests on disk are the truth and the database a cache of them:
+ * opening the library reconciles the two (versions on disk but not in the
+ * database are indexed, rows without a version on disk are dropped), and a
+ * missing or damaged database is rebuilt from the manifests. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bdr/db.h"
+#include "bdr/error.h"
+#include "bdr/library.h"
+#include "fsutil.h"
+
+struct bdr_library {
+	char *dir;          /* owned */
+	struct bdr_db *db;  /* owned */
+	uint32_t keep;
+	uint32_t quarantined; /* versions moved aside since open */
+	struct bdr_chunker_params chunking;
+	char dbpath[PATH_MAX];
+};
+
+struct bdr_db *bdr_library_db(struct bdr_library *lib) { return lib->db; }
+const char *bdr_library_dir(const struct bdr_library *lib) { return lib->dir; }
+uint32_t bdr_library_quarantined(const struct bdr_library *lib) { return lib->quarantined; }
+
+const struct bdr_chunker_params *bdr_library_chunking(const struct bdr_library *lib)
+{
+	return &lib->chunking;
+}
+
+static int pkg_path(const struct bdr_library *lib, char *buf, size_t size, const char *package)
+{
+	return bdr_fs_path(buf, size, "%s/packages/%s", lib->dir, package);
+}
+
+static int version_path(const struct bdr_library *lib, char *buf, size_t size,
+			const char *package, uint64_t version)
+{
+	return bdr_fs_path(buf, size, "%s/packages/%s/%" PRIu64, lib->dir, package, version);
+}
+
+int bdr_library_tree_path(const struct bdr_library *lib, const char *package, uint64_t version,
+			  char *buf, size_t size)
+{
+	return bdr_fs_path(buf, size, "%s/packages/%s/%" PRIu64 "/tree", lib->dir, package, version);
+}
+
+int bdr_library_loc_path(const struct bdr_library *lib, const struct bdr_db_loc *loc,
+			 char *buf, size_t size)
+{
+	return bdr_fs_path(buf, size, "%s/packages/%s/%" PRIu64 "/tree/%s", lib->dir,
+			   loc->package, loc->version, loc->path);
+}
+
+/* A version directory's name: decimal, no leading zero, >= 1. */
+static int parse_version(const char *s, uint64_t *v)
+{
+	uint64_t x = 0;
+
+	if (*s < '1' || *s > '9')
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || x > (UINT64_MAX - 9) / 10)
+			return -EINVAL;
+		x = x * 10 + (uint64_t)(*s - '0');
+	}
+	*v = x;
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Version numbers present under packages/P, ascending; *v malloc'd. */
+static int disk_versions(const struct bdr_library *lib, const char *package, uint64_t **v, size_t *n)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	size_t cap = 0;
+	DIR *d;
+	int rc = pkg_path(lib, path, sizeof(path), package);
+
+	*v = NULL, *n = 0;
+	if (rc < 0)
+		return rc;
+	if (!(d = opendir(path)))
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		uint64_t ver;
+		if (parse_version(de->d_name, &ver) < 0)
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			uint64_t *nv = realloc(*v, cap * sizeof(**v));
+			if (!nv) {
+				rc = -ENOMEM;
+				break;
+			}
+			*v = nv;
+		}
+		(*v)[(*n)++] = ver;
+	}
+	closedir(d);
+	if (rc < 0) {
+		free(*v), *v = NULL, *n = 0;
+		return rc;
+	}
+	qsort(*v, *n, sizeof(**v), cmp_u64);
+	return 0;
+}
+
+int bdr_library_manifest_load(struct bdr_library *lib, const char *package, uint64_t version,
+			      struct bdr_manifest *m, struct bdr_diag *d)
+{
+	char path[PATH_MAX];
+	uint8_t *buf;
+	size_t len;
+	int rc = version_path(lib, path, sizeof(path), package, version);
+
+	bdr_manifest_init(m);
+	if (rc == 0 && (rc = bdr_fs_path(path + strlen(path), sizeof(path) - strlen(path), "/manifest")) == 0)
+		rc = bdr_fs_read_file(AT_FDCWD, path, BDR_MAX_MANIFEST_BYTES, &buf, &len);
+	if (rc < 0)
+		return bdr_diag_set(d, rc, "package '%s' version %" PRIu64 ": cannot read manifest: %s",
+				    package, version, bdr_strerror(rc));
+	rc = bdr_manifest_decode(buf, len, NULL, m, d);
+	free(buf);
+	if (rc == 0 && (strcmp(m->package, package) || m->version != version)) {
+		rc = bdr_diag_set(d, -BDR_ECORRUPT, "%s names package '%s' version %" PRIu64,
+				  path, m->package, m->version);
+		bdr_manifest_free(m);
+	}
+	return rc;
+}
+
+/* Points packages/P/current at version (or removes it when 0). */
+static int set_current(struct bdr_library *lib, const char *package, uint64_t version)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX], cur[PATH_MAX], target[32];
+	int rc = pkg_path(lib, dir, sizeof(dir), package);
+
+	if (rc == 0)
+		rc = bdr_fs_path(tmp, sizeof(tmp), "%s/current.tmp", dir);
+	if (rc == 0)
+		rc = bdr_fs_path(cur, sizeof(cur), "%s/current", dir);
+	if (rc < 0)
+		return rc;
+	if (version == 0)
+		return unlink(cur) < 0 && errno != ENOENT ? -errno : 0;
+	snprintf(target, sizeof(target), "%" PRIu64, version);
+	if (unlink(tmp) < 0 && errno != ENOENT)
+		return -errno;
+	if (symlink(target, tmp) < 0 || rename(tmp, cur) < 0)
+		return -errno;
+	return bdr_fs_fsync_dir(dir);
+}
+
+/* Drops a version: database first, so a crash in between leaves only a
+ * directory that the next open indexes again. */
+static int drop_version(struct bdr_library *lib, const char *package, uint64_t version)
+{
+	char path[PATH_MAX];
+	int rc = bdr_db_version_remove(lib->db, package, version);
+
+	if (rc < 0 && rc != -BDR_ENOTFOUND)
+		return rc;
+	rc = version_path(lib, path, sizeof(path), package, version);
+	return rc < 0 ? rc : bdr_fs_rmrf(path);
+}
+
+/* Keeps the newest lib->keep versions, then points current at the newest. */
+static int apply_retention(struct bdr_library *lib, const char *package)
+{
+	uint64_t *v;
+	size_t n;
+	int rc = bdr_db_versions(lib->db, package, &v, &n);
+
+	for (size_t i = 0; rc == 0 && n > lib->keep && i < n - lib->keep; i++)
+		rc = drop_version(lib, package, v[i]);
+	if (rc == 0)
+		rc = set_current(lib, package, n ? v[n - 1] : 0);
+	free(v);
+	return rc;
+}
+
+static bool contains(const uint64_t *v, size_t n, uint64_t x)
+{
+	return bsearch(&x, v, n, sizeof(*v), cmp_u64) != NULL;
+}
+
+/* Moves a version that cannot be trusted out of the library, keeping it
+ * for the operator to inspect: DIR/quarantine/P.V.<unix time>. */
+static int quarantine(struct bdr_library *lib, const char *package, uint64_t version)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	int rc = version_path(lib, from, sizeof(from), package, version);
+
+	if (rc == 0)
+		rc = bdr_fs_path(to, sizeof(to), "%s/quarantine/%s.%" PRIu64 ".%lld", lib->dir,
+				 package, version, (long long)time(NULL));
+	if (rc == 0 && rename(from, to) < 0)
+		rc = -errno;
+	return rc;
+}
+
+/* Indexes one version found on disk. One whose manifest cannot be read or
+ * verified is incomplete or damaged: it is quarantined, never served. */
+static int index_disk_version(struct bdr_library *lib, const char *package, uint64_t version,
+			      struct bdr_diag *d)
+{
+	struct bdr_manifest m;
+	int rc = bdr_library_manifest_load(lib, package, version, &m, d);
+
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc < 0) {
+		lib->quarantined++;
+		return quarantine(lib, package, version);
+	}
+	rc = bdr_db_version_add(lib->db, &m);
+	bdr_manifest_free(&m);
+	return rc;
+}
+
+static int reconcile_package(struct bdr_library *lib, const char *package, struct bdr_diag *d)
+{
+	uint64_t *dv = NULL, *bv = NULL;
+	size_t dn = 0, bn = 0;
+	int rc = disk_versions(lib, package, &dv, &dn);
+
+	if (rc == 0)
+		rc = bdr_db_versions(lib->db, package, &bv, &bn);
+	for (size_t i = 0; rc == 0 && i < bn; i++)
+		if (!contains(dv, dn, bv[i]))
+			rc = bdr_db_version_remove(lib->db, package, bv[i]);
+	for (size_t i = 0; rc == 0 && i < dn; i++)
+		if (!contains(bv, bn, dv[i]))
+			rc = index_disk_version(lib, package, dv[i], d);
+	if (rc == 0)
+		rc = apply_retention(lib, package);
+	free(dv);
+	free(bv);
+	return rc;
+}
+
+/* Every package named on disk or in the database. */
+static int reconcile(struct bdr_library *lib, struct bdr_diag *d)
+{
+	char path[PATH_MAX], **names;
+	struct dirent *de;
+	size_t n;
+	DIR *dir;
+	int rc = bdr_db_packages(lib->db, &names, &n);
+
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = reconcile_package(lib, names[i], d);
+	bdr_db_strv_free(names, n);
+	if (rc == 0)
+		rc = bdr_fs_path(path, sizeof(path), "%s/packages", lib->dir);
+	if (rc < 0 || !(dir = opendir(path)))
+		return rc < 0 ? rc : -errno;
+	while (rc == 0 && (de = readdir(dir)))
+		if (bdr_manifest_check_package(de->d_name, NULL) == 0)
+			rc = reconcile_package(lib, de->d_name, d);
+	closedir(dir);
+	if (rc < 0)
+		return bdr_diag_set(d, rc, "library %s: reconciling with the database: %s",
+				    lib->dir, d && d->msg[0] ? d->msg : bdr_strerror(rc));
+	return 0;
+}
+
+static int open_db(struct bdr_library *lib, struct bdr_diag *d)
+{
+	int rc = bdr_db_open(&lib->db, lib->dbpath, d);
+
+	if (rc == -BDR_ECORRUPT) {
+		/* A cache: throw it away and rebuild it from the manifests. */
+		rc = bdr_db_remove_files(lib->dbpath);
+		if (rc == 0)
+			rc = bdr_db_open(&lib->db, lib->dbpath, d);
+	}
+	return rc;
+}
+
+int bdr_library_reindex(struct bdr_library *lib, struct bdr_diag *d)
+{
+	int rc;
+
+	bdr_db_close(lib->db);
+	lib->db = NULL;
+	rc = bdr_db_remove_files(lib->dbpath);
+	if (rc == 0)
+		rc = bdr_db_open(&lib->db, lib->dbpath, d);
+	return rc < 0 ? rc : reconcile(lib, d);
+}
+
+static int make_dirs(struct bdr_library *lib, struct bdr_diag *d)
+{
+	char path[PATH_MAX];
+	static const char *const sub[] = { "packages", "quarantine", "staging" };
+	int rc;
+
+	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
+		rc = bdr_fs_path(path, sizeof(path), "%s/%s", lib->dir, sub[i]);
+		if (rc == 0)
+			rc = bdr_fs_mkdir_p(path, 0755);
+		/* Leftover staging from a crash is never a complete version. */
+		if (rc == 0 && !strcmp(sub[i], "staging"))
+			rc = bdr_fs_clear_dir(path);
+		if (rc < 0)
+			return bdr_diag_set(d, rc, "library %s: %s: %s", lib->dir, path, bdr_strerror(rc));
+	}
+	return bdr_fs_path(lib->dbpath, sizeof(lib->dbpath), "%s/bdr.db", lib->dir);
+}
+
+int bdr_library_open(struct bdr_library **out, const struct bdr_library_opts *o, struct bdr_diag *d)
+{
+	struct bdr_library *lib = calloc(1, sizeof(*lib));
+	int rc = -ENOMEM;
+
+	*out = NULL;
+	/* Idempotent; without it BLAKE2b falls back to its slow reference code. */
+	if (sodium_init() < 0)
+		rc = -ENOSYS;
+	if (rc == -ENOSYS || !lib || !(lib->dir = strdup(o->dir)))
+		goto fail;
+	lib->keep = o->keep_versions ? o->keep_versions : BDR_KEEP_VERSIONS_DEFAULT;
+	lib->chunking = o->chunking;
+	if (!lib->chunking.avg_size)
+		bdr_chunker_params_default(&lib->chunking, BDR_CHUNK_AVG_DEFAULT);
+	if ((rc = bdr_chunker_params_check(&lib->chunking, d)) < 0 ||
+	    (rc = make_dirs(lib, d)) < 0 || (rc = open_db(lib, d)) < 0 ||
+	    (rc = reconcile(lib, d)) < 0)
+		goto fail;
+	*out = lib;
+	return 0;
+fail:
+	bdr_library_close(lib);
+	return rc;
+}
+
+void bdr_library_close(struct bdr_library *lib)
+{
+	if (!lib)
+		return;
+	bdr_db_close(lib->db);
+	free(lib->dir);
+	free(lib);
+}
+
+int bdr_library_latest(struct bdr_library *lib, const char *package, uint64_t *version)
+{
+	uint64_t *v;
+	size_t n;
+	int rc = bdr_db_versions(lib->db, package, &v, &n);
+
+	if (rc < 0)
+		return rc;
+	if (n == 0)
+		rc = -BDR_ENOTFOUND;
+	else
+		*version = v[n - 1];
+	free(v);
+	return rc;
+}
+
+int bdr_library_stage_begin(struct bdr_library *lib, const char *package, uint64_t version,
+			    struct bdr_stage *s, struct bdr_diag *d)
+{
+	int rc = bdr_manifest_check_package(package, d);
+
+	memset(s, 0, sizeof(*s));
+	s->tree_fd = -1;
+	if (rc < 0)
+		return rc;
+	snprintf(s->package, sizeof(s->package), "%s", package);
+	s->version = version;
+	rc = bdr_fs_path(s->dir, sizeof(s->dir), "%s/staging/%s.%" PRIu64 ".XXXXXX", lib->dir,
+			 package, version);
+	if (rc == 0 && !mkdtemp(s->dir))
+		rc = -errno;
+	if (rc == 0)
+		rc = bdr_fs_path(s->tree, sizeof(s->tree), "%s/tree", s->dir);
+	if (rc == 0 && mkdir(s->tree, 0755) < 0)
+		rc = -errno;
+	if (rc == 0 && (s->tree_fd = open(s->tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		bdr_library_stage_abort(lib, s);
+		return bdr_diag_set(d, rc, "package '%s': cannot create staging: %s", package,
+				    bdr_strerror(rc));
+	}
+	return 0;
+}
+
+void bdr_library_stage_abort(struct bdr_library *lib, struct bdr_stage *s)
+{
+	(void)lib;
+	if (s->tree_fd >= 0)
+		close(s->tree_fd);
+	s->tree_fd = -1;
+	if (s->dir[0] && !strstr(s->dir, "XXXXXX"))
+		bdr_fs_rmrf(s->dir);
+	s->dir[0] = '\0';
+}
+
+/* Makes the stage durable, then moves it into place with one rename. */
+static int stage_install(struct bdr_library *lib, struct bdr_stage *s, const uint8_t *mbuf,
+			 size_t mlen, char *dest, size_t destsize)
+{
+	char pkgdir[PATH_MAX];
+	int dfd, rc;
+
+	dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	rc = bdr_fs_write_file(dfd, "manifest", mbuf, mlen, 0644);
+	/* One syncfs flushes every file of the tree: cheaper than an fsync per
+	 * file, and the rename below must not reach the disk before them. */
+	if (rc == 0 && syncfs(dfd) < 0)
+		rc = -errno;
+	close(dfd);
+	if (rc == 0)
+		rc = pkg_path(lib, pkgdir, sizeof(pkgdir), s->package);
+	if (rc == 0)
+		rc = bdr_fs_mkdir_p(pkgdir, 0755);
+	if (rc == 0)
+		rc = version_path(lib, dest, destsize, s->package, s->version);
+	if (rc == 0 && rename(s->dir, dest) < 0)
+		rc = errno == ENOTEMPTY ? -EEXIST : -errno;
+	if (rc == 0)
+		rc = bdr_fs_fsync_dir(pkgdir);
+	return rc;
+}
+
+int bdr_library_stage_commit(struct bdr_library *lib, struct bdr_stage *s,
+			     const struct bdr_manifest *m, const uint8_t *mbuf, size_t mlen,
+			     struct bdr_diag *d)
+{
+	char dest[PATH_MAX];
+	int rc;
+
+	close(s->tree_fd);
+	s->tree_fd = -1;
+	rc = stage_install(lib, s, mbuf, mlen, dest, sizeof(dest));
+	if (rc < 0) {
+		bdr_library_stage_abort(lib, s);
+		return bdr_diag_set(d, rc, "package '%s' version %" PRIu64 ": cannot activate: %s",
+				    s->package, s->version, bdr_strerror(rc));
+	}
+	s->dir[0] = '\0';
+	/* From here the version is on disk and complete; a failure below only
+	 * leaves the index behind, which the next open reconciles. */
+	rc = bdr_db_version_add(lib->db, m);
+	if (rc == 0)
+		rc = apply_retention(lib, s->package);
+	if (rc < 0)
+		return bdr_diag_set(d, rc, "package '%s' version %" PRIu64 ": stored, but indexing failed: %s",
+				    s->package, s->version, bdr_strerror(rc));
+	return 0;
+}
+
+int bdr_library_stage_dirs(struct bdr_stage *s, const struct bdr_manifest *m, struct bdr_diag *d)
+{
+	for (uint32_t i = 0; i < m->nentries; i++) {
+		const struct bdr_entry *e = &m->entries[i];
+		int rc = 0;
+
+		/* Sorted order puts every directory before its contents; it stays
+		 * writable until stage_finish_meta gives it its mode. */
+		if (e->type == BDR_ENTRY_DIR && mkdirat(s->tree_fd, e->path, 0700) < 0)
+			rc = -errno;
+		else if (e->type == BDR_ENTRY_SYMLINK && symlinkat(e->target, s->tree_fd, e->path) < 0)
+			rc = -errno;
+		if (rc < 0)
+			return bdr_diag_set(d, rc, "entry '%s': %s", e->path, bdr_strerror(rc));
+	}
+	return 0;
+}
+
+static int set_meta(int dirfd, const struct bdr_entry *e)
+{
+	struct timespec ts[2] = {
+		{ .tv_nsec = UTIME_OMIT },
+		{ .tv_sec = e->mtime_ns / 1000000000, .tv_nsec = e->mtime_ns % 1000000000 },
+	};
+
+	if (ts[1].tv_nsec < 0)
+		ts[1].tv_sec -= 1, ts[1].tv_nsec += 1000000000;
+	if (e->type != BDR_ENTRY_SYMLINK && fchmodat(dirfd, e->path, e->mode, 0) < 0)
+		return -errno;
+	if (utimensat(dirfd, e->path, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return 0;
+}
+
+int bdr_library_stage_finish_meta(struct bdr_stage *s, const struct bdr_manifest *m, struct bdr_diag *d)
+{
+	/* Backwards, so a directory's mtime is set after its last child. */
+	for (uint32_t i = m->nentries; i-- > 0;) {
+		int rc = set_meta(s->tree_fd, &m->entries[i]);
+		if (rc < 0)
+			return bdr_diag_set(d, rc, "entry '%s': setting mode and time: %s",
+					    m->entries[i].path, bdr_strerror(rc));
+	}
+	return 0;
+}
+
+int bdr_library_link_held(struct bdr_library *lib, struct bdr_stage *s, const struct bdr_entry *e)
+{
+	struct bdr_db_loc loc;
+	char path[PATH_MAX];
+	int rc = bdr_db_file_find(lib->db, e->hash, e->mode, e->mtime_ns, &loc);
+
+	if (rc < 0)
+		return rc;
+	if (loc.mode != e->mode || loc.mtime_ns != e->mtime_ns)
+		return -BDR_ENOTFOUND;
+	rc = bdr_library_loc_path(lib, &loc, path, sizeof(path));
+	if (rc < 0)
+		return rc;
+	/* A stale index or a file system out of links: the caller copies. */
+	if (linkat(AT_FDCWD, path, s->tree_fd, e->path, 0) < 0)
+		return errno == ENOENT || errno == EMLINK ? -BDR_ENOTFOUND : -errno;
+	return 0;
+}
