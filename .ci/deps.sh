@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what bdr needs to build, test, fuzz and demo on Debian 12.
+# Shared by .ci/run and bench/demo.sh. Needs root.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+pkgs=(
+  build-essential meson ninja-build pkg-config python3
+  libuv1-dev libxxhash-dev libsodium-dev libsqlite3-dev zlib1g-dev
+  libinih-dev libsystemd-dev libjansson-dev scdoc
+  libcriterion-dev clang libclang-rt-14-dev
+  rsync iproute2
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+# npm fetches the real-release corpora; a machine may already have its own.
+command -v npm >/dev/null || missing+=(npm)
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "deps: missing packages ${missing[*]}; run as root (sudo) to install them" >&2
+    exit 1
+  fi
+  apt-get update
+  apt-get install -y --no-install-recommends "${missing[@]}"
+fi
