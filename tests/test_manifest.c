@@ -328,6 +328,28 @@ Test(manifest, round_trip)
 	free(buf);
 }
 
+Test(manifest, symlinks_through_symlinks_that_stay_inside_are_accepted)
+{
+	struct bdr_manifest m, back;
+	uint8_t *buf;
+	size_t len;
+
+	bdr_manifest_init(&m);
+	base(&m);
+	add_dir(&m, "bin");
+	add_dir(&m, "lib64");
+	add_file(&m, "lib64/libx.so", 0, NULL);
+	add_link(&m, "lib", "lib64");
+	add_link(&m, "bin/x", "../lib/libx.so");
+	add_link(&m, "bin/self", "../bin/../lib/../d/l");
+	bdr_manifest_sort(&m);
+	encode_ok(&m, &buf, &len);
+	cr_assert_eq(bdr_manifest_decode(buf, len, NULL, &back, NULL), 0);
+	bdr_manifest_free(&back);
+	bdr_manifest_free(&m);
+	free(buf);
+}
+
 Test(manifest, empty_manifest)
 {
 	struct bdr_manifest m, got;
@@ -583,6 +605,10 @@ static void m_link_dots(struct bdr_manifest *m) { add_link(m, "d/dots", ".//./..
 static void m_link_empty(struct bdr_manifest *m) { add_link(m, "d/empty", NULL); }
 static void m_link_long(struct bdr_manifest *m) { add_link(m, "d/long", long_target); }
 static void m_link_size(struct bdr_manifest *m) { add_link(m, "d/sz", "f")->size = 5; }
+static void m_link_through(struct bdr_manifest *m) { add_link(m, "s", "."); add_link(m, "t", "s/.."); }
+static void m_link_through_deep(struct bdr_manifest *m) { add_link(m, "d/up", ".."); add_link(m, "d/t", "up/d/up/.."); }
+static void m_link_chain(struct bdr_manifest *m) { add_link(m, "ca", "cb"); add_link(m, "cb", "."); add_link(m, "ct", "ca/.."); }
+static void m_link_loop(struct bdr_manifest *m) { add_link(m, "la", "lb/x"); add_link(m, "lb", "la/x"); }
 static void m_type0(struct bdr_manifest *m) { add_file(m, "t0", 0, NULL)->type = 0; }
 static void m_type9(struct bdr_manifest *m) { add_file(m, "t9", 0, NULL)->type = 9; }
 static void m_mode(struct bdr_manifest *m) { add_file(m, "mode", 0, NULL)->mode = 010644; }
@@ -637,6 +663,10 @@ static const struct bad_case bad_cases[] = {
 	{ "parent is a symlink", m_parent_link, -BDR_EPATH, "entry 'd/l/x': parent 'd/l' is a symlink" },
 	{ "parent is a file", m_parent_file, -BDR_EPATH, "entry 'top/x': parent 'top' is a file" },
 	{ "absolute symlink", m_link_abs, -BDR_EPATH, "entry 'd/abs': symlink target '/etc/passwd' is absolute" },
+	{ "symlink escapes through a symlink", m_link_through, -BDR_EPATH, "entry 't': symlink target leaves the package root through another symlink" },
+	{ "symlink escapes through symlinks", m_link_through_deep, -BDR_EPATH, "entry 'd/t': symlink target leaves" },
+	{ "symlink escapes through a chain", m_link_chain, -BDR_EPATH, "entry 'ct': symlink target leaves" },
+	{ "symlink loop", m_link_loop, -BDR_ELIMIT, "too many levels of symlinks" },
 	{ "symlink escapes", m_link_up2, -BDR_EPATH, "entry 'd/esc': symlink target '../../x' leaves" },
 	{ "top symlink to ..", m_link_up1, -BDR_EPATH, "entry 'esc': symlink target '..' leaves" },
 	{ "symlink escapes midway", m_link_mid, -BDR_EPATH, "entry 'd/mid': symlink target" },

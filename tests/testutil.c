@@ -150,7 +150,8 @@ static char **list_dir(const char *dir, size_t *n)
 		v[(*n)++] = strdup(de->d_name);
 	}
 	closedir(d);
-	qsort(v, *n, sizeof(*v), names_cmp);
+	if (*n > 1)
+		qsort(v, *n, sizeof(*v), names_cmp);
 	return v;
 }
 

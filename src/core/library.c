@@ -198,7 +198,7 @@ static int apply_retention(struct bdr_library *lib, const char *package)
 
 static bool contains(const uint64_t *v, size_t n, uint64_t x)
 {
-	return bsearch(&x, v, n, sizeof(*v), cmp_u64) != NULL;
+	return n && bsearch(&x, v, n, sizeof(*v), cmp_u64) != NULL;
 }
 
 /* Moves a version that cannot be trusted out of the library, keeping it

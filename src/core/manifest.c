@@ -449,6 +449,87 @@ static int check_entry(const struct bdr_manifest *m, uint32_t i, struct bdr_diag
 	}
 }
 
+/* Symlinks that pass through other symlinks of the package. Each link's own
+ * target stays inside the root (check_link), but a target that goes down
+ * through another link and back up with '..' (s -> ., t -> s/..) resolves
+ * outside it when a consumer follows it. So targets are resolved as the
+ * kernel would, expanding every intermediate component that is a symlink
+ * entry, with the kernel's limit of 40 expansions. */
+#define LINK_HOPS 40
+/* Each expansion adds at most one target to the directory it starts from. */
+#define RESOLVE_MAX ((LINK_HOPS + 2) * (BDR_MAX_PATH + 1))
+
+/* more: the walk goes on after this target (it is being expanded), so
+ * even its last component is passed through. */
+static int walk_target(const struct bdr_manifest *m, char *buf, size_t *len, const char *target,
+		       bool more, int *hops)
+{
+	for (const char *c = target; *c;) {
+		size_t n = strcspn(c, "/");
+		const char *next = c + n + (c[n] == '/');
+		const struct bdr_entry *e;
+		size_t save = *len;
+
+		if (n == 2 && c[0] == '.' && c[1] == '.') {
+			if (*len == 0)
+				return -BDR_EPATH;
+			char *slash = memrchr(buf, '/', *len);
+			*len = slash ? (size_t)(slash - buf) : 0;
+			buf[*len] = '\0';
+		} else if (n > 0 && !(n == 1 && c[0] == '.')) {
+			if (*len + 1 + n >= RESOLVE_MAX)
+				return -BDR_ELIMIT;
+			if (*len)
+				buf[(*len)++] = '/';
+			memcpy(buf + *len, c, n);
+			*len += n;
+			buf[*len] = '\0';
+			/* A final last component is not passed through. */
+			e = *next || more ? bdr_manifest_find(m, buf) : NULL;
+			if (e && e->type == BDR_ENTRY_SYMLINK) {
+				int err;
+				if (--*hops < 0)
+					return -BDR_ELIMIT;
+				*len = save; /* back to the link's directory */
+				buf[*len] = '\0';
+				if ((err = walk_target(m, buf, len, e->target, true, hops)))
+					return err;
+			}
+		}
+		c = next;
+	}
+	return 0;
+}
+
+static int check_link_paths(const struct bdr_manifest *m, struct bdr_diag *d)
+{
+	char *buf = NULL;
+	int err = 0;
+
+	for (uint32_t i = 0; i < m->nentries && !err; i++) {
+		const struct bdr_entry *e = &m->entries[i];
+		const char *slash;
+		size_t len;
+		int hops = LINK_HOPS;
+
+		if (e->type != BDR_ENTRY_SYMLINK)
+			continue;
+		if (!buf && !(buf = malloc(RESOLVE_MAX)))
+			return bdr_diag_set(d, -ENOMEM, "manifest: out of memory");
+		slash = strrchr(e->path, '/');
+		len = slash ? (size_t)(slash - e->path) : 0;
+		memcpy(buf, e->path, len);
+		buf[len] = '\0';
+		err = walk_target(m, buf, &len, e->target, false, &hops);
+		if (err == -BDR_EPATH)
+			err = entry_err(d, err, e->path, "symlink target leaves the package root through another symlink");
+		else if (err)
+			err = entry_err(d, err, e->path, "symlink target has too many levels of symlinks");
+	}
+	free(buf);
+	return err;
+}
+
 int bdr_manifest_validate(const struct bdr_manifest *m, struct bdr_diag *d)
 {
 	int err = check_header(m, d);
@@ -462,7 +543,7 @@ int bdr_manifest_validate(const struct bdr_manifest *m, struct bdr_diag *d)
 		return bdr_diag_set(d, -BDR_EFORMAT, "package '%s': entry list is missing", m->package);
 	for (uint32_t i = 0; i < m->nentries && !err; i++)
 		err = check_entry(m, i, d);
-	return err;
+	return err ? err : check_link_paths(m, d);
 }
 
 /* ---- encoding ---- */
@@ -775,6 +856,8 @@ static int decode(const uint8_t *buf, size_t len, bool verify, const uint8_t *ex
 		err = bdr_diag_set(d, -BDR_EFORMAT,
 				   "package '%s': %zu trailing bytes after the last entry", m->package,
 				   bdr_rbuf_left(&r));
+	if (!err)
+		err = check_link_paths(m, d);
 	if (err)
 		bdr_manifest_free(m);
 	return err;
