@@ -6,6 +6,8 @@
  *   DIR/packages/P/V/tree/           the version's files
  *   DIR/packages/P/current -> V      the active version (the highest held)
  *   DIR/staging/P.V.XXXXXX/          a version being built
+ *   DIR/partial/P.V.pack             chunks received for version V, kept
+ *                                    across interruptions until it is active
  *   DIR/quarantine/P.V.TIME/         a version whose manifest failed to
  *                                    verify when the library was opened
  *
@@ -78,6 +80,10 @@ void bdr_library_stage_abort(struct bdr_library *lib, struct bdr_stage *s);
  * bottom-up. Shared by import and rebuild. */
 int bdr_library_stage_dirs(struct bdr_stage *s, const struct bdr_manifest *m, struct bdr_diag *d);
 int bdr_library_stage_finish_meta(struct bdr_stage *s, const struct bdr_manifest *m, struct bdr_diag *d);
+
+/* DIR/partial/P.V.pack: where a rebuild keeps its received chunks. */
+int bdr_library_partial_path(const struct bdr_library *lib, const char *package, uint64_t version,
+			     char *buf, size_t size);
 
 /* Path of a held file found in the database. */
 struct bdr_db_loc;

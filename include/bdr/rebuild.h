@@ -20,7 +20,10 @@ struct bdr_rebuild;
 struct bdr_diag;
 
 /* Takes the encoded manifest; verifies it (against expect_signer if not
- * NULL) and opens a stage. */
+ * NULL), works out what is missing, and reopens the chunks an earlier,
+ * interrupted attempt at this version received (DATA/partial/P.V.pack),
+ * so only the rest is listed as missing. -EBUSY if another rebuild of
+ * this version is running. */
 int bdr_rebuild_begin(struct bdr_library *lib, const uint8_t *mbuf, size_t mlen,
 		      const uint8_t *expect_signer, struct bdr_rebuild **out, struct bdr_diag *d);
 const struct bdr_manifest *bdr_rebuild_manifest(const struct bdr_rebuild *rb);
@@ -39,10 +42,20 @@ int bdr_rebuild_feed_from(struct bdr_rebuild *rb, struct bdr_library *src, uint6
 			  struct bdr_diag *d);
 /* Assembles, verifies, activates. 0 when the version is active. */
 int bdr_rebuild_finish(struct bdr_rebuild *rb, struct bdr_diag *d);
+/* A file failed verification (a corrupt local copy, or two chunks with one
+ * id): rebuild it from received bytes only. Its chunks become missing
+ * again, for the sender to send whatever the receiver appears to hold. */
+int bdr_rebuild_refetch(struct bdr_rebuild *rb, uint32_t entry);
+/* Makes the chunks received so far durable (for a pause or shutdown). */
+int bdr_rebuild_sync(struct bdr_rebuild *rb);
+/* Forgets the chunks received (the transfer is cancelled or superseded). */
+void bdr_rebuild_discard(struct bdr_rebuild *rb);
+void bdr_rebuild_progress(const struct bdr_rebuild *rb, uint32_t *needed, uint32_t *received,
+			  uint64_t *received_bytes);
 /* After -BDR_EHASH from finish: the files that failed verification
  * (indices into the manifest's entries), valid until the next call. */
 const uint32_t *bdr_rebuild_bad_files(const struct bdr_rebuild *rb, uint32_t *n);
-/* Aborts (removes the stage) unless finished. */
+/* Removes the stage; received chunks stay for the next attempt. */
 void bdr_rebuild_free(struct bdr_rebuild *rb);
 
 #endif

@@ -55,6 +55,12 @@ int bdr_library_tree_path(const struct bdr_library *lib, const char *package, ui
 	return bdr_fs_path(buf, size, "%s/packages/%s/%" PRIu64 "/tree", lib->dir, package, version);
 }
 
+int bdr_library_partial_path(const struct bdr_library *lib, const char *package, uint64_t version,
+			     char *buf, size_t size)
+{
+	return bdr_fs_path(buf, size, "%s/partial/%s.%" PRIu64 ".pack", lib->dir, package, version);
+}
+
 int bdr_library_loc_path(const struct bdr_library *lib, const struct bdr_db_loc *loc,
 			 char *buf, size_t size)
 {
@@ -256,6 +262,36 @@ static int reconcile_package(struct bdr_library *lib, const char *package, struc
 	return rc;
 }
 
+/* Removes received chunks of versions the library has already reached
+ * (P.V.pack with V <= the active version): no transfer can need them. */
+static void drop_obsolete_partials(struct bdr_library *lib)
+{
+	char dir[PATH_MAX], path[PATH_MAX], name[NAME_MAX + 1];
+	struct dirent *de;
+	DIR *d;
+
+	if (bdr_fs_path(dir, sizeof(dir), "%s/partial", lib->dir) < 0 || !(d = opendir(dir)))
+		return;
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		uint64_t version, latest;
+		char *dot;
+
+		if (n < 6 || strcmp(de->d_name + n - 5, ".pack"))
+			continue;
+		memcpy(name, de->d_name, n - 5);
+		name[n - 5] = '\0';
+		/* Package names may hold dots; the version is after the last. */
+		if (!(dot = strrchr(name, '.')) || parse_version(dot + 1, &version) < 0)
+			continue;
+		*dot = '\0';
+		if (bdr_library_latest(lib, name, &latest) == 0 && version <= latest &&
+		    bdr_fs_path(path, sizeof(path), "%s/%s", dir, de->d_name) == 0)
+			unlink(path);
+	}
+	closedir(d);
+}
+
 /* Every package named on disk or in the database. */
 static int reconcile(struct bdr_library *lib, struct bdr_diag *d)
 {
@@ -279,6 +315,7 @@ static int reconcile(struct bdr_library *lib, struct bdr_diag *d)
 	if (rc < 0)
 		return bdr_diag_set(d, rc, "library %s: reconciling with the database: %s",
 				    lib->dir, d && d->msg[0] ? d->msg : bdr_strerror(rc));
+	drop_obsolete_partials(lib);
 	return 0;
 }
 
@@ -310,7 +347,7 @@ int bdr_library_reindex(struct bdr_library *lib, struct bdr_diag *d)
 static int make_dirs(struct bdr_library *lib, struct bdr_diag *d)
 {
 	char path[PATH_MAX];
-	static const char *const sub[] = { "packages", "quarantine", "staging" };
+	static const char *const sub[] = { "packages", "partial", "quarantine", "staging" };
 	int rc;
 
 	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {

@@ -18,9 +18,10 @@
 #include "bdr/library.h"
 #include "bdr/rebuild.h"
 #include "fsutil.h"
+#include "pack.h"
 
 #define NOT_RECEIVED UINT64_MAX
-#define VERIFY_BUF (1u << 20)
+#define VERIFY_BUF BDR_CHUNK_MAX_LIMIT /* also the pack's scratch for one chunk */
 
 /* A chunk the library lacks: where it sits in the pack once received. */
 struct need {
@@ -36,8 +37,9 @@ struct bdr_rebuild {
 	uint8_t *mbuf;          /* owned: the signed encoding, stored as is */
 	size_t mlen;
 	struct bdr_stage stage;
-	int pack_fd;            /* owned: received chunks, appended */
-	uint64_t pack_len;
+	struct bdr_pack pack;   /* owned: received chunks, kept for resume */
+	uint8_t *force;         /* owned: per entry, 1 = rebuild from received bytes only */
+	uint64_t received_bytes;
 	struct need *needs;     /* owned: open-addressing set, cap a power of 2 */
 	uint32_t ncap, nneeds, nreceived;
 	bool planned, finished;
@@ -129,11 +131,8 @@ int bdr_rebuild_missing(struct bdr_rebuild *rb, struct bdr_chunk_ref **list, uin
 	struct bdr_chunk_ref *out;
 	uint64_t sum = 0;
 	uint32_t k = 0;
-	int rc = plan(rb);
 
 	*list = NULL, *n = 0;
-	if (rc < 0)
-		return rc;
 	if (!(out = malloc((rb->nneeds - rb->nreceived + 1) * sizeof(*out))))
 		return -ENOMEM;
 	/* Manifest order, so the sender streams files front to back. */
@@ -162,10 +161,8 @@ int bdr_rebuild_add_chunk(struct bdr_rebuild *rb, const struct bdr_chunk_id *id,
 	struct bdr_chunk_id got;
 	struct need *n;
 	char hex[33];
-	int rc = plan(rb);
+	int rc;
 
-	if (rc < 0)
-		return rc;
 	bdr_chunk_id_hex(id, hex);
 	/* Only what was asked for may be written: a peer cannot fill the disk
 	 * with chunks the version does not use. */
@@ -176,12 +173,11 @@ int bdr_rebuild_add_chunk(struct bdr_rebuild *rb, const struct bdr_chunk_id *id,
 	bdr_chunk_id(&got, data, len);
 	if (bdr_chunk_id_cmp(&got, id))
 		return bdr_diag_set(d, -BDR_EHASH, "chunk %s: bytes do not match the id", hex);
-	rc = bdr_fs_pwrite_all(rb->pack_fd, data, len, (off_t)rb->pack_len);
+	rc = bdr_pack_append(&rb->pack, id, data, len, &n->off);
 	if (rc < 0)
-		return bdr_diag_set(d, rc, "chunk %s: writing to staging: %s", hex, bdr_strerror(rc));
-	n->off = rb->pack_len;
-	rb->pack_len += len;
+		return bdr_diag_set(d, rc, "chunk %s: writing to %s: %s", hex, rb->pack.path, bdr_strerror(rc));
 	rb->nreceived++;
+	rb->received_bytes += len;
 	return 0;
 }
 
@@ -214,8 +210,8 @@ static int copy_chunk(struct bdr_rebuild *rb, const struct bdr_entry *e, uint32_
 	int rc, in;
 
 	if (n && n->off != NOT_RECEIVED)
-		return bdr_fs_copy_range(rb->pack_fd, (off_t)n->off, out, (off_t)off, ref->len);
-	rc = bdr_db_chunk_find(bdr_library_db(rb->lib), &ref->id, ref->len, &loc);
+		return bdr_fs_copy_range(rb->pack.fd, (off_t)n->off, out, (off_t)off, ref->len);
+	rc = rb->force[e - rb->m.entries] ? -BDR_ENOTFOUND : bdr_db_chunk_find(bdr_library_db(rb->lib), &ref->id, ref->len, &loc);
 	if (rc == 0 && (in = source_fd(rb, &loc)) >= 0)
 		return bdr_fs_copy_range(in, (off_t)loc.offset, out, (off_t)off, ref->len);
 	bdr_chunk_id_hex(&ref->id, hex);
@@ -254,7 +250,8 @@ static int write_file(struct bdr_rebuild *rb, const struct bdr_entry *e, struct 
 	out = openat(rb->stage.tree_fd, e->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (out < 0)
 		return bdr_diag_set(d, -errno, "entry '%s': %s", e->path, strerror(errno));
-	if (bdr_db_file_find(bdr_library_db(rb->lib), e->hash, e->mode, e->mtime_ns, &loc) == 0 &&
+	if (!rb->force[e - rb->m.entries] &&
+	    bdr_db_file_find(bdr_library_db(rb->lib), e->hash, e->mode, e->mtime_ns, &loc) == 0 &&
 	    (in = source_fd(rb, &loc)) >= 0)
 		rc = bdr_fs_copy_range(in, 0, out, 0, e->size);
 	else
@@ -279,7 +276,8 @@ static int place_files(struct bdr_rebuild *rb, struct bdr_diag *d)
 		struct bdr_diag cur = { { 0 } };
 		int rc;
 
-		if (e->type != BDR_ENTRY_FILE || bdr_library_link_held(rb->lib, &rb->stage, e) == 0)
+		if (e->type != BDR_ENTRY_FILE ||
+		    (!rb->force[i] && bdr_library_link_held(rb->lib, &rb->stage, e) == 0))
 			continue;
 		rc = write_file(rb, e, &cur);
 		if (rc == -BDR_EHASH) {
@@ -300,32 +298,66 @@ static int place_files(struct bdr_rebuild *rb, struct bdr_diag *d)
 
 int bdr_rebuild_finish(struct bdr_rebuild *rb, struct bdr_diag *d)
 {
-	int rc = plan(rb);
+	int rc;
 
-	if (rc < 0)
-		return bdr_diag_set(d, rc, "package '%s' version %" PRIu64 ": planning: %s",
-				    rb->m.package, rb->m.version, bdr_strerror(rc));
 	if (rb->finished)
 		return 0;
 	if (rb->nreceived < rb->nneeds)
 		return bdr_diag_set(d, -BDR_EMISSING, "package '%s' version %" PRIu64 ": %u chunks not received yet",
 				    rb->m.package, rb->m.version, rb->nneeds - rb->nreceived);
 	rb->nbad = 0;
-	/* A retry after a failed verification starts from an empty tree. */
-	if ((rc = bdr_fs_clear_dir(rb->stage.tree)) < 0 ||
+	/* The received chunks must be on disk before the version that needs
+	 * them can be; and a retry after a failed verification starts over. */
+	if ((rc = bdr_pack_sync(&rb->pack)) < 0)
+		return bdr_diag_set(d, rc, "%s: %s", rb->pack.path, bdr_strerror(rc));
+	bdr_library_stage_abort(rb->lib, &rb->stage);
+	if ((rc = bdr_library_stage_begin(rb->lib, rb->m.package, rb->m.version, &rb->stage, d)) < 0 ||
 	    (rc = bdr_library_stage_dirs(&rb->stage, &rb->m, d)) < 0 ||
 	    (rc = place_files(rb, d)) < 0 ||
 	    (rc = bdr_library_stage_finish_meta(&rb->stage, &rb->m, d)) < 0)
 		return rc;
-	/* The received chunks are in the files now; the pack must not become
-	 * part of the version directory. */
-	close(rb->pack_fd);
-	rb->pack_fd = -1;
-	if (unlinkat(rb->stage.tree_fd, "../chunks.pack", 0) < 0)
-		return bdr_diag_set(d, -errno, "package '%s': staging: %s", rb->m.package, strerror(errno));
 	rc = bdr_library_stage_commit(rb->lib, &rb->stage, &rb->m, rb->mbuf, rb->mlen, d);
-	rb->finished = rc == 0;
+	if (rc == 0) {
+		rb->finished = true;
+		bdr_pack_remove(&rb->pack);
+	}
 	return rc;
+}
+
+int bdr_rebuild_refetch(struct bdr_rebuild *rb, uint32_t entry)
+{
+	const struct bdr_entry *e;
+
+	if (entry >= rb->m.nentries || rb->m.entries[entry].type != BDR_ENTRY_FILE)
+		return -EINVAL;
+	e = &rb->m.entries[entry];
+	rb->force[entry] = 1;
+	for (uint32_t c = 0; c < e->nchunks; c++) {
+		struct need *n = need_slot(rb, &e->chunks[c].id);
+		if (n->len)
+			continue;
+		*n = (struct need){ .id = e->chunks[c].id, .len = e->chunks[c].len, .off = NOT_RECEIVED };
+		rb->nneeds++;
+	}
+	return 0;
+}
+
+int bdr_rebuild_sync(struct bdr_rebuild *rb)
+{
+	return bdr_pack_sync(&rb->pack);
+}
+
+void bdr_rebuild_discard(struct bdr_rebuild *rb)
+{
+	bdr_pack_remove(&rb->pack);
+}
+
+void bdr_rebuild_progress(const struct bdr_rebuild *rb, uint32_t *needed, uint32_t *received,
+			  uint64_t *received_bytes)
+{
+	*needed = rb->nneeds;
+	*received = rb->nreceived;
+	*received_bytes = rb->received_bytes;
 }
 
 const uint32_t *bdr_rebuild_bad_files(const struct bdr_rebuild *rb, uint32_t *n)
@@ -355,18 +387,32 @@ static int check_new(struct bdr_rebuild *rb, struct bdr_diag *d)
 	return 0;
 }
 
-static int open_stage(struct bdr_rebuild *rb, struct bdr_diag *d)
+/* Marks a chunk found in the pack of an earlier attempt as received. */
+static int resume_one(void *arg, const struct bdr_chunk_id *id, uint32_t len, uint64_t data_off)
+{
+	struct bdr_rebuild *rb = arg;
+	struct need *n = need_find(rb, id);
+
+	if (n && n->len == len && n->off == NOT_RECEIVED) {
+		n->off = data_off;
+		rb->nreceived++;
+		rb->received_bytes += len;
+	}
+	return 0;
+}
+
+static int open_pack(struct bdr_rebuild *rb, struct bdr_diag *d)
 {
 	char path[PATH_MAX];
-	int rc = bdr_library_stage_begin(rb->lib, rb->m.package, rb->m.version, &rb->stage, d);
+	int rc = bdr_library_partial_path(rb->lib, rb->m.package, rb->m.version, path, sizeof(path));
 
+	if (rc == 0)
+		rc = bdr_pack_open(&rb->pack, path, rb->buf, resume_one, rb);
+	if (rc == -EBUSY)
+		return bdr_diag_set(d, rc, "package '%s' version %" PRIu64 ": another transfer is receiving it",
+				    rb->m.package, rb->m.version);
 	if (rc < 0)
-		return rc;
-	rc = bdr_fs_path(path, sizeof(path), "%s/chunks.pack", rb->stage.dir);
-	if (rc == 0 && (rb->pack_fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
-		rc = -errno;
-	if (rc < 0)
-		return bdr_diag_set(d, rc, "package '%s': staging: %s", rb->m.package, bdr_strerror(rc));
+		return bdr_diag_set(d, rc, "%s: %s", path, bdr_strerror(rc));
 	return 0;
 }
 
@@ -380,18 +426,24 @@ int bdr_rebuild_begin(struct bdr_library *lib, const uint8_t *mbuf, size_t mlen,
 	if (!rb)
 		return rc;
 	rb->lib = lib;
-	rb->pack_fd = rb->src_fd = rb->stage.tree_fd = -1;
+	rb->pack.fd = rb->src_fd = rb->stage.tree_fd = -1;
 	bdr_manifest_init(&rb->m);
 	if ((rc = bdr_manifest_decode(mbuf, mlen, expect_signer, &rb->m, d)) < 0 ||
 	    (rc = check_new(rb, d)) < 0)
 		goto fail;
 	rc = -ENOMEM;
 	if (!(rb->mbuf = malloc(mlen)) || !(rb->buf = malloc(VERIFY_BUF)) ||
-	    !(rb->bad = calloc(rb->m.nentries + 1, sizeof(*rb->bad))))
+	    !(rb->bad = calloc(rb->m.nentries + 1, sizeof(*rb->bad))) ||
+	    !(rb->force = calloc(rb->m.nentries + 1, 1)))
 		goto fail;
 	memcpy(rb->mbuf, mbuf, mlen);
 	rb->mlen = mlen;
-	if ((rc = open_stage(rb, d)) < 0)
+	if ((rc = plan(rb)) < 0) {
+		bdr_diag_set(d, rc, "package '%s' version %" PRIu64 ": planning: %s", rb->m.package,
+			     rb->m.version, bdr_strerror(rc));
+		goto fail;
+	}
+	if ((rc = open_pack(rb, d)) < 0)
 		goto fail;
 	*out = rb;
 	return 0;
@@ -404,8 +456,7 @@ void bdr_rebuild_free(struct bdr_rebuild *rb)
 {
 	if (!rb)
 		return;
-	if (rb->pack_fd >= 0)
-		close(rb->pack_fd);
+	bdr_pack_close(&rb->pack); /* kept on disk: the next attempt resumes */
 	if (rb->src_fd >= 0)
 		close(rb->src_fd);
 	bdr_library_stage_abort(rb->lib, &rb->stage);
@@ -413,6 +464,7 @@ void bdr_rebuild_free(struct bdr_rebuild *rb)
 	free(rb->mbuf);
 	free(rb->buf);
 	free(rb->bad);
+	free(rb->force);
 	free(rb->needs);
 	free(rb);
 }
