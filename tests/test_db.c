@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -506,7 +508,7 @@ Test(db, reopen_keeps_everything)
 	struct bdr_manifest m;
 	struct bdr_db_qc qc = { 1, 2, 3, 4, 5, 1 }, got;
 
-	cr_assert_eq(bdr_db_schema_version(db), 1);
+	cr_assert_eq(bdr_db_schema_version(db), 2);
 	mf_init(&m, "pkg", 4, 2);
 	struct bdr_entry *a = mf_file(&m, "a", 1, 20, 0644, 1);
 	struct bdr_entry *b = mf_file(&m, "b", 2, 20, 0755, 2);
@@ -516,7 +518,7 @@ Test(db, reopen_keeps_everything)
 	bdr_db_close(db);
 
 	db = open_db();
-	cr_assert_eq(bdr_db_schema_version(db), 1);
+	cr_assert_eq(bdr_db_schema_version(db), 2);
 	struct bdr_db_stats after = stats(db);
 	cr_assert_eq(memcmp(&before, &after, sizeof(before)), 0);
 	expect_chunks(db, a, "pkg", 4);
@@ -657,7 +659,7 @@ Test(db, remove_files_removes_all_companions)
 	cr_assert_neq(access(wal, F_OK), 0);
 	cr_assert_eq(bdr_db_remove_files(dbpath), 0, "absent files are fine");
 	db = open_db();
-	cr_assert_eq(bdr_db_schema_version(db), 1, "recreated");
+	cr_assert_eq(bdr_db_schema_version(db), 2, "recreated");
 	bdr_db_close(db);
 }
 
@@ -696,5 +698,741 @@ Test(db, thousand_files_of_hundred_chunks)
 	expect_empty(db);
 	expect_no_chunks(db, &m.entries[NFILES - 1]);
 	mf_free(&m);
+	bdr_db_close(db);
+}
+
+/* ---- the daemon's durable state ---- */
+
+#define T0 1700000000000000000ll
+
+static int64_t xfer_add(struct bdr_db *db, const char *package, uint64_t version, const char *peer,
+			enum bdr_db_priority prio, int64_t now)
+{
+	int64_t id = -1;
+	int err = bdr_db_transfer_add(db, package, version, peer, prio, now, 1000 * version, &id,
+				      NULL);
+
+	cr_assert_eq(err, 0, "add %s %llu -> %s: %s (%s)", package, (unsigned long long)version,
+		     peer, bdr_strerror(err), bdr_db_errmsg(db));
+	cr_assert_gt(id, 0);
+	return id;
+}
+
+static struct bdr_db_transfer xfer_get(struct bdr_db *db, int64_t id)
+{
+	struct bdr_db_transfer t;
+	int err = bdr_db_transfer_get(db, id, &t);
+
+	cr_assert_eq(err, 0, "get %lld: %s (%s)", (long long)id, bdr_strerror(err),
+		     bdr_db_errmsg(db));
+	cr_assert_eq(t.id, id);
+	return t;
+}
+
+static void xfer_set(struct bdr_db *db, int64_t id, enum bdr_db_xfer_state state, int64_t now)
+{
+	int err = bdr_db_transfer_set_state(db, id, state, NULL, now);
+
+	cr_assert_eq(err, 0, "set %lld %s: %s (%s)", (long long)id, bdr_db_xfer_state_name(state),
+		     bdr_strerror(err), bdr_db_errmsg(db));
+}
+
+static void expect_state(struct bdr_db *db, int64_t id, enum bdr_db_xfer_state want)
+{
+	struct bdr_db_transfer t = xfer_get(db, id);
+
+	cr_assert_eq(t.state, want, "transfer %lld is %s, want %s", (long long)id,
+		     bdr_db_xfer_state_name(t.state), bdr_db_xfer_state_name(want));
+}
+
+/* The id next() gives peer at now, or 0 if none may start. */
+static int64_t xfer_next(struct bdr_db *db, const char *peer, int64_t now)
+{
+	struct bdr_db_transfer t;
+	int err = bdr_db_transfer_next(db, peer, now, &t);
+
+	if (err == -BDR_ENOTFOUND)
+		return 0;
+	cr_assert_eq(err, 0, "next %s: %s (%s)", peer, bdr_strerror(err), bdr_db_errmsg(db));
+	cr_assert_str_eq(t.peer, peer);
+	return t.id;
+}
+
+static size_t xfer_count(struct bdr_db *db)
+{
+	struct bdr_db_transfer *v;
+	size_t n;
+
+	cr_assert_eq(bdr_db_transfer_list(db, NULL, &v, &n), 0);
+	free(v);
+	return n;
+}
+
+/* One integer from the file, through a connection of its own. */
+static int64_t sql_int(const char *query)
+{
+	sqlite3 *h;
+	sqlite3_stmt *s;
+	int64_t v;
+
+	cr_assert_eq(sqlite3_open(dbpath, &h), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(h, query, -1, &s, NULL), SQLITE_OK, "%s: %s", query,
+		     sqlite3_errmsg(h));
+	cr_assert_eq(sqlite3_step(s), SQLITE_ROW, "%s", query);
+	v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(h);
+	return v;
+}
+
+/* A schema 1 file is built by bdr_db_open_schema(1): migration 1 is the
+ * SQL bdr released with (released migrations are never edited), and the
+ * rows go in through the functions schema 1 already had. */
+Test(db, schema_1_file_migrates_keeping_its_rows)
+{
+	struct bdr_db *db;
+	struct bdr_diag d = { "" };
+	struct bdr_manifest m;
+	struct bdr_db_qc qc = { 11, 22, 33, 44, 55, 3 }, got;
+
+	cr_assert_eq(bdr_db_open_schema(&db, dbpath, 0, &d), -EINVAL);
+	cr_assert_eq(bdr_db_open_schema(&db, dbpath, 3, &d), -EINVAL);
+	cr_assert_eq(bdr_db_open_schema(&db, dbpath, 1, &d), 0, "%s", d.msg);
+	cr_assert_eq(bdr_db_schema_version(db), 1);
+	mf_files(&m, "pkg", 3, 4, 10);
+	cr_assert_eq(bdr_db_version_add(db, &m), 0, "%s", bdr_db_errmsg(db));
+	cr_assert_eq(bdr_db_qc_put(db, "pkg", "d/f0001", &qc), 0);
+	struct bdr_db_stats before = stats(db);
+	bdr_db_close(db);
+	cr_assert_eq(sql_int("PRAGMA user_version"), 1);
+	cr_assert_eq(sql_int("SELECT count(*) FROM sqlite_master WHERE name IN"
+			     " ('transfers', 'peer_versions', 'received')"),
+		     0, "a schema 1 file has no daemon tables");
+
+	db = open_db();
+	cr_assert_eq(bdr_db_schema_version(db), 2);
+	struct bdr_db_stats after = stats(db);
+	cr_assert_eq(memcmp(&before, &after, sizeof(before)), 0);
+	for (uint32_t i = 0; i < m.nentries; i++)
+		expect_chunks(db, &m.entries[i], "pkg", 3);
+	cr_assert_eq(bdr_db_qc_get(db, "pkg", "d/f0001", &got), 0);
+	cr_assert_eq(memcmp(&got, &qc, sizeof(qc)), 0);
+	int64_t id = xfer_add(db, "pkg", 3, "site-b", BDR_PRIO_HIGH, T0);
+	bdr_db_close(db);
+
+	cr_assert_eq(sql_int("PRAGMA user_version"), 2);
+	/* Opening at an older schema never takes a file back. */
+	cr_assert_eq(bdr_db_open_schema(&db, dbpath, 1, &d), 0);
+	cr_assert_eq(bdr_db_schema_version(db), 2);
+	cr_assert_eq(xfer_get(db, id).version, 3);
+	bdr_db_close(db);
+	mf_free(&m);
+}
+
+Test(db, transfer_add_is_idempotent)
+{
+	struct bdr_db *db = open_db();
+	uint32_t sup = 99;
+	int64_t id, again;
+
+	cr_assert_eq(bdr_db_transfer_add(db, "pkg", 1, "site-b", BDR_PRIO_LOW, T0, 5000, &id, &sup),
+		     0);
+	cr_assert_eq(sup, 0);
+	struct bdr_db_transfer t = xfer_get(db, id);
+	cr_assert_str_eq(t.package, "pkg");
+	cr_assert_eq(t.version, 1);
+	cr_assert_str_eq(t.peer, "site-b");
+	cr_assert_eq(t.priority, BDR_PRIO_LOW);
+	cr_assert_eq(t.state, BDR_XFER_QUEUED);
+	cr_assert_eq(t.created_ns, T0);
+	cr_assert_eq(t.updated_ns, T0);
+	cr_assert_eq(t.bytes_total, 5000);
+	cr_assert_eq(t.attempts + t.next_attempt_ns + t.bytes_sent + t.bytes_saved, 0);
+	cr_assert_eq(t.address_index, 0);
+	cr_assert_str_eq(t.last_error, "");
+
+	/* Pending: the same row, with the newest priority. */
+	cr_assert_eq(bdr_db_transfer_add(db, "pkg", 1, "site-b", BDR_PRIO_HIGH, T0 + 5, 5000,
+					 &again, NULL),
+		     0);
+	cr_assert_eq(again, id);
+	t = xfer_get(db, id);
+	cr_assert_eq(t.priority, BDR_PRIO_HIGH);
+	cr_assert_eq(t.created_ns, T0, "still as old as it was");
+	xfer_set(db, id, BDR_XFER_SENDING, T0 + 6);
+	cr_assert_eq(xfer_add(db, "pkg", 1, "site-b", BDR_PRIO_HIGH, T0 + 7), id);
+	expect_state(db, id, BDR_XFER_SENDING);
+	cr_assert_eq(xfer_count(db), 1);
+
+	/* Failed: queued afresh. */
+	t = xfer_get(db, id);
+	t.state = BDR_XFER_FAILED;
+	t.attempts = 5;
+	t.bytes_sent = 777;
+	t.bytes_saved = 888;
+	t.address_index = 2;
+	t.next_attempt_ns = T0 + 1000;
+	snprintf(t.last_error, sizeof(t.last_error), "connection refused");
+	cr_assert_eq(bdr_db_transfer_update(db, &t), 0, "%s", bdr_db_errmsg(db));
+	cr_assert_eq(xfer_add(db, "pkg", 1, "site-b", BDR_PRIO_MEDIUM, T0 + 10), id);
+	t = xfer_get(db, id);
+	cr_assert_eq(t.state, BDR_XFER_QUEUED);
+	cr_assert_eq(t.priority, BDR_PRIO_MEDIUM);
+	cr_assert_eq(t.attempts + t.bytes_sent + t.bytes_saved + t.address_index, 0);
+	cr_assert_eq(t.next_attempt_ns, 0);
+	cr_assert_str_eq(t.last_error, "");
+	cr_assert_eq(t.created_ns, T0 + 10);
+
+	/* Cancelled: queued afresh. Done: left alone. */
+	xfer_set(db, id, BDR_XFER_CANCELLED, T0 + 11);
+	cr_assert_eq(xfer_add(db, "pkg", 1, "site-b", BDR_PRIO_LOW, T0 + 12), id);
+	expect_state(db, id, BDR_XFER_QUEUED);
+	xfer_set(db, id, BDR_XFER_DONE, T0 + 13);
+	cr_assert_eq(xfer_add(db, "pkg", 1, "site-b", BDR_PRIO_HIGH, T0 + 14), id);
+	t = xfer_get(db, id);
+	cr_assert_eq(t.state, BDR_XFER_DONE);
+	cr_assert_eq(t.updated_ns, T0 + 13);
+	cr_assert_eq(t.priority, BDR_PRIO_LOW);
+
+	/* Another peer or version is another transfer. */
+	cr_assert_neq(xfer_add(db, "pkg", 1, "site-c", BDR_PRIO_LOW, T0), id);
+	cr_assert_neq(xfer_add(db, "pkg", 2, "site-b", BDR_PRIO_LOW, T0), id);
+	cr_assert_eq(xfer_count(db), 3);
+	bdr_db_close(db);
+}
+
+Test(db, next_goes_by_priority_then_age_and_waits_for_its_time)
+{
+	struct bdr_db *db = open_db();
+	int64_t low = xfer_add(db, "p1", 1, "s1", BDR_PRIO_LOW, T0);
+	int64_t med = xfer_add(db, "p2", 1, "s1", BDR_PRIO_MEDIUM, T0 + 1);
+	int64_t high_a = xfer_add(db, "p3", 1, "s1", BDR_PRIO_HIGH, T0 + 2);
+	int64_t high_c = xfer_add(db, "p4", 1, "s1", BDR_PRIO_HIGH, T0 + 3);
+	int64_t high_b = xfer_add(db, "p5", 1, "s1", BDR_PRIO_HIGH, T0 + 2); /* same age: by id */
+	int64_t other = xfer_add(db, "p6", 1, "s2", BDR_PRIO_HIGH, T0 - 10);
+	const int64_t order[] = { high_a, high_b, high_c, med, low };
+	const int64_t now = T0 + 100;
+
+	for (size_t i = 0; i < 5; i++) {
+		cr_assert_eq(xfer_next(db, "s1", now), order[i], "pick %zu", i);
+		xfer_set(db, order[i], BDR_XFER_SENDING, now);
+	}
+	cr_assert_eq(xfer_next(db, "s1", now), 0, "all are sending");
+	cr_assert_eq(xfer_next(db, "s2", now), other);
+	cr_assert_eq(xfer_next(db, "nobody", now), 0);
+
+	/* A retry waits for next_attempt_ns; paused is resumable at once. */
+	struct bdr_db_transfer t = xfer_get(db, low);
+	t.state = BDR_XFER_QUEUED;
+	t.attempts = 1;
+	t.next_attempt_ns = now + 50;
+	t.updated_ns = now;
+	cr_assert_eq(bdr_db_transfer_update(db, &t), 0, "%s", bdr_db_errmsg(db));
+	cr_assert_eq(xfer_next(db, "s1", now), 0);
+	cr_assert_eq(xfer_next(db, "s1", now + 49), 0);
+	cr_assert_eq(xfer_next(db, "s1", now + 50), low);
+	xfer_set(db, med, BDR_XFER_PAUSED, now);
+	cr_assert_eq(xfer_next(db, "s1", now + 50), med, "medium before low");
+	xfer_set(db, med, BDR_XFER_FAILED, now);
+	xfer_set(db, high_a, BDR_XFER_DONE, now);
+	xfer_set(db, high_b, BDR_XFER_CANCELLED, now);
+	cr_assert_eq(xfer_next(db, "s1", now + 50), low, "failed, done, cancelled never start");
+
+	struct bdr_db_transfer x;
+	cr_assert_eq(bdr_db_transfer_next(db, "bad/peer", now, &x), -BDR_EFORMAT);
+	bdr_db_close(db);
+}
+
+Test(db, newer_version_supersedes_older_waiting_ones)
+{
+	struct bdr_db *db = open_db();
+	uint32_t sup = 99;
+	int64_t v2, v3;
+
+	int64_t v1 = xfer_add(db, "pkg", 1, "s1", BDR_PRIO_LOW, T0);
+	int64_t v1_s2 = xfer_add(db, "pkg", 1, "s2", BDR_PRIO_LOW, T0);
+	int64_t other = xfer_add(db, "app", 1, "s1", BDR_PRIO_LOW, T0);
+	xfer_set(db, v1, BDR_XFER_PAUSED, T0 + 1);
+	cr_assert_eq(bdr_db_transfer_add(db, "pkg", 2, "s1", BDR_PRIO_LOW, T0 + 2, 1, &v2, &sup), 0);
+	cr_assert_eq(sup, 1);
+	struct bdr_db_transfer t = xfer_get(db, v1);
+	cr_assert_eq(t.state, BDR_XFER_CANCELLED);
+	cr_assert_str_eq(t.last_error, "superseded by version 2");
+	cr_assert_eq(t.updated_ns, T0 + 2);
+	expect_state(db, v1_s2, BDR_XFER_QUEUED); /* another peer */
+	expect_state(db, other, BDR_XFER_QUEUED); /* another package */
+
+	/* A sending version is left to finish... */
+	xfer_set(db, v2, BDR_XFER_SENDING, T0 + 3);
+	cr_assert_eq(bdr_db_transfer_add(db, "pkg", 3, "s1", BDR_PRIO_LOW, T0 + 4, 1, &v3, &sup), 0);
+	cr_assert_eq(sup, 0);
+	expect_state(db, v2, BDR_XFER_SENDING);
+	/* ...but does not go back to waiting behind the newer one. */
+	xfer_set(db, v2, BDR_XFER_QUEUED, T0 + 5);
+	t = xfer_get(db, v2);
+	cr_assert_eq(t.state, BDR_XFER_CANCELLED);
+	cr_assert_str_eq(t.last_error, "superseded by version 3");
+
+	/* Queuing an older version than a pending one achieves nothing. */
+	cr_assert_eq(bdr_db_transfer_add(db, "pkg", 2, "s1", BDR_PRIO_HIGH, T0 + 6, 1, NULL, &sup),
+		     0);
+	cr_assert_eq(sup, 0);
+	expect_state(db, v2, BDR_XFER_CANCELLED);
+	expect_state(db, v3, BDR_XFER_QUEUED);
+	cr_assert_eq(xfer_next(db, "s1", T0 + 10), other);
+	xfer_set(db, other, BDR_XFER_SENDING, T0 + 10);
+	cr_assert_eq(xfer_next(db, "s1", T0 + 10), v3);
+	bdr_db_close(db);
+}
+
+/* A daemon killed mid-send leaves sending rows; the next start queues
+ * them again with their progress, so the push resumes. */
+Test(db, sending_rows_are_requeued_after_a_crash)
+{
+	int64_t ids[4];
+	int status;
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct bdr_db *db;
+		struct bdr_db_transfer t;
+
+		if (bdr_db_open(&db, dbpath, NULL) < 0)
+			_exit(1);
+		ids[0] = xfer_add(db, "pkg", 1, "s1", BDR_PRIO_HIGH, T0);
+		ids[1] = xfer_add(db, "pkg", 1, "s2", BDR_PRIO_HIGH, T0);
+		ids[2] = xfer_add(db, "app", 1, "s1", BDR_PRIO_LOW, T0);
+		if (bdr_db_transfer_get(db, ids[0], &t) < 0)
+			_exit(2);
+		t.state = BDR_XFER_SENDING;
+		t.attempts = 1;
+		t.bytes_sent = 500;
+		t.bytes_saved = 300;
+		t.updated_ns = T0 + 1;
+		if (bdr_db_transfer_update(db, &t) < 0 ||
+		    bdr_db_transfer_set_state(db, ids[2], BDR_XFER_SENDING, NULL, T0 + 1) < 0)
+			_exit(3);
+		/* app 2 is queued while app 1 is still sending. */
+		ids[3] = xfer_add(db, "app", 2, "s1", BDR_PRIO_LOW, T0 + 2);
+		raise(SIGKILL);
+		_exit(4);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child status %#x", status);
+
+	struct bdr_db *db = open_db();
+	struct bdr_db_transfer *v;
+	size_t n;
+	uint32_t requeued = 99;
+
+	cr_assert_eq(bdr_db_transfer_list(db, NULL, &v, &n), 0);
+	cr_assert_eq(n, 4, "every committed row survived");
+	/* By package, version descending, peer. */
+	cr_assert(!strcmp(v[0].package, "app") && v[0].version == 2);
+	cr_assert(!strcmp(v[1].package, "app") && v[1].version == 1 && v[1].state == BDR_XFER_SENDING);
+	cr_assert(!strcmp(v[2].package, "pkg") && !strcmp(v[2].peer, "s1"));
+	cr_assert(!strcmp(v[3].package, "pkg") && !strcmp(v[3].peer, "s2"));
+	int64_t pkg_s1 = v[2].id, app1 = v[1].id;
+	free(v);
+
+	cr_assert_eq(bdr_db_transfers_reset_running(db, T0 + 100, &requeued), 0);
+	cr_assert_eq(requeued, 2);
+	struct bdr_db_transfer t = xfer_get(db, pkg_s1);
+	cr_assert_eq(t.state, BDR_XFER_QUEUED);
+	cr_assert_eq(t.bytes_sent, 500, "progress kept for the resume");
+	cr_assert_eq(t.bytes_saved, 300);
+	cr_assert_eq(t.attempts, 1);
+	cr_assert_eq(t.updated_ns, T0 + 100);
+	t = xfer_get(db, app1);
+	cr_assert_eq(t.state, BDR_XFER_CANCELLED, "superseded by app 2 once it stopped sending");
+	cr_assert_str_eq(t.last_error, "superseded by version 2");
+	cr_assert_eq(bdr_db_transfers_reset_running(db, T0 + 200, &requeued), 0);
+	cr_assert_eq(requeued, 0);
+	bdr_db_close(db);
+}
+
+/* The push: the version and its transfers commit together or not at all,
+ * and what committed is there after a restart. */
+Test(db, push_commits_version_and_transfers_together)
+{
+	struct bdr_db *db = open_db();
+	struct bdr_manifest m;
+	struct bdr_db_transfer *before, *after;
+	struct bdr_db_received *rb, *ra;
+	size_t nb, na, rnb, rna;
+	uint64_t pv;
+
+	mf_files(&m, "pkg", 7, 3, 4);
+	cr_assert_eq(bdr_db_begin(db), 0);
+	cr_assert_eq(bdr_db_version_add(db, &m), 0);
+	xfer_add(db, "pkg", 7, "s1", BDR_PRIO_HIGH, T0);
+	xfer_add(db, "pkg", 7, "s2", BDR_PRIO_LOW, T0);
+	bdr_db_rollback(db);
+	cr_assert_eq(stats(db).versions, 0);
+	cr_assert_eq(xfer_count(db), 0);
+
+	cr_assert_eq(bdr_db_begin(db), 0);
+	cr_assert_eq(bdr_db_version_add(db, &m), 0);
+	xfer_add(db, "pkg", 7, "s1", BDR_PRIO_HIGH, T0);
+	int64_t s2 = xfer_add(db, "pkg", 7, "s2", BDR_PRIO_LOW, T0);
+	cr_assert_eq(bdr_db_commit(db), 0);
+	struct bdr_db_transfer t = xfer_get(db, s2);
+	t.state = BDR_XFER_PAUSED;
+	t.bytes_sent = 12345;
+	t.address_index = 1;
+	t.updated_ns = T0 + 9;
+	cr_assert_eq(bdr_db_transfer_update(db, &t), 0);
+	cr_assert_eq(bdr_db_peer_version_set(db, "s1", "pkg", 6), 0);
+	cr_assert_eq(bdr_db_received_set(db, "other", 2, "hq", BDR_RECV_RECEIVING, 99, NULL, T0),
+		     0);
+	cr_assert_eq(bdr_db_transfer_list(db, NULL, &before, &nb), 0);
+	cr_assert_eq(bdr_db_received_list(db, NULL, &rb, &rnb), 0);
+	bdr_db_close(db);
+
+	db = open_db();
+	cr_assert_eq(bdr_db_transfer_list(db, NULL, &after, &na), 0);
+	cr_assert_eq(na, 2);
+	cr_assert_eq(nb, na);
+	cr_assert_eq(memcmp(before, after, na * sizeof(*after)), 0, "nothing queued is lost");
+	cr_assert_eq(bdr_db_received_list(db, NULL, &ra, &rna), 0);
+	cr_assert_eq(rna, 1);
+	cr_assert_eq(memcmp(rb, ra, sizeof(*ra)), 0);
+	cr_assert_eq(bdr_db_peer_version_get(db, "s1", "pkg", &pv), 0);
+	cr_assert_eq(pv, 6);
+	cr_assert_eq(stats(db).versions, 1);
+	free(before);
+	free(after);
+	free(rb);
+	free(ra);
+	mf_free(&m);
+	bdr_db_close(db);
+}
+
+Test(db, clear_index_keeps_the_daemon_state)
+{
+	struct bdr_db *db = open_db();
+	struct bdr_manifest m;
+	struct bdr_db_qc qc = { 1, 2, 3, 4, 5, 1 }, got;
+	struct bdr_db_transfer *before, *after;
+	struct bdr_db_received r;
+	size_t nb, na;
+	uint64_t pv;
+
+	mf_files(&m, "pkg", 1, 20, 10);
+	cr_assert_eq(bdr_db_version_add(db, &m), 0);
+	cr_assert_eq(bdr_db_qc_put(db, "pkg", "d/f0000", &qc), 0);
+	int64_t id = xfer_add(db, "pkg", 1, "s1", BDR_PRIO_MEDIUM, T0);
+	xfer_add(db, "pkg", 1, "s2", BDR_PRIO_MEDIUM, T0);
+	xfer_set(db, id, BDR_XFER_SENDING, T0 + 1);
+	cr_assert_eq(bdr_db_peer_version_set(db, "s2", "pkg", 1), 0);
+	cr_assert_eq(bdr_db_received_set(db, "app", 4, "hq", BDR_RECV_ACTIVATED, 10, NULL, T0), 0);
+	cr_assert_eq(bdr_db_transfer_list(db, NULL, &before, &nb), 0);
+
+	cr_assert_eq(bdr_db_clear_index(db), 0, "%s", bdr_db_errmsg(db));
+	expect_empty(db);
+	expect_no_chunks(db, &m.entries[0]);
+	cr_assert_eq(bdr_db_qc_get(db, "pkg", "d/f0000", &got), -BDR_ENOTFOUND);
+	cr_assert_eq(bdr_db_transfer_list(db, NULL, &after, &na), 0);
+	cr_assert_eq(na, nb);
+	cr_assert_eq(memcmp(before, after, na * sizeof(*after)), 0);
+	cr_assert_eq(bdr_db_peer_version_get(db, "s2", "pkg", &pv), 0);
+	cr_assert_eq(pv, 1);
+	cr_assert_eq(bdr_db_received_get(db, "app", 4, &r), 0);
+
+	/* Indexed again, as the library's reindex does next. */
+	cr_assert_eq(bdr_db_version_add(db, &m), 0);
+	expect_chunks(db, &m.entries[19], "pkg", 1);
+	/* Inside the caller's transaction it is one savepoint. */
+	cr_assert_eq(bdr_db_begin(db), 0);
+	cr_assert_eq(bdr_db_clear_index(db), 0);
+	bdr_db_rollback(db);
+	cr_assert_eq(stats(db).versions, 1);
+	free(before);
+	free(after);
+	mf_free(&m);
+	bdr_db_close(db);
+}
+
+Test(db, peer_version_only_rises)
+{
+	struct bdr_db *db = open_db();
+	uint64_t v = 0;
+
+	cr_assert_eq(bdr_db_peer_version_get(db, "s1", "pkg", &v), -BDR_ENOTFOUND);
+	cr_assert_eq(bdr_db_peer_version_set(db, "s1", "pkg", 3), 0);
+	cr_assert_eq(bdr_db_peer_version_get(db, "s1", "pkg", &v), 0);
+	cr_assert_eq(v, 3);
+	cr_assert_eq(bdr_db_peer_version_set(db, "s1", "pkg", 2), 0, "a late DONE is no error");
+	cr_assert_eq(bdr_db_peer_version_get(db, "s1", "pkg", &v), 0);
+	cr_assert_eq(v, 3);
+	cr_assert_eq(bdr_db_peer_version_set(db, "s1", "pkg", 10), 0);
+	cr_assert_eq(bdr_db_peer_version_get(db, "s1", "pkg", &v), 0);
+	cr_assert_eq(v, 10);
+	cr_assert_eq(bdr_db_peer_version_get(db, "s2", "pkg", &v), -BDR_ENOTFOUND);
+	cr_assert_eq(bdr_db_peer_version_get(db, "s1", "app", &v), -BDR_ENOTFOUND);
+	cr_assert_eq(bdr_db_peer_version_set(db, "s1", "pkg", 0), -BDR_ELIMIT);
+	cr_assert_eq(bdr_db_peer_version_set(db, "s 1", "pkg", 4), -BDR_EFORMAT);
+	bdr_db_close(db);
+}
+
+Test(db, invalid_transfer_inputs_are_rejected)
+{
+	struct bdr_db *db = open_db();
+	char long_peer[BDR_MAX_SITE_NAME + 2];
+	enum bdr_db_xfer_state st;
+	int64_t id = -7;
+
+	memset(long_peer, 'a', sizeof(long_peer) - 1);
+	long_peer[sizeof(long_peer) - 1] = '\0';
+	static const struct {
+		const char *package, *peer;
+		uint64_t version, bytes;
+		int prio, want;
+	} bad[] = {
+		{ "pkg", "s1", 1, 0, 3, -EINVAL },
+		{ "pkg", "s1", 1, 0, -1, -EINVAL },
+		{ "", "s1", 1, 0, 0, -BDR_EFORMAT },
+		{ NULL, "s1", 1, 0, 0, -BDR_EFORMAT },
+		{ "../x", "s1", 1, 0, 0, -BDR_EFORMAT },
+		{ "pkg", "", 1, 0, 0, -BDR_EFORMAT },
+		{ "pkg", NULL, 1, 0, 0, -BDR_EFORMAT },
+		{ "pkg", "s+1", 1, 0, 0, -BDR_EFORMAT },
+		{ "pkg", "s1", 0, 0, 0, -BDR_ELIMIT },
+		{ "pkg", "s1", (uint64_t)INT64_MAX + 1, 0, 0, -BDR_ELIMIT },
+		{ "pkg", "s1", 1, (uint64_t)INT64_MAX + 1, 0, -BDR_ELIMIT },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int err = bdr_db_transfer_add(db, bad[i].package, bad[i].version, bad[i].peer,
+					      (enum bdr_db_priority)bad[i].prio, T0, bad[i].bytes,
+					      &id, NULL);
+		cr_assert_eq(err, bad[i].want, "case %zu: %s", i, bdr_strerror(err));
+		cr_assert_neq(bdr_db_errmsg(db)[0], '\0');
+	}
+	cr_assert_eq(bdr_db_transfer_add(db, "pkg", 1, long_peer, BDR_PRIO_LOW, T0, 0, &id, NULL),
+		     -BDR_ELIMIT);
+	cr_assert_eq(id, -7, "untouched on failure");
+	cr_assert_eq(xfer_count(db), 0);
+
+	id = xfer_add(db, "pkg", 1, "s1", BDR_PRIO_LOW, T0);
+	cr_assert_eq(bdr_db_transfer_set_state(db, id, (enum bdr_db_xfer_state)6, NULL, T0),
+		     -EINVAL);
+	cr_assert_eq(bdr_db_transfer_set_state(db, id, (enum bdr_db_xfer_state)-1, NULL, T0),
+		     -EINVAL);
+	struct bdr_db_transfer t = xfer_get(db, id);
+	t.state = (enum bdr_db_xfer_state)99;
+	cr_assert_eq(bdr_db_transfer_update(db, &t), -EINVAL);
+	t.state = BDR_XFER_SENDING;
+	t.bytes_sent = UINT64_MAX;
+	cr_assert_eq(bdr_db_transfer_update(db, &t), -BDR_ELIMIT);
+	t.bytes_sent = 0;
+	memset(t.last_error, 'x', sizeof(t.last_error));
+	cr_assert_eq(bdr_db_transfer_update(db, &t), -EINVAL, "unterminated message");
+	expect_state(db, id, BDR_XFER_QUEUED);
+
+	cr_assert_eq(bdr_db_received_set(db, "pkg", 1, "hq", (enum bdr_db_recv_state)3, 0, NULL, T0),
+		     -EINVAL);
+	cr_assert_eq(bdr_db_received_set(db, "pkg", 1, "hq", BDR_RECV_RECEIVING, UINT64_MAX, NULL,
+					 T0),
+		     -BDR_ELIMIT);
+
+	cr_assert_eq(bdr_db_xfer_state_parse("paused", &st), 0);
+	cr_assert_eq(st, BDR_XFER_PAUSED);
+	cr_assert_eq(bdr_db_xfer_state_parse("bogus", &st), -EINVAL);
+	cr_assert_eq(bdr_db_xfer_state_parse(NULL, &st), -EINVAL);
+	cr_assert_str_eq(bdr_db_xfer_state_name((enum bdr_db_xfer_state)42), "invalid");
+	cr_assert_str_eq(bdr_db_recv_state_name(BDR_RECV_ACTIVATED), "activated");
+	for (int i = BDR_XFER_QUEUED; i <= BDR_XFER_CANCELLED; i++) {
+		cr_assert_eq(bdr_db_xfer_state_parse(bdr_db_xfer_state_name(i), &st), 0);
+		cr_assert_eq((int)st, i);
+	}
+	bdr_db_close(db);
+}
+
+Test(db, ended_transfers_are_not_written_again)
+{
+	struct bdr_db *db = open_db();
+	int64_t a = xfer_add(db, "pkg", 1, "s1", BDR_PRIO_LOW, T0);
+	int64_t b = xfer_add(db, "app", 1, "s1", BDR_PRIO_LOW, T0);
+
+	/* The sender's copy of a, taken before the operator cancelled it. */
+	struct bdr_db_transfer stale = xfer_get(db, a);
+	xfer_set(db, a, BDR_XFER_CANCELLED, T0 + 1);
+	stale.state = BDR_XFER_SENDING;
+	stale.bytes_sent = 100;
+	cr_assert_eq(bdr_db_transfer_update(db, &stale), -ESTALE);
+	cr_assert_neq(bdr_db_errmsg(db)[0], '\0');
+	struct bdr_db_transfer t = xfer_get(db, a);
+	cr_assert_eq(t.state, BDR_XFER_CANCELLED);
+	cr_assert_eq(t.bytes_sent, 0);
+	cr_assert_eq(bdr_db_transfer_set_state(db, a, BDR_XFER_QUEUED, NULL, T0 + 2), -ESTALE);
+	cr_assert_eq(bdr_db_transfer_set_state(db, a, BDR_XFER_CANCELLED, NULL, T0 + 2), 0,
+		     "the state it has is fine");
+
+	xfer_set(db, b, BDR_XFER_DONE, T0 + 3);
+	cr_assert_eq(bdr_db_transfer_set_state(db, b, BDR_XFER_DONE, NULL, T0 + 4), 0,
+		     "a repeated DONE");
+	cr_assert_eq(bdr_db_transfer_set_state(db, b, BDR_XFER_FAILED, "x", T0 + 4), -ESTALE);
+	cr_assert_eq(xfer_get(db, b).updated_ns, T0 + 3);
+
+	cr_assert_eq(bdr_db_transfer_get(db, 999, &t), -BDR_ENOTFOUND);
+	cr_assert_eq(bdr_db_transfer_set_state(db, 999, BDR_XFER_DONE, NULL, T0), -BDR_ENOTFOUND);
+	t.id = 999;
+	t.state = BDR_XFER_DONE;
+	cr_assert_eq(bdr_db_transfer_update(db, &t), -BDR_ENOTFOUND);
+
+	/* An error message is kept, and cleared by NULL. */
+	int64_t c = xfer_add(db, "lib", 1, "s1", BDR_PRIO_LOW, T0);
+	cr_assert_eq(bdr_db_transfer_set_state(db, c, BDR_XFER_QUEUED, "timed out", T0 + 5), 0);
+	cr_assert_str_eq(xfer_get(db, c).last_error, "timed out");
+	xfer_set(db, c, BDR_XFER_SENDING, T0 + 6);
+	cr_assert_str_eq(xfer_get(db, c).last_error, "");
+	bdr_db_close(db);
+}
+
+Test(db, long_error_is_cut_between_characters)
+{
+	struct bdr_db *db = open_db();
+	char msg[301] = "";
+	struct bdr_db_received r;
+
+	for (int i = 0; i < 150; i++)
+		strcat(msg, "\xc3\xa9"); /* U+00E9, two bytes */
+	int64_t id = xfer_add(db, "pkg", 1, "s1", BDR_PRIO_LOW, T0);
+	cr_assert_eq(bdr_db_transfer_set_state(db, id, BDR_XFER_FAILED, msg, T0), 0);
+	struct bdr_db_transfer t = xfer_get(db, id);
+	cr_assert_eq(strlen(t.last_error), 254, "255 would split a character");
+	cr_assert_eq(memcmp(t.last_error, msg, 254), 0);
+
+	cr_assert_eq(bdr_db_received_set(db, "pkg", 1, "hq", BDR_RECV_FAILED, 0, msg + 1, T0), 0);
+	cr_assert_eq(bdr_db_received_get(db, "pkg", 1, &r), 0);
+	cr_assert_eq(strlen(r.last_error), 255, "cut where the next character starts");
+	bdr_db_close(db);
+}
+
+Test(db, received_rows_for_status)
+{
+	struct bdr_db *db = open_db();
+	struct bdr_db_received r, *v;
+	size_t n;
+
+	cr_assert_eq(bdr_db_received_get(db, "pkg", 1, &r), -BDR_ENOTFOUND);
+	cr_assert_eq(bdr_db_received_set(db, "pkg", 1, "hq", BDR_RECV_RECEIVING, 10, NULL, T0), 0);
+	cr_assert_eq(bdr_db_received_set(db, "pkg", 1, "hq", BDR_RECV_RECEIVING, 20, NULL, T0 + 5),
+		     0);
+	cr_assert_eq(bdr_db_received_get(db, "pkg", 1, &r), 0);
+	cr_assert_str_eq(r.package, "pkg");
+	cr_assert_eq(r.version, 1);
+	cr_assert_str_eq(r.peer, "hq");
+	cr_assert_eq(r.state, BDR_RECV_RECEIVING);
+	cr_assert_eq(r.bytes_received, 20);
+	cr_assert_eq(r.started_ns, T0);
+	cr_assert_eq(r.updated_ns, T0 + 5);
+	cr_assert_eq(bdr_db_received_set(db, "pkg", 1, "hq", BDR_RECV_FAILED, 20, "bad hash", T0 + 6),
+		     0);
+	cr_assert_eq(bdr_db_received_get(db, "pkg", 1, &r), 0);
+	cr_assert_str_eq(r.last_error, "bad hash");
+	cr_assert_eq(r.started_ns, T0);
+	/* Received again, from another relay: a new start. */
+	cr_assert_eq(bdr_db_received_set(db, "pkg", 1, "relay", BDR_RECV_RECEIVING, 0, NULL, T0 + 9),
+		     0);
+	cr_assert_eq(bdr_db_received_set(db, "pkg", 1, "relay", BDR_RECV_ACTIVATED, 30, NULL,
+					 T0 + 10),
+		     0);
+	cr_assert_eq(bdr_db_received_get(db, "pkg", 1, &r), 0);
+	cr_assert_eq(r.started_ns, T0 + 9);
+	cr_assert_eq(r.state, BDR_RECV_ACTIVATED);
+	cr_assert_str_eq(r.peer, "relay");
+	cr_assert_str_eq(r.last_error, "");
+
+	cr_assert_eq(bdr_db_received_set(db, "pkg", 2, "hq", BDR_RECV_RECEIVING, 0, NULL, T0), 0);
+	cr_assert_eq(bdr_db_received_set(db, "app", 1, "hq", BDR_RECV_RECEIVING, 0, NULL, T0), 0);
+	cr_assert_eq(bdr_db_received_list(db, NULL, &v, &n), 0);
+	cr_assert_eq(n, 3);
+	cr_assert(!strcmp(v[0].package, "app"));
+	cr_assert(!strcmp(v[1].package, "pkg") && v[1].version == 2);
+	cr_assert(!strcmp(v[2].package, "pkg") && v[2].version == 1);
+	free(v);
+	cr_assert_eq(bdr_db_received_list(db, "pkg", &v, &n), 0);
+	cr_assert_eq(n, 2);
+	free(v);
+	cr_assert_eq(bdr_db_received_list(db, "none", &v, &n), 0);
+	cr_assert_eq(n, 0);
+	cr_assert_null(v);
+	bdr_db_close(db);
+}
+
+Test(db, history_prune_keeps_what_is_pending_and_ids_never_return)
+{
+	struct bdr_db *db = open_db();
+	uint64_t removed = 99;
+	int64_t done_old = xfer_add(db, "a", 1, "s1", BDR_PRIO_LOW, T0);
+	int64_t cancelled = xfer_add(db, "b", 1, "s1", BDR_PRIO_LOW, T0);
+	int64_t failed = xfer_add(db, "c", 1, "s1", BDR_PRIO_LOW, T0);
+	int64_t queued = xfer_add(db, "d", 1, "s1", BDR_PRIO_LOW, T0);
+	int64_t done_new = xfer_add(db, "e", 1, "s1", BDR_PRIO_LOW, T0);
+	int64_t last = xfer_add(db, "f", 1, "s1", BDR_PRIO_LOW, T0);
+
+	xfer_set(db, done_old, BDR_XFER_DONE, T0 + 1);
+	xfer_set(db, cancelled, BDR_XFER_CANCELLED, T0 + 1);
+	xfer_set(db, failed, BDR_XFER_FAILED, T0 + 1);
+	xfer_set(db, done_new, BDR_XFER_DONE, T0 + 100);
+	xfer_set(db, last, BDR_XFER_DONE, T0 + 1);
+	cr_assert_eq(bdr_db_received_set(db, "a", 1, "hq", BDR_RECV_ACTIVATED, 0, NULL, T0), 0);
+	cr_assert_eq(bdr_db_received_set(db, "b", 1, "hq", BDR_RECV_RECEIVING, 0, NULL, T0), 0);
+
+	cr_assert_eq(bdr_db_history_prune(db, T0 + 50, &removed), 0);
+	cr_assert_eq(removed, 4);
+	struct bdr_db_transfer t;
+	cr_assert_eq(bdr_db_transfer_get(db, done_old, &t), -BDR_ENOTFOUND);
+	cr_assert_eq(bdr_db_transfer_get(db, cancelled, &t), -BDR_ENOTFOUND);
+	cr_assert_eq(bdr_db_transfer_get(db, last, &t), -BDR_ENOTFOUND);
+	expect_state(db, failed, BDR_XFER_FAILED);
+	expect_state(db, queued, BDR_XFER_QUEUED);
+	expect_state(db, done_new, BDR_XFER_DONE);
+	struct bdr_db_received r;
+	cr_assert_eq(bdr_db_received_get(db, "a", 1, &r), -BDR_ENOTFOUND);
+	cr_assert_eq(bdr_db_received_get(db, "b", 1, &r), 0);
+
+	cr_assert_gt(xfer_add(db, "g", 1, "s1", BDR_PRIO_LOW, T0), last, "a pruned id is not reused");
+	bdr_db_close(db);
+}
+
+Test(db, implausible_daemon_rows_are_corrupt)
+{
+	struct bdr_db *db = open_db();
+	struct bdr_db_transfer t, *v;
+	struct bdr_db_received r;
+	size_t n;
+	int64_t id = xfer_add(db, "pkg", 1, "s1", BDR_PRIO_LOW, T0);
+
+	cr_assert_eq(bdr_db_received_set(db, "pkg", 1, "hq", BDR_RECV_RECEIVING, 0, NULL, T0), 0);
+	bdr_db_close(db);
+	static const char *const damage[] = {
+		"UPDATE transfers SET last_error = printf('%.*c', 256, 'x')",
+		"UPDATE transfers SET peer = printf('%.*c', 65, 'x')",
+		"PRAGMA ignore_check_constraints = 1; UPDATE transfers SET state = 'lost'",
+		"PRAGMA ignore_check_constraints = 1; UPDATE transfers SET priority = 7",
+		"UPDATE transfers SET attempts = -1",
+		"UPDATE transfers SET bytes_sent = -1",
+		"UPDATE transfers SET version = 0",
+	};
+	for (size_t i = 0; i < sizeof(damage) / sizeof(damage[0]); i++) {
+		sql("UPDATE transfers SET last_error = NULL, peer = 's1', state = 'queued',"
+		    " priority = 2, attempts = 0, bytes_sent = 0, version = 1");
+		db = open_db();
+		cr_assert_eq(bdr_db_transfer_get(db, id, &t), 0, "case %zu undamaged", i);
+		bdr_db_close(db);
+		sql(damage[i]);
+		db = open_db();
+		cr_assert_eq(bdr_db_transfer_get(db, id, &t), -BDR_ECORRUPT, "case %zu: %s", i,
+			     damage[i]);
+		cr_assert_eq(bdr_db_transfer_list(db, NULL, &v, &n), -BDR_ECORRUPT);
+		cr_assert_null(v);
+		bdr_db_close(db);
+	}
+	sql("UPDATE received SET last_error = printf('%.*c', 300, 'x')");
+	db = open_db();
+	cr_assert_eq(bdr_db_received_get(db, "pkg", 1, &r), -BDR_ECORRUPT);
 	bdr_db_close(db);
 }

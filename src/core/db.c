@@ -1,9 +1,12 @@
 /* The site database (see db.h). The only module that speaks SQL.
  *
  * Settings, and why:
- * - WAL, synchronous=NORMAL: a crash may lose the last commits but never
- *   corrupts the file, and every row is rebuildable from the manifests, so
- *   the fsync per commit that FULL costs buys nothing here.
+ * - WAL, synchronous=FULL: the daemon's queue cannot be rebuilt, and
+ *   "bdrctl push" answers success once its rows are committed, so a commit
+ *   must survive a power cut, not only a crash of the process (which
+ *   NORMAL already survives). It costs one fdatasync of the WAL per commit;
+ *   an import commits a handful of times, and the daemon is told (db.h) to
+ *   record progress sparingly.
  * - cache_size=-8192 (8 MiB) per connection and journal_size_limit: memory
  *   and the -wal file stay bounded however many chunks are indexed.
  * - foreign_keys=ON: files cascade from versions, chunks from blobs.
@@ -77,8 +80,61 @@ static const char *const migrations[] = {
 	"  version INTEGER NOT NULL,"
 	"  PRIMARY KEY (package, path));"
 	"PRAGMA application_id = 1650750001;", /* DB_APPLICATION_ID */
+
+	/* 2: the daemon's durable state; bdr_db_clear_index keeps it. Ids are
+	 * AUTOINCREMENT: operators and senders hold them, and a pruned id
+	 * must never come back as another transfer. The unique key is
+	 * (package, peer, version) rather than (package, version, peer), the
+	 * same constraint in the order that also serves superseding. */
+	"CREATE TABLE transfers ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  package TEXT NOT NULL,"
+	"  version INTEGER NOT NULL,"
+	"  peer TEXT NOT NULL," /* the destination site */
+	"  priority INTEGER NOT NULL CHECK (priority BETWEEN 0 AND 2)," /* 0 high */
+	"  state TEXT NOT NULL CHECK (state IN"
+	"    ('queued', 'sending', 'paused', 'done', 'failed', 'cancelled')),"
+	"  created_ns INTEGER NOT NULL,"
+	"  updated_ns INTEGER NOT NULL,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_attempt_ns INTEGER NOT NULL DEFAULT 0,"
+	"  bytes_total INTEGER NOT NULL DEFAULT 0," /* the version's size */
+	"  bytes_sent INTEGER NOT NULL DEFAULT 0,"  /* on the wire */
+	"  bytes_saved INTEGER NOT NULL DEFAULT 0," /* not sent thanks to deltas */
+	"  last_error TEXT,"
+	"  address_index INTEGER NOT NULL DEFAULT 0,"
+	"  UNIQUE (package, peer, version));"
+	/* "Next to send for a peer". */
+	"CREATE INDEX transfers_next ON transfers (peer, state, priority, created_ns);"
+	"CREATE TABLE peer_versions ("
+	"  peer TEXT NOT NULL,"
+	"  package TEXT NOT NULL,"
+	"  version INTEGER NOT NULL," /* the highest the peer is known to hold */
+	"  PRIMARY KEY (peer, package));"
+	"CREATE TABLE received ("
+	"  package TEXT NOT NULL,"
+	"  version INTEGER NOT NULL,"
+	"  peer TEXT NOT NULL," /* who sends it */
+	"  state TEXT NOT NULL CHECK (state IN ('receiving', 'activated', 'failed')),"
+	"  bytes_received INTEGER NOT NULL DEFAULT 0,"
+	"  started_ns INTEGER NOT NULL,"
+	"  updated_ns INTEGER NOT NULL,"
+	"  last_error TEXT,"
+	"  PRIMARY KEY (package, version));",
 };
 #define DB_SCHEMA ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* A transfer row, in the order xfer_fill reads it. */
+#define XFER_COLS                                                                \
+	" id, package, version, peer, priority, state, created_ns, updated_ns,"  \
+	" attempts, next_attempt_ns, bytes_total, bytes_sent, bytes_saved,"      \
+	" last_error, address_index"
+#define XFER_WAITING "('queued', 'paused')"
+#define XFER_PENDING "('queued', 'sending', 'paused')"
+#define XFER_ENDED "('done', 'cancelled')"
+/* A received row, in the order recv_fill reads it. */
+#define RECV_COLS \
+	" package, version, peer, state, bytes_received, started_ns, updated_ns, last_error"
 
 /* From a file row f to its version v and package p. */
 #define LOC_FROM_FILES                                          \
@@ -108,6 +164,25 @@ enum st {
 	ST_QC_GET,
 	ST_QC_PUT,
 	ST_QC_PRUNE,
+	ST_XFER_FIND,
+	ST_XFER_INSERT,
+	ST_XFER_REQUEUE,
+	ST_XFER_PRIORITY,
+	ST_XFER_SUPERSEDE,
+	ST_XFER_SUPERSEDE_ALL,
+	ST_XFER_GET,
+	ST_XFER_NEXT,
+	ST_XFER_LIST,
+	ST_XFER_UPDATE,
+	ST_XFER_SET_STATE,
+	ST_XFER_RESET,
+	ST_XFER_PRUNE,
+	ST_PEER_SET,
+	ST_PEER_GET,
+	ST_RECV_SET,
+	ST_RECV_GET,
+	ST_RECV_LIST,
+	ST_RECV_PRUNE,
 	ST__COUNT
 };
 
@@ -171,6 +246,76 @@ static const struct {
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)" },
 	[ST_QC_PRUNE] = { "quick-check prune",
 		"DELETE FROM quickcheck WHERE package = ?1 AND version <> ?2" },
+	[ST_XFER_FIND] = { "find transfer",
+		"SELECT" XFER_COLS " FROM transfers WHERE package = ?1 AND peer = ?2 AND version = ?3" },
+	[ST_XFER_INSERT] = { "queue transfer",
+		"INSERT INTO transfers (package, peer, version, priority, state, created_ns,"
+		" updated_ns, bytes_total) VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?5, ?6)" },
+	[ST_XFER_REQUEUE] = { "queue transfer again",
+		"UPDATE transfers SET state = 'queued', priority = ?2, created_ns = ?3,"
+		" updated_ns = ?3, bytes_total = ?4, attempts = 0, next_attempt_ns = 0,"
+		" bytes_sent = 0, bytes_saved = 0, last_error = NULL, address_index = 0"
+		" WHERE id = ?1" },
+	[ST_XFER_PRIORITY] = { "set transfer priority",
+		"UPDATE transfers SET priority = ?2 WHERE id = ?1" },
+	/* Waiting rows of row ?1's (package, peer) older than its newest
+	 * pending version. */
+	[ST_XFER_SUPERSEDE] = { "supersede transfers",
+		"WITH o AS (SELECT package, peer FROM transfers WHERE id = ?1),"
+		" n(v) AS (SELECT max(version) FROM transfers WHERE state IN " XFER_PENDING
+		"   AND package = (SELECT package FROM o) AND peer = (SELECT peer FROM o))"
+		" UPDATE transfers SET state = 'cancelled', updated_ns = ?2,"
+		"  last_error = 'superseded by version ' || (SELECT v FROM n)"
+		" WHERE package = (SELECT package FROM o) AND peer = (SELECT peer FROM o)"
+		"  AND state IN " XFER_WAITING " AND version < (SELECT v FROM n) RETURNING id" },
+	[ST_XFER_SUPERSEDE_ALL] = { "supersede transfers",
+		"UPDATE transfers AS t SET state = 'cancelled', updated_ns = ?1,"
+		"  last_error = 'superseded by version ' || n.v"
+		" FROM (SELECT package, peer, max(version) AS v FROM transfers"
+		"  WHERE state IN " XFER_PENDING " GROUP BY package, peer) AS n"
+		" WHERE t.package = n.package AND t.peer = n.peer"
+		"  AND t.state IN " XFER_WAITING " AND t.version < n.v" },
+	[ST_XFER_GET] = { "get transfer", "SELECT" XFER_COLS " FROM transfers WHERE id = ?1" },
+	[ST_XFER_NEXT] = { "next transfer",
+		"SELECT" XFER_COLS " FROM transfers WHERE peer = ?1 AND state IN " XFER_WAITING
+		" AND next_attempt_ns <= ?2 ORDER BY priority, created_ns, id LIMIT 1" },
+	[ST_XFER_LIST] = { "list transfers",
+		"SELECT" XFER_COLS " FROM transfers WHERE ?1 IS NULL OR package = ?1"
+		" ORDER BY package, version DESC, peer" },
+	/* A row that ended is never written again (see db.h). */
+	[ST_XFER_UPDATE] = { "update transfer",
+		"UPDATE transfers SET state = ?2, attempts = ?3, next_attempt_ns = ?4,"
+		" bytes_total = ?5, bytes_sent = ?6, bytes_saved = ?7, last_error = ?8,"
+		" address_index = ?9, updated_ns = ?10"
+		" WHERE id = ?1 AND state NOT IN " XFER_ENDED },
+	[ST_XFER_SET_STATE] = { "set transfer state",
+		"UPDATE transfers SET state = ?2, last_error = ?3, updated_ns = ?4"
+		" WHERE id = ?1 AND state NOT IN " XFER_ENDED },
+	[ST_XFER_RESET] = { "requeue interrupted transfers",
+		"UPDATE transfers SET state = 'queued', updated_ns = ?1 WHERE state = 'sending'" },
+	[ST_XFER_PRUNE] = { "prune transfers",
+		"DELETE FROM transfers WHERE state IN " XFER_ENDED " AND updated_ns < ?1" },
+	[ST_PEER_SET] = { "set peer version",
+		"INSERT INTO peer_versions (peer, package, version) VALUES (?1, ?2, ?3)"
+		" ON CONFLICT (peer, package) DO UPDATE SET version = excluded.version"
+		" WHERE excluded.version > version" },
+	[ST_PEER_GET] = { "get peer version",
+		"SELECT version FROM peer_versions WHERE peer = ?1 AND package = ?2" },
+	[ST_RECV_SET] = { "set received",
+		"INSERT INTO received (package, version, peer, state, bytes_received,"
+		" started_ns, updated_ns, last_error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)"
+		" ON CONFLICT (package, version) DO UPDATE SET peer = excluded.peer,"
+		" started_ns = CASE WHEN excluded.state = 'receiving' AND state <> 'receiving'"
+		"  THEN excluded.started_ns ELSE started_ns END,"
+		" state = excluded.state, bytes_received = excluded.bytes_received,"
+		" updated_ns = excluded.updated_ns, last_error = excluded.last_error" },
+	[ST_RECV_GET] = { "get received",
+		"SELECT" RECV_COLS " FROM received WHERE package = ?1 AND version = ?2" },
+	[ST_RECV_LIST] = { "list received",
+		"SELECT" RECV_COLS " FROM received WHERE ?1 IS NULL OR package = ?1"
+		" ORDER BY package, version DESC" },
+	[ST_RECV_PRUNE] = { "prune received",
+		"DELETE FROM received WHERE state IN ('activated', 'failed') AND updated_ns < ?1" },
 };
 
 struct bdr_db {
@@ -416,16 +561,17 @@ static int db_configure(struct bdr_db *db)
 		return err;
 	if (!wal)
 		return bdr_diag_set(&db->err, -BDR_EDB, "db: cannot switch to WAL mode");
-	return db_exec(db, "PRAGMA synchronous = NORMAL;"
+	return db_exec(db, "PRAGMA synchronous = FULL;"
 			   "PRAGMA foreign_keys = ON;"
 			   "PRAGMA cache_size = -8192;"
 			   "PRAGMA journal_size_limit = 67108864;"
 			   "CREATE TEMP TABLE gc (blob_id INTEGER PRIMARY KEY);");
 }
 
-/* Applies migrations one transaction each, re-reading user_version inside
- * the transaction in case another process migrated meanwhile. */
-static int db_migrate(struct bdr_db *db)
+/* Applies migrations up to target one transaction each, re-reading
+ * user_version inside the transaction in case another process migrated
+ * meanwhile. */
+static int db_migrate(struct bdr_db *db, int target)
 {
 	for (;;) {
 		int64_t v = 0;
@@ -437,7 +583,7 @@ static int db_migrate(struct bdr_db *db)
 		err = query_int(db, "PRAGMA user_version", &v);
 		if (err == 0)
 			err = schema_check(db, v);
-		if (err < 0 || v == DB_SCHEMA) {
+		if (err < 0 || v >= target) {
 			db->schema = (int)v;
 			return tx_end(db, err);
 		}
@@ -452,11 +598,18 @@ static int db_migrate(struct bdr_db *db)
 
 int bdr_db_open(struct bdr_db **out, const char *path, struct bdr_diag *d)
 {
-	struct bdr_db *db = calloc(1, sizeof(*db));
+	return bdr_db_open_schema(out, path, DB_SCHEMA, d);
+}
+
+int bdr_db_open_schema(struct bdr_db **out, const char *path, int schema, struct bdr_diag *d)
+{
+	struct bdr_db *db = NULL;
 	int rc, err;
 
 	*out = NULL;
-	if (!db)
+	if (schema < 1 || schema > DB_SCHEMA)
+		return bdr_diag_set(d, -EINVAL, "db: no schema %d", schema);
+	if (!(db = calloc(1, sizeof(*db))))
 		return bdr_diag_set(d, -ENOMEM, "db: out of memory");
 	rc = sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				   SQLITE_OPEN_NOMUTEX, NULL);
@@ -467,7 +620,7 @@ int bdr_db_open(struct bdr_db **out, const char *path, struct bdr_diag *d)
 	}
 	sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
 	if ((err = db_probe(db, path)) < 0 || (err = db_configure(db)) < 0 ||
-	    (err = db_migrate(db)) < 0)
+	    (err = db_migrate(db, schema)) < 0)
 		goto fail;
 	*out = db;
 	return 0;
@@ -732,6 +885,19 @@ int bdr_db_version_remove(struct bdr_db *db, const char *package, uint64_t versi
 	return tx_end(db, err);
 }
 
+/* Children before parents, so no foreign key has anything left to check.
+ * temp.gc is only ever filled inside version_remove's transaction. */
+int bdr_db_clear_index(struct bdr_db *db)
+{
+	int err = bdr_db_begin(db);
+
+	if (err < 0)
+		return err;
+	err = db_exec(db, "DELETE FROM quickcheck; DELETE FROM chunks; DELETE FROM files;"
+			  " DELETE FROM versions; DELETE FROM blobs; DELETE FROM packages;");
+	return tx_end(db, err);
+}
+
 /* ---- lookups ---- */
 
 static int col_text(struct bdr_db *db, sqlite3_stmt *s, int col, char *dst, size_t cap,
@@ -970,4 +1136,509 @@ int bdr_db_qc_prune(struct bdr_db *db, const char *package, uint64_t version)
 	err = st_step(db, ST_QC_PRUNE);
 	st_done(db, ST_QC_PRUNE);
 	return err;
+}
+
+/* ---- binding by list, rows into structs ---- */
+
+/* A statement parameter (see BIND). */
+struct param {
+	const char *text; /* bound when is_text; NULL binds NULL */
+	int64_t num;
+	int len; /* bytes of text, or -1 for up to its NUL */
+	bool is_text;
+};
+#define P_INT(x) ((struct param){ .num = (int64_t)(x) })
+#define P_TEXT(x) ((struct param){ .text = (x), .len = -1, .is_text = true })
+
+static int st_bind(struct bdr_db *db, enum st id, const struct param *p, size_t n)
+{
+	sqlite3_stmt *s = NULL;
+	int err = st_get(db, id, &s);
+
+	for (size_t i = 0; err == 0 && i < n; i++) {
+		int col = (int)i + 1;
+		int rc = !p[i].is_text ? sqlite3_bind_int64(s, col, p[i].num)
+			 : p[i].text   ? sqlite3_bind_text(s, col, p[i].text, p[i].len, SQLITE_STATIC)
+				       : sqlite3_bind_null(s, col);
+		if (rc != SQLITE_OK)
+			err = bind_fail(db, id);
+	}
+	return err;
+}
+
+/* Prepares statement id and binds its parameters ?1, ?2, ... in order:
+ * 0 or the error (after which the statement holds nothing). */
+#define BIND(db, id, ...)                                         \
+	st_bind(db, id, (const struct param[]){ __VA_ARGS__ },    \
+		sizeof((const struct param[]){ __VA_ARGS__ }) / sizeof(struct param))
+
+/* Runs a bound statement to its end, ignoring any rows it returns;
+ * sqlite3_changes() then counts the rows it wrote. */
+static int st_finish(struct bdr_db *db, enum st id, int err)
+{
+	if (err < 0)
+		return err;
+	while ((err = st_step(db, id)) > 0)
+		;
+	st_done(db, id);
+	return err;
+}
+#define EXEC(db, id, ...) st_finish(db, id, BIND(db, id, __VA_ARGS__))
+
+/* Reads one result row into a struct. */
+typedef int row_fill_fn(struct bdr_db *db, sqlite3_stmt *s, void *row);
+
+/* The first row of a bound query into *row, or -BDR_ENOTFOUND. */
+static int st_row(struct bdr_db *db, enum st id, int err, row_fill_fn *fill, void *row)
+{
+	if (err < 0)
+		return err;
+	err = st_step(db, id);
+	if (err > 0)
+		err = fill(db, db->st[id], row);
+	else if (err == 0)
+		err = -BDR_ENOTFOUND;
+	st_done(db, id);
+	return err;
+}
+#define ROW(db, id, fill, row, ...) st_row(db, id, BIND(db, id, __VA_ARGS__), fill, row)
+
+/* Every row of a bound query into a malloc'd array of structs of size
+ * bytes (NULL if there are none). */
+static int st_rows(struct bdr_db *db, enum st id, int err, row_fill_fn *fill, size_t size,
+		   void **out, size_t *n)
+{
+	char *v = NULL;
+	size_t cap = 0, len = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (err < 0)
+		return err;
+	while ((err = st_step(db, id)) > 0) {
+		if (len == cap) {
+			size_t ncap = cap ? 2 * cap : 16;
+			char *nv = ncap <= SIZE_MAX / size ? realloc(v, ncap * size) : NULL;
+
+			if (!nv) {
+				err = bdr_diag_set(&db->err, -ENOMEM, "db: %s: out of memory",
+						   st_def[id].name);
+				break;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		if ((err = fill(db, db->st[id], v + len * size)) < 0)
+			break;
+		len++;
+	}
+	st_done(db, id);
+	if (err < 0) {
+		free(v);
+		return err;
+	}
+	*out = v;
+	*n = len;
+	return 0;
+}
+#define ROWS(db, id, fill, size, out, n, ...) \
+	st_rows(db, id, BIND(db, id, __VA_ARGS__), fill, size, out, n)
+
+/* ---- the daemon's durable state: checks and rows ---- */
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The exact texts of the CHECK constraints in migration 2. */
+static const char *const xfer_state_names[] = {
+	[BDR_XFER_QUEUED] = "queued",   [BDR_XFER_SENDING] = "sending",
+	[BDR_XFER_PAUSED] = "paused",   [BDR_XFER_DONE] = "done",
+	[BDR_XFER_FAILED] = "failed",   [BDR_XFER_CANCELLED] = "cancelled",
+};
+static const char *const recv_state_names[] = {
+	[BDR_RECV_RECEIVING] = "receiving",
+	[BDR_RECV_ACTIVATED] = "activated",
+	[BDR_RECV_FAILED] = "failed",
+};
+
+static int name_index(const char *const *names, size_t n, const char *s)
+{
+	for (size_t i = 0; s && i < n; i++)
+		if (!strcmp(names[i], s))
+			return (int)i;
+	return -1;
+}
+
+const char *bdr_db_xfer_state_name(enum bdr_db_xfer_state s)
+{
+	return (size_t)s < NELEM(xfer_state_names) ? xfer_state_names[s] : "invalid";
+}
+
+int bdr_db_xfer_state_parse(const char *s, enum bdr_db_xfer_state *out)
+{
+	int i = name_index(xfer_state_names, NELEM(xfer_state_names), s);
+
+	if (i < 0)
+		return -EINVAL;
+	*out = (enum bdr_db_xfer_state)i;
+	return 0;
+}
+
+const char *bdr_db_recv_state_name(enum bdr_db_recv_state s)
+{
+	return (size_t)s < NELEM(recv_state_names) ? recv_state_names[s] : "invalid";
+}
+
+/* What identifies a transfer or received row, checked as the manifests
+ * check it, so every row fits the structs it is read back into. */
+static int check_key(struct bdr_db *db, const char *package, uint64_t version, const char *peer)
+{
+	int err = bdr_manifest_check_package(package, &db->err);
+
+	if (err == 0)
+		err = bdr_manifest_check_site(peer, &db->err);
+	if (err == 0 && (version == 0 || version > INT64_MAX))
+		err = bdr_diag_set(&db->err, -BDR_ELIMIT, "db: version %llu out of range",
+				   (unsigned long long)version);
+	return err;
+}
+
+static int check_enum(struct bdr_db *db, int v, int last, const char *what)
+{
+	if (v >= 0 && v <= last)
+		return 0;
+	return bdr_diag_set(&db->err, -EINVAL, "db: %s %d out of range", what, v);
+}
+
+static int check_bytes(struct bdr_db *db, uint64_t v)
+{
+	if (v <= INT64_MAX)
+		return 0;
+	return bdr_diag_set(&db->err, -BDR_ELIMIT, "db: byte count %llu out of range",
+			    (unsigned long long)v);
+}
+
+/* An error message as stored: NULL for none, else at most
+ * BDR_DB_ERROR_MAX bytes, cut where a character starts. */
+static struct param p_error(const char *e)
+{
+	size_t n = e ? strnlen(e, BDR_DB_ERROR_MAX + 1) : 0;
+
+	if (n == 0)
+		return P_TEXT(NULL);
+	if (n > BDR_DB_ERROR_MAX)
+		for (n = BDR_DB_ERROR_MAX; n > 0 && ((uint8_t)e[n] & 0xc0) == 0x80; n--)
+			;
+	return (struct param){ .text = e, .len = (int)n, .is_text = true };
+}
+
+/* A nullable text column; NULL reads as "". */
+static int col_text_opt(struct bdr_db *db, sqlite3_stmt *s, int col, char *dst, size_t cap,
+			const char *what)
+{
+	if (sqlite3_column_type(s, col) != SQLITE_NULL)
+		return col_text(db, s, col, dst, cap, what);
+	dst[0] = '\0';
+	return 0;
+}
+
+/* A state column as its index in names. */
+static int col_state(struct bdr_db *db, sqlite3_stmt *s, int col, const char *const *names,
+		     size_t n, int *out)
+{
+	char buf[16];
+	int err = col_text(db, s, col, buf, sizeof(buf), "state");
+
+	if (err == 0 && (*out = name_index(names, n, buf)) < 0)
+		err = corrupt(db, "state");
+	return err;
+}
+
+/* Columns: XFER_COLS. */
+static int xfer_fill(struct bdr_db *db, sqlite3_stmt *s, void *row)
+{
+	struct bdr_db_transfer *t = row;
+	int64_t version = sqlite3_column_int64(s, 2), prio = sqlite3_column_int64(s, 4);
+	int64_t attempts = sqlite3_column_int64(s, 8), addr = sqlite3_column_int64(s, 14);
+	int64_t total = sqlite3_column_int64(s, 10), sent = sqlite3_column_int64(s, 11);
+	int64_t saved = sqlite3_column_int64(s, 12);
+	int state = 0, err;
+
+	memset(t, 0, sizeof(*t));
+	if ((err = col_text(db, s, 1, t->package, sizeof(t->package), "package name")) < 0 ||
+	    (err = col_text(db, s, 3, t->peer, sizeof(t->peer), "peer")) < 0 ||
+	    (err = col_state(db, s, 5, xfer_state_names, NELEM(xfer_state_names), &state)) < 0 ||
+	    (err = col_text_opt(db, s, 13, t->last_error, sizeof(t->last_error), "error")) < 0)
+		return err;
+	t->id = sqlite3_column_int64(s, 0);
+	t->created_ns = sqlite3_column_int64(s, 6);
+	t->updated_ns = sqlite3_column_int64(s, 7);
+	t->next_attempt_ns = sqlite3_column_int64(s, 9);
+	if (version < 1 || prio < 0 || prio > BDR_PRIO_LOW || attempts < 0 ||
+	    attempts > UINT32_MAX || addr < 0 || addr > UINT32_MAX || total < 0 || sent < 0 ||
+	    saved < 0)
+		return corrupt(db, "transfer");
+	t->version = (uint64_t)version;
+	t->priority = (enum bdr_db_priority)prio;
+	t->state = (enum bdr_db_xfer_state)state;
+	t->attempts = (uint32_t)attempts;
+	t->address_index = (uint32_t)addr;
+	t->bytes_total = (uint64_t)total;
+	t->bytes_sent = (uint64_t)sent;
+	t->bytes_saved = (uint64_t)saved;
+	return 0;
+}
+
+/* Columns: RECV_COLS. */
+static int recv_fill(struct bdr_db *db, sqlite3_stmt *s, void *row)
+{
+	struct bdr_db_received *r = row;
+	int64_t version = sqlite3_column_int64(s, 1), bytes = sqlite3_column_int64(s, 4);
+	int state = 0, err;
+
+	memset(r, 0, sizeof(*r));
+	if ((err = col_text(db, s, 0, r->package, sizeof(r->package), "package name")) < 0 ||
+	    (err = col_text(db, s, 2, r->peer, sizeof(r->peer), "peer")) < 0 ||
+	    (err = col_state(db, s, 3, recv_state_names, NELEM(recv_state_names), &state)) < 0 ||
+	    (err = col_text_opt(db, s, 7, r->last_error, sizeof(r->last_error), "error")) < 0)
+		return err;
+	if (version < 1 || bytes < 0)
+		return corrupt(db, "received version");
+	r->version = (uint64_t)version;
+	r->state = (enum bdr_db_recv_state)state;
+	r->bytes_received = (uint64_t)bytes;
+	r->started_ns = sqlite3_column_int64(s, 5);
+	r->updated_ns = sqlite3_column_int64(s, 6);
+	return 0;
+}
+
+/* Column 0 as a version. */
+static int version_fill(struct bdr_db *db, sqlite3_stmt *s, void *row)
+{
+	int64_t v = sqlite3_column_int64(s, 0);
+
+	if (v < 1)
+		return corrupt(db, "peer version");
+	*(uint64_t *)row = (uint64_t)v;
+	return 0;
+}
+
+/* ---- transfers ---- */
+
+/* Cancels the waiting rows of row's (package, peer) that a newer pending
+ * version supersedes; *others (may be NULL) counts those other than row. */
+static int xfer_supersede(struct bdr_db *db, int64_t row, int64_t now_ns, uint32_t *others)
+{
+	uint32_t n = 0;
+	int err = BIND(db, ST_XFER_SUPERSEDE, P_INT(row), P_INT(now_ns));
+
+	if (err < 0)
+		return err;
+	while ((err = st_step(db, ST_XFER_SUPERSEDE)) > 0)
+		n += sqlite3_column_int64(db->st[ST_XFER_SUPERSEDE], 0) != row;
+	st_done(db, ST_XFER_SUPERSEDE);
+	if (others)
+		*others = n;
+	return err;
+}
+
+int bdr_db_transfer_add(struct bdr_db *db, const char *package, uint64_t version,
+			const char *peer, enum bdr_db_priority priority, int64_t now_ns,
+			uint64_t bytes_total, int64_t *id, uint32_t *superseded)
+{
+	struct bdr_db_transfer cur = { .state = BDR_XFER_QUEUED };
+	uint32_t n = 0;
+	int err = check_key(db, package, version, peer);
+
+	if (err == 0)
+		err = check_enum(db, (int)priority, BDR_PRIO_LOW, "priority");
+	if (err == 0)
+		err = check_bytes(db, bytes_total);
+	if (err < 0 || (err = bdr_db_begin(db)) < 0)
+		return err;
+	err = ROW(db, ST_XFER_FIND, xfer_fill, &cur, P_TEXT(package), P_TEXT(peer), P_INT(version));
+	if (err == -BDR_ENOTFOUND) {
+		err = EXEC(db, ST_XFER_INSERT, P_TEXT(package), P_TEXT(peer), P_INT(version),
+			   P_INT(priority), P_INT(now_ns), P_INT(bytes_total));
+		cur.id = sqlite3_last_insert_rowid(db->h);
+		cur.state = BDR_XFER_QUEUED;
+	} else if (err == 0 && (cur.state == BDR_XFER_FAILED || cur.state == BDR_XFER_CANCELLED)) {
+		err = EXEC(db, ST_XFER_REQUEUE, P_INT(cur.id), P_INT(priority), P_INT(now_ns),
+			   P_INT(bytes_total));
+		cur.state = BDR_XFER_QUEUED;
+	} else if (err == 0 && cur.state != BDR_XFER_DONE) {
+		err = EXEC(db, ST_XFER_PRIORITY, P_INT(cur.id), P_INT(priority));
+	}
+	if (err == 0 && cur.state != BDR_XFER_DONE)
+		err = xfer_supersede(db, cur.id, now_ns, &n);
+	if ((err = tx_end(db, err)) < 0)
+		return err;
+	if (id)
+		*id = cur.id;
+	if (superseded)
+		*superseded = n;
+	return 0;
+}
+
+int bdr_db_transfer_get(struct bdr_db *db, int64_t id, struct bdr_db_transfer *t)
+{
+	return ROW(db, ST_XFER_GET, xfer_fill, t, P_INT(id));
+}
+
+/* After a write guarded against ended rows, meant to leave row in state. */
+static int xfer_written(struct bdr_db *db, int64_t row, enum bdr_db_xfer_state state,
+			int64_t now_ns)
+{
+	struct bdr_db_transfer cur;
+	int err;
+
+	if (sqlite3_changes(db->h) == 0) {
+		if ((err = bdr_db_transfer_get(db, row, &cur)) < 0 || cur.state == state)
+			return err;
+		return bdr_diag_set(&db->err, -ESTALE, "db: transfer %lld has ended (%s)",
+				    (long long)row, bdr_db_xfer_state_name(cur.state));
+	}
+	if (state == BDR_XFER_QUEUED || state == BDR_XFER_PAUSED)
+		return xfer_supersede(db, row, now_ns, NULL);
+	return 0;
+}
+
+int bdr_db_transfer_update(struct bdr_db *db, const struct bdr_db_transfer *t)
+{
+	int err = check_enum(db, (int)t->state, BDR_XFER_CANCELLED, "transfer state");
+
+	if (err == 0 && (t->bytes_total > INT64_MAX || t->bytes_sent > INT64_MAX ||
+			 t->bytes_saved > INT64_MAX))
+		err = check_bytes(db, UINT64_MAX);
+	if (err == 0 && strnlen(t->last_error, sizeof(t->last_error)) == sizeof(t->last_error))
+		err = bdr_diag_set(&db->err, -EINVAL, "db: error message not terminated");
+	if (err < 0 || (err = bdr_db_begin(db)) < 0)
+		return err;
+	err = EXEC(db, ST_XFER_UPDATE, P_INT(t->id), P_TEXT(xfer_state_names[t->state]),
+		   P_INT(t->attempts), P_INT(t->next_attempt_ns), P_INT(t->bytes_total),
+		   P_INT(t->bytes_sent), P_INT(t->bytes_saved), p_error(t->last_error),
+		   P_INT(t->address_index), P_INT(t->updated_ns));
+	if (err == 0)
+		err = xfer_written(db, t->id, t->state, t->updated_ns);
+	return tx_end(db, err);
+}
+
+int bdr_db_transfer_set_state(struct bdr_db *db, int64_t id, enum bdr_db_xfer_state state,
+			      const char *error, int64_t now_ns)
+{
+	int err = check_enum(db, (int)state, BDR_XFER_CANCELLED, "transfer state");
+
+	if (err < 0 || (err = bdr_db_begin(db)) < 0)
+		return err;
+	err = EXEC(db, ST_XFER_SET_STATE, P_INT(id), P_TEXT(xfer_state_names[state]),
+		   p_error(error), P_INT(now_ns));
+	if (err == 0)
+		err = xfer_written(db, id, state, now_ns);
+	return tx_end(db, err);
+}
+
+int bdr_db_transfer_next(struct bdr_db *db, const char *peer, int64_t now_ns,
+			 struct bdr_db_transfer *t)
+{
+	int err = bdr_manifest_check_site(peer, &db->err);
+
+	return err < 0 ? err : ROW(db, ST_XFER_NEXT, xfer_fill, t, P_TEXT(peer), P_INT(now_ns));
+}
+
+int bdr_db_transfer_list(struct bdr_db *db, const char *package, struct bdr_db_transfer **out,
+			 size_t *n)
+{
+	void *v;
+	int err = ROWS(db, ST_XFER_LIST, xfer_fill, sizeof(**out), &v, n, P_TEXT(package));
+
+	*out = v;
+	return err;
+}
+
+int bdr_db_transfers_reset_running(struct bdr_db *db, int64_t now_ns, uint32_t *requeued)
+{
+	uint32_t n = 0;
+	int err = bdr_db_begin(db);
+
+	if (err < 0)
+		return err;
+	if ((err = EXEC(db, ST_XFER_RESET, P_INT(now_ns))) == 0) {
+		n = (uint32_t)sqlite3_changes(db->h);
+		err = EXEC(db, ST_XFER_SUPERSEDE_ALL, P_INT(now_ns));
+	}
+	if ((err = tx_end(db, err)) < 0)
+		return err;
+	if (requeued)
+		*requeued = n;
+	return 0;
+}
+
+/* ---- what peers hold, what this site receives ---- */
+
+int bdr_db_peer_version_set(struct bdr_db *db, const char *peer, const char *package,
+			    uint64_t version)
+{
+	int err = check_key(db, package, version, peer);
+
+	return err < 0 ? err
+		       : EXEC(db, ST_PEER_SET, P_TEXT(peer), P_TEXT(package), P_INT(version));
+}
+
+int bdr_db_peer_version_get(struct bdr_db *db, const char *peer, const char *package,
+			    uint64_t *version)
+{
+	return ROW(db, ST_PEER_GET, version_fill, version, P_TEXT(peer), P_TEXT(package));
+}
+
+int bdr_db_received_set(struct bdr_db *db, const char *package, uint64_t version,
+			const char *peer, enum bdr_db_recv_state state, uint64_t bytes_received,
+			const char *error, int64_t now_ns)
+{
+	int err = check_key(db, package, version, peer);
+
+	if (err == 0)
+		err = check_enum(db, (int)state, BDR_RECV_FAILED, "received state");
+	if (err == 0)
+		err = check_bytes(db, bytes_received);
+	if (err < 0)
+		return err;
+	return EXEC(db, ST_RECV_SET, P_TEXT(package), P_INT(version), P_TEXT(peer),
+		    P_TEXT(recv_state_names[state]), P_INT(bytes_received), P_INT(now_ns),
+		    p_error(error));
+}
+
+int bdr_db_received_get(struct bdr_db *db, const char *package, uint64_t version,
+			struct bdr_db_received *r)
+{
+	if (version > INT64_MAX)
+		return -BDR_ENOTFOUND;
+	return ROW(db, ST_RECV_GET, recv_fill, r, P_TEXT(package), P_INT(version));
+}
+
+int bdr_db_received_list(struct bdr_db *db, const char *package, struct bdr_db_received **out,
+			 size_t *n)
+{
+	void *v;
+	int err = ROWS(db, ST_RECV_LIST, recv_fill, sizeof(**out), &v, n, P_TEXT(package));
+
+	*out = v;
+	return err;
+}
+
+int bdr_db_history_prune(struct bdr_db *db, int64_t before_ns, uint64_t *removed)
+{
+	uint64_t n = 0;
+	int err = bdr_db_begin(db);
+
+	if (err < 0)
+		return err;
+	if ((err = EXEC(db, ST_XFER_PRUNE, P_INT(before_ns))) == 0) {
+		n = (uint64_t)sqlite3_changes(db->h);
+		err = EXEC(db, ST_RECV_PRUNE, P_INT(before_ns));
+		n += (uint64_t)sqlite3_changes(db->h);
+	}
+	if ((err = tx_end(db, err)) < 0)
+		return err;
+	if (removed)
+		*removed = n;
+	return 0;
 }
