@@ -1,0 +1,80 @@
+/* Chunk codecs (proto/wire.md, "Chunk codecs"): raw, zlib, and zlib with a
+ * preset dictionary of bytes the receiver already holds.
+ *
+ * Each side keeps one compressor or decompressor per thread and reuses it
+ * for every chunk: the zlib state is allocated once and reset between
+ * chunks. Neither object may be shared between threads.
+ *
+ * The sender's choices, measured on the corpora (proto/wire.md):
+ * - level BDR_COMPRESS_LEVEL_DEFAULT: level 1 compresses typescript's chunks
+ *   almost as well as 6 or 9 at several times the speed, and zlib is the
+ *   slowest stage of a push;
+ * - RAW when the compressed form is not below 97% of the raw bytes;
+ * - RAW without trying when a byte histogram of a sample says the chunk is
+ *   random-looking (already compressed data): deflate spends as long on
+ *   such data as on text and saves nothing. */
+#ifndef BDR_COMPRESS_H
+#define BDR_COMPRESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum bdr_codec {
+	BDR_CODEC_RAW = 0,
+	BDR_CODEC_ZLIB = 1,
+	BDR_CODEC_ZLIB_DICT = 2,
+};
+
+/* A preset dictionary is at most zlib's window. */
+#define BDR_CODEC_DICT_MAX (32u * 1024)
+/* zlib's compressBound(n) as a constant expression, plus the 4-byte DICTID
+ * a zlib header carries when a dictionary is set. */
+#define BDR_ZLIB_BOUND(n) ((n) + ((n) >> 12) + ((n) >> 14) + ((n) >> 25) + 13u + 4u)
+/* The most bytes a compressed chunk may take on the wire. */
+#define BDR_CODEC_DATA_MAX BDR_ZLIB_BOUND(1u << 20) /* BDR_CHUNK_MAX_LIMIT */
+
+#define BDR_COMPRESS_LEVEL_DEFAULT 1
+/* The compressed form must be below this share (percent) of the raw size,
+ * else the chunk goes raw. */
+#define BDR_COMPRESS_KEEP_PCT 97u
+
+struct bdr_diag;
+struct bdr_compressor;
+struct bdr_decompressor;
+
+/* level 1..9 (0 = BDR_COMPRESS_LEVEL_DEFAULT); -EINVAL outside, -ENOMEM. */
+int bdr_compressor_new(struct bdr_compressor **out, int level);
+void bdr_compressor_free(struct bdr_compressor *c);
+/* Turns the entropy pre-check off (for measurements and tests). */
+void bdr_compressor_set_precheck(struct bdr_compressor *c, bool on);
+
+/* Encodes one chunk of len (1..BDR_CHUNK_MAX_LIMIT) bytes into out, which
+ * must hold outcap >= len bytes, and sets *outlen and *codec. With a
+ * dictionary (dict != NULL, 1..BDR_CODEC_DICT_MAX bytes) the codec is
+ * ZLIB_DICT, else ZLIB; either way RAW (a copy of in) when compression
+ * does not pay. Returns 0, -EINVAL (lengths), -BDR_ELIMIT (dictionary too
+ * long) or -ENOMEM. */
+int bdr_compress_chunk(struct bdr_compressor *c, const uint8_t *in, uint32_t len,
+		       const uint8_t *dict, uint32_t dictlen, uint8_t *out, uint32_t outcap,
+		       uint32_t *outlen, uint8_t *codec);
+
+/* True if a sample of the chunk looks random enough that deflate would not
+ * get it under BDR_COMPRESS_KEEP_PCT (exposed for measurements). */
+bool bdr_compress_looks_random(const uint8_t *in, uint32_t len);
+
+int bdr_decompressor_new(struct bdr_decompressor **out);
+void bdr_decompressor_free(struct bdr_decompressor *z);
+
+/* Decodes in (inlen bytes, codec as received) into exactly rawlen bytes at
+ * out. dict/dictlen: the dictionary the receiver resolved for ZLIB_DICT
+ * (ignored otherwise). Every malformed case is -BDR_EFORMAT with a diag:
+ * unknown codec, RAW whose length differs, a stream that is corrupt,
+ * truncated, longer than rawlen, followed by trailing bytes, or whose
+ * dictionary use does not match the codec or the dictionary. rawlen over
+ * BDR_CHUNK_MAX_LIMIT or 0, or dictlen over BDR_CODEC_DICT_MAX, is
+ * -BDR_ELIMIT. Nothing is allocated here. */
+int bdr_decompress_chunk(struct bdr_decompressor *z, uint8_t codec, const uint8_t *in,
+			 uint32_t inlen, const uint8_t *dict, uint32_t dictlen, uint8_t *out,
+			 uint32_t rawlen, struct bdr_diag *d);
+
+#endif
