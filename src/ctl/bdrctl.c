@@ -1,0 +1,250 @@
+/* bdrctl: a table of commands, each with its one-line help, its usage and
+ * the options it takes; one parser for all of them (WireGuard's wg.c, with
+ * the option handling made a table too). */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+
+struct ctl_cmd {
+	const char *name;
+	ctl_cmd_fn *fn;
+	const char *help;
+	const char *usage; /* after "bdrctl NAME " */
+	unsigned opts;     /* enum ctl_opt bits */
+	int min_pos, max_pos;
+};
+
+#define DAEMON (CTL_OPT_SOCKET)
+#define SHOWS (CTL_OPT_SOCKET | CTL_OPT_JSON)
+
+static const struct ctl_cmd commands[] = {
+	{ "keygen", ctl_keygen, "Create this site's key pair and print its public key", "[-o FILE]",
+	  CTL_OPT_OUT, 0, 0 },
+	{ "pubkey", ctl_pubkey, "Print this site's public key", "[-k FILE]", CTL_OPT_KEY, 0, 0 },
+	{ "push", ctl_push, "Import DIR as the next version of PACKAGE and send it to SITE",
+	  "PACKAGE DIR --to SITE [--priority high|medium|low] [--wait] [--json]",
+	  SHOWS | CTL_OPT_TO | CTL_OPT_PRIORITY | CTL_OPT_WAIT, 2, 2 },
+	{ "status", ctl_status, "Show outgoing transfers and received versions",
+	  "[PACKAGE] [--json]", SHOWS, 0, 1 },
+	{ "packages", ctl_packages, "List the packages in this site's library", "[--json]", SHOWS,
+	  0, 0 },
+	{ "peers", ctl_peers, "List the configured sites and their connections", "[--json]", SHOWS,
+	  0, 0 },
+	{ "reload", ctl_reload, "Make bdrd reread its configuration", "", DAEMON, 0, 0 },
+};
+
+/* Every option of every command; a command accepts those in its bits. */
+struct ctl_optdef {
+	struct option o;
+	unsigned bit;
+	const char *help;
+};
+
+static const struct ctl_optdef optdefs[] = {
+	{ { "socket", required_argument, NULL, 's' }, CTL_OPT_SOCKET,
+	  "-s, --socket PATH     bdrd's control socket (default $" BDR_CONTROL_ENV
+	  " or " BDR_CONTROL_DEFAULT_PATH ")" },
+	{ { "json", no_argument, NULL, 'j' }, CTL_OPT_JSON,
+	  "    --json            print the result as JSON" },
+	{ { "output", required_argument, NULL, 'o' }, CTL_OPT_OUT,
+	  "-o, --output FILE     where to create the key (default " CTL_KEY_DEFAULT ")" },
+	{ { "key", required_argument, NULL, 'k' }, CTL_OPT_KEY,
+	  "-k, --key FILE        the key file (default " CTL_KEY_DEFAULT ")" },
+	{ { "to", required_argument, NULL, 't' }, CTL_OPT_TO, "-t, --to SITE         destination site" },
+	{ { "priority", required_argument, NULL, 'p' }, CTL_OPT_PRIORITY,
+	  "-p, --priority P      high, medium (default) or low" },
+	{ { "wait", no_argument, NULL, 'w' }, CTL_OPT_WAIT,
+	  "-w, --wait            wait until SITE has activated the version, showing progress" },
+	{ { "help", no_argument, NULL, 'h' }, 0, "-h, --help            show this help" },
+};
+#define NOPTS (sizeof(optdefs) / sizeof(optdefs[0]))
+
+static const struct ctl_cmd *find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+static void cmd_usage(const struct ctl_cmd *c, FILE *f, bool full)
+{
+	fprintf(f, "usage: bdrctl %s%s%s\n", c->name, *c->usage ? " " : "", c->usage);
+	if (!full)
+		return;
+	fprintf(f, "\n%s.\n\nOptions:\n", c->help);
+	for (size_t i = 0; i < NOPTS; i++)
+		if (!optdefs[i].bit || (c->opts & optdefs[i].bit))
+			fprintf(f, "  %s\n", optdefs[i].help);
+}
+
+static void main_usage(FILE *f)
+{
+	fputs("usage: bdrctl [-s SOCKET] [--json] COMMAND [ARGS]\n\nCommands:\n", f);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
+	fputs("\nOptions:\n  " /* socket */, f);
+	fprintf(f, "%s\n  %s\n  %s\n", optdefs[0].help, optdefs[1].help, optdefs[NOPTS - 1].help);
+	fputs("\n'bdrctl COMMAND --help' describes a command. Exit status: 0 success,\n"
+	      "1 the operation failed, 2 usage error, 3 cannot reach bdrd,\n"
+	      "4 bdrd refused the request.\n",
+	      f);
+}
+
+static int vusage_error(const struct ctl_cmd *c, const char *fmt, va_list ap)
+{
+	fputs("bdrctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	if (c)
+		cmd_usage(c, stderr, false);
+	else
+		main_usage(stderr);
+	return BDR_EXIT_USAGE;
+}
+
+static int usage_error(const struct ctl_cmd *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int usage_error(const struct ctl_cmd *c, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vusage_error(c, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* The usage error for getopt's answer ch: '?' (unknown), ':' (argument
+ * missing, optopt names the option) or an option the command does not
+ * take; arg is the word getopt last looked at. */
+static int bad_option(const struct ctl_cmd *c, int ch, const char *arg)
+{
+	char name[32];
+	int val = ch == ':' ? optopt : ch;
+
+	if (ch == '?' && optopt) {
+		snprintf(name, sizeof(name), "-%c", optopt);
+		arg = name;
+	}
+	for (size_t i = 0; i < NOPTS && ch != '?'; i++)
+		if (optdefs[i].o.val == val)
+			snprintf(name, sizeof(name), "--%s", optdefs[i].o.name), arg = name;
+	if (ch == ':')
+		return usage_error(c, "option '%s' needs an argument", arg);
+	return usage_error(c, "unknown option '%s'", arg);
+}
+
+int ctl_usage_error(const struct ctl_args *a, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vusage_error(find(a->cmd), fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* Stores option ch's value; 1 if the command does not take it. */
+static int set_opt(struct ctl_args *a, unsigned allowed, int ch)
+{
+	for (size_t i = 0; i < NOPTS; i++) {
+		if (optdefs[i].o.val != ch)
+			continue;
+		if (optdefs[i].bit && !(allowed & optdefs[i].bit))
+			return 1;
+	}
+	switch (ch) {
+	case 's': a->socket = optarg; break;
+	case 'j': a->json = true; break;
+	case 'o': a->out = optarg; break;
+	case 'k': a->key = optarg; break;
+	case 't': a->to = optarg; break;
+	case 'p': a->priority = optarg; break;
+	case 'w': a->wait = true; break;
+	default: return 1;
+	}
+	return 0;
+}
+
+/* Parses argv (argv[0] the command's name) into a; -1 to run the command,
+ * else the exit status. */
+static int parse(const struct ctl_cmd *c, int argc, char **argv, struct ctl_args *a)
+{
+	struct option longopts[NOPTS + 1] = { { 0 } };
+	int ch;
+
+	for (size_t i = 0; i < NOPTS; i++)
+		longopts[i] = optdefs[i].o;
+	/* ':' first: we print the messages. GNU getopt permutes, so options may
+	 * follow the positional arguments. optind 0 restarts the scan. */
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, ":s:o:k:t:p:wh", longopts, NULL)) != -1) {
+		if (ch == 'h') {
+			cmd_usage(c, stdout, true);
+			return BDR_EXIT_OK;
+		}
+		if (ch == ':' || ch == '?' || set_opt(a, c->opts, ch))
+			return bad_option(c, ch, argv[optind - 1]);
+	}
+	for (; optind < argc; optind++) {
+		if (a->npos == c->max_pos)
+			return usage_error(c, "unexpected argument '%s'", argv[optind]);
+		a->pos[a->npos++] = argv[optind];
+	}
+	if (a->npos < c->min_pos)
+		return usage_error(c, "%s: missing arguments", c->name);
+	return -1;
+}
+
+
+/* The global options before the command: -s, --json, --help. */
+static int parse_global(int argc, char **argv, struct ctl_args *a)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "+:s:h", longopts, NULL)) != -1) {
+		if (ch == 'h') {
+			main_usage(stdout);
+			return BDR_EXIT_OK;
+		}
+		if (ch == ':' || ch == '?')
+			return bad_option(NULL, ch, argv[optind - 1]);
+		set_opt(a, ~0u, ch);
+	}
+	if (optind == argc)
+		return usage_error(NULL, "%s", "no command given");
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl_args a = { .socket = getenv(BDR_CONTROL_ENV) };
+	const struct ctl_cmd *c;
+	int r;
+
+	if (!a.socket || !*a.socket)
+		a.socket = BDR_CONTROL_DEFAULT_PATH;
+	r = parse_global(argc, argv, &a);
+	if (r >= 0)
+		return r;
+	argc -= optind;
+	argv += optind;
+	c = find(argv[0]);
+	if (!c)
+		return usage_error(NULL, "unknown command '%s'", argv[0]);
+	a.cmd = c->name;
+	r = parse(c, argc, argv, &a);
+	return r >= 0 ? r : c->fn(&a);
+}

@@ -1,0 +1,209 @@
+/* One request over the control socket: connect, send a line, read event
+ * lines until the final answer (proto/control.md). Plain blocking I/O: a
+ * command line tool has nothing else to do meanwhile. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ctl.h"
+
+#define REQ_ID 1
+
+struct conn {
+	int fd;
+	const char *path;
+	size_t len;                           /* bytes in buf */
+	char buf[BDR_CONTROL_MAX_LINE + 1];   /* one line and its '\n' */
+};
+
+static int unreachable(const char *path, int err)
+{
+	fprintf(stderr, "bdrctl: cannot reach bdrd at %s: %s (is bdrd running?)\n", path,
+		strerror(err));
+	return BDR_EXIT_UNREACHABLE;
+}
+
+static int conn_open(struct conn *c, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int err;
+
+	c->path = path;
+	c->len = 0;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return unreachable(path, ENAMETOOLONG);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		return unreachable(path, errno);
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		return 0;
+	err = errno;
+	close(c->fd);
+	return unreachable(path, err);
+}
+
+static int lost(const struct conn *c, const char *what)
+{
+	fprintf(stderr, "bdrctl: connection to bdrd at %s lost %s\n", c->path, what);
+	return BDR_EXIT_UNREACHABLE;
+}
+
+static int conn_send(struct conn *c, const json_t *req)
+{
+	char *s = json_dumps(req, JSON_COMPACT);
+	size_t len = s ? strlen(s) : 0, off = 0;
+
+	if (!s) {
+		fputs("bdrctl: cannot encode the request\n", stderr);
+		return BDR_EXIT_FAILED;
+	}
+	s = ctl_check_alloc(realloc(s, len + 2));
+	s[len++] = '\n';
+	while (off < len) {
+		ssize_t n = send(c->fd, s + off, len - off, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			free(s);
+			return BDR_EXIT_UNREACHABLE; /* the read that follows says so */
+		}
+		off += (size_t)n;
+	}
+	free(s);
+	return 0;
+}
+
+/* Reads the next line into *msg (a JSON object). */
+static int conn_read(struct conn *c, json_t **msg)
+{
+	char *nl;
+
+	while (!(nl = memchr(c->buf, '\n', c->len))) {
+		ssize_t n;
+
+		if (c->len == sizeof(c->buf)) {
+			fprintf(stderr, "bdrctl: bdrd sent a line over %d bytes\n", BDR_CONTROL_MAX_LINE);
+			return BDR_EXIT_FAILED;
+		}
+		n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return lost(c, "before its answer");
+		c->len += (size_t)n;
+	}
+	*msg = json_loadb(c->buf, (size_t)(nl - c->buf), 0, NULL);
+	c->len -= (size_t)(nl + 1 - c->buf);
+	memmove(c->buf, nl + 1, c->len);
+	if (!json_is_object(*msg)) {
+		json_decref(*msg);
+		*msg = NULL;
+		fputs("bdrctl: bdrd sent something that is not a JSON object\n", stderr);
+		return BDR_EXIT_FAILED;
+	}
+	return 0;
+}
+
+/* The exit status for the error answer msg, after printing it. */
+static int report_error(const json_t *msg)
+{
+	const json_t *err = json_object_get(msg, "error");
+	const char *code = ctl_jstr(err, "code", "?");
+	int ex = bdr_control_code_exit(code);
+
+	fprintf(stderr, "bdrctl: %s [%s]\n", ctl_jstr(err, "message", "(no message)"), code);
+	return ex < 0 ? BDR_EXIT_FAILED : ex;
+}
+
+/* Handles one answer line; 0 with *done set on the final one. */
+static int handle(json_t *msg, ctl_event_fn *on_event, void *arg, json_t **result, bool *done)
+{
+	json_t *id = json_object_get(msg, "id");
+	json_t *ok = json_object_get(msg, "ok");
+
+	/* A null id is the server speaking of the connection (permission, limits). */
+	if (!json_is_null(id) && json_integer_value(id) != REQ_ID) {
+		fputs("bdrctl: bdrd answered another request id\n", stderr);
+		return BDR_EXIT_FAILED;
+	}
+	if (json_object_get(msg, "event") && json_is_integer(id)) {
+		on_event(msg, arg);
+		return 0;
+	}
+	*done = true;
+	on_event(NULL, arg);
+	if (!json_is_true(ok))
+		return report_error(msg);
+	*result = json_incref(json_object_get(msg, "result"));
+	if (!json_is_object(*result)) {
+		json_decref(*result);
+		fputs("bdrctl: bdrd answered without a result\n", stderr);
+		return BDR_EXIT_FAILED;
+	}
+	return 0;
+}
+
+static void no_events(json_t *ev, void *arg)
+{
+	(void)ev, (void)arg;
+}
+
+int ctl_call(const struct ctl_args *a, json_t *req, ctl_event_fn *on_event, void *arg,
+	     json_t **result)
+{
+	struct conn *c = ctl_check_alloc(malloc(sizeof(*c)));
+	bool done = false;
+	int r;
+
+	*result = NULL;
+	if (!req) {
+		free(c);
+		fputs("bdrctl: arguments must be valid UTF-8\n", stderr);
+		return BDR_EXIT_USAGE;
+	}
+	json_object_set_new(req, "id", json_integer(REQ_ID));
+	json_object_set_new(req, "v", json_integer(BDR_CONTROL_VERSION));
+	r = conn_open(c, a->socket);
+	if (r) {
+		free(c);
+		json_decref(req);
+		return r;
+	}
+	/* A failed send is not the end: the server may have answered and
+	 * closed first (permission_denied, busy); read what it said. */
+	r = conn_send(c, req);
+	if (r == BDR_EXIT_UNREACHABLE)
+		r = 0;
+	while (r == 0 && !done) {
+		json_t *msg = NULL;
+
+		r = conn_read(c, &msg);
+		if (r == 0)
+			r = handle(msg, on_event ? on_event : no_events, arg, result, &done);
+		json_decref(msg);
+	}
+	close(c->fd);
+	free(c);
+	json_decref(req);
+	return r;
+}
+
+int ctl_simple(const struct ctl_args *a, json_t *req, void (*show)(json_t *result))
+{
+	json_t *result;
+	int r = ctl_call(a, req, NULL, NULL, &result);
+
+	if (r)
+		return r;
+	if (a->json)
+		ctl_print_json(result);
+	else
+		show(result);
+	json_decref(result);
+	return 0;
+}

@@ -1,0 +1,1276 @@
+/* bdr.conf: the key table, and the parsing, validation, dump and reload
+ * rules that follow from it.
+ *
+ * inih splits "key = value" lines; a reader of our own feeds it one whole
+ * line at a time and takes over what inih cannot be configured to do at
+ * run time (its options are compiled into the shared library):
+ *   - exact line numbers, even for lines longer than inih's buffer;
+ *   - section lines, so an empty or unknown section is still seen, a
+ *     required key can be reported on its section's line, and peer names
+ *     are not cut at inih's 50-byte section buffer;
+ *   - every syntax error, where inih reports only the first;
+ *   - leading whitespace, stripped so that inih's multi-line continuation
+ *     never turns an indented key into a second value of the one before;
+ *   - inline "; comments", stripped here so they work the same whatever
+ *     INI_ALLOW_INLINE_COMMENTS the library was built with. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include <ini.h>
+
+#include "bdr/error.h"
+#include "bdr/library.h"
+#include "daemon/config.h"
+
+#define KIB 1024ull
+#define MIB (1024 * KIB)
+#define GIB (1024 * MIB)
+#define XSTR(x) STR(x)
+#define STR(x) #x
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The field a key sets: offset and size, so one table row says it all. */
+#define SITE(f) offsetof(struct bdr_config, site.f), sizeof(((struct bdr_config *)0)->site.f)
+#define LIMIT(f) offsetof(struct bdr_config, limits.f), sizeof(((struct bdr_config *)0)->limits.f)
+#define PEER(f) offsetof(struct bdr_peer_config, f), sizeof(((struct bdr_peer_config *)0)->f)
+
+/* A unix socket path must fit sun_path with its NUL. */
+#define SUN_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+
+#define S BDR_CONFIG_SITE
+#define L BDR_CONFIG_LIMITS
+#define P BDR_CONFIG_PEER
+enum {
+	REQ = BDR_CONFIG_F_REQUIRED,
+	RLD = BDR_CONFIG_F_RELOAD,
+	POW2 = BDR_CONFIG_F_POW2,
+};
+
+/* section, name, type, default, min, max, flags, field, doc.
+ * chunk_avg stops at 128K: the chunker's max is avg x 8 and may not pass
+ * BDR_CHUNK_MAX_LIMIT (1 MiB). Limits apply to connections and transfers
+ * that start after a reload. */
+static const struct bdr_config_key keys[] = {
+	{ S, "name", BDR_CONFIG_T_SITE, NULL, 0, 0, REQ, SITE(name),
+	  "This site's name, as other sites write it in their [peer NAME] sections." },
+	{ S, "listen", BDR_CONFIG_T_ADDRESS, "0.0.0.0:7411", 0, 0, 0, SITE(listen),
+	  "Address and TCP port on which bdrd accepts connections from peers." },
+	{ S, "key", BDR_CONFIG_T_PATH, NULL, 0, PATH_MAX - 1, REQ, SITE(key),
+	  "The site's Ed25519 key file, as written by bdrctl keygen." },
+	{ S, "data", BDR_CONFIG_T_PATH, NULL, 0, PATH_MAX - 1, REQ, SITE(data),
+	  "The data directory, which holds the site library." },
+	{ S, "control", BDR_CONFIG_T_PATH, "/run/bdr/control.sock", 0, SUN_PATH_MAX, 0,
+	  SITE(control), "The control socket that bdrctl connects to." },
+	{ S, "control_group", BDR_CONFIG_T_GROUP, NULL, 0, 0, 0, SITE(control_group),
+	  "A group whose members may use the control socket, besides root and bdrd's own user." },
+	{ S, "log_level", BDR_CONFIG_T_LOG_LEVEL, "info", 0, 0, RLD, SITE(log_level),
+	  "The least severe kind of event that is logged." },
+	{ S, "keep_versions", BDR_CONFIG_T_UINT, XSTR(BDR_KEEP_VERSIONS_DEFAULT), 1, 100, 0,
+	  SITE(keep_versions), "How many versions of each package the library keeps." },
+	{ S, "chunk_avg", BDR_CONFIG_T_SIZE, "8K", KIB, 128 * KIB, POW2, SITE(chunk_avg),
+	  "The average chunk size of versions this site imports." },
+
+	{ L, "max_manifest_bytes", BDR_CONFIG_T_SIZE, "64M", MIB, BDR_MAX_MANIFEST_BYTES, RLD,
+	  LIMIT(max_manifest_bytes), "The largest manifest accepted from a peer." },
+	{ L, "max_inflight_bytes", BDR_CONFIG_T_SIZE, "8M", 256 * KIB, 256 * MIB, RLD,
+	  LIMIT(max_inflight_bytes), "Bytes of chunk data in flight on one connection." },
+	{ L, "max_connections", BDR_CONFIG_T_UINT, "64", 1, 4096, RLD, LIMIT(max_connections),
+	  "Peer connections open at once, incoming and outgoing together." },
+	{ L, "connect_timeout_s", BDR_CONFIG_T_UINT, "15", 1, 600, RLD, LIMIT(connect_timeout_s),
+	  "Seconds a connection to a peer may take to open and complete its handshake." },
+	{ L, "idle_timeout_s", BDR_CONFIG_T_UINT, "120", 5, 3600, RLD, LIMIT(idle_timeout_s),
+	  "Seconds a peer connection may stay silent before it is closed." },
+	{ L, "max_transfers", BDR_CONFIG_T_UINT, "8", 1, 1024, RLD, LIMIT(max_transfers),
+	  "Transfers running at once, to and from all peers together." },
+
+	{ P, "public_key", BDR_CONFIG_T_PUBKEY, NULL, 0, 0, REQ | RLD, PEER(public_key),
+	  "The peer's public key, as bdrctl pubkey prints it on that site." },
+	{ P, "address", BDR_CONFIG_T_ADDRESSES, NULL, 0, BDR_CONFIG_MAX_ADDRESSES, RLD,
+	  PEER(address), "Where to reach the peer; repeat the key to list more, tried in order." },
+};
+#undef S
+#undef L
+#undef P
+
+#define N_KEYS ARRAY_SIZE(keys)
+
+const struct bdr_config_key *bdr_config_keys(size_t *n)
+{
+	*n = N_KEYS;
+	return keys;
+}
+
+const char *bdr_config_section_name(enum bdr_config_section s)
+{
+	static const char *const names[] = { "site", "limits", "peer" };
+
+	return (size_t)s < ARRAY_SIZE(names) ? names[s] : "?";
+}
+
+static const struct bdr_config_key *find_key(int section, const char *name)
+{
+	for (size_t i = 0; i < N_KEYS; i++)
+		if ((int)keys[i].section == section && strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static void *field_of(const struct bdr_config_key *k, struct bdr_config *c,
+		      struct bdr_peer_config *peer)
+{
+	return (char *)(k->section == BDR_CONFIG_PEER ? (void *)peer : (void *)c) + k->off;
+}
+
+static const void *cfield_of(const struct bdr_config_key *k, const struct bdr_config *c,
+			     const struct bdr_peer_config *peer)
+{
+	return (const char *)(k->section == BDR_CONFIG_PEER ? (const void *)peer
+							     : (const void *)c) + k->off;
+}
+
+/* Index of the peer called name, or c->n_peers. */
+static size_t find_peer(const struct bdr_config *c, const char *name)
+{
+	size_t i = 0;
+
+	while (i < c->n_peers && strcmp(c->peers[i].name, name) != 0)
+		i++;
+	return i;
+}
+
+static void trim_end(char *s)
+{
+	char *e = s + strlen(s);
+
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		*--e = '\0';
+}
+
+/* Says why a value is refused, in why[n], and returns err: one line per
+ * error path, like bdr_diag_set. */
+static int reason(char *why, size_t n, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int reason(char *why, size_t n, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, n, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+/* ---- values ----------------------------------------------------------- */
+
+/* Strict decimal: one or more digits, no sign or space; *end after them. */
+static int parse_digits(const char *s, uint64_t *v, const char **end)
+{
+	uint64_t n = 0;
+	const char *p = s;
+
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++)
+		if (__builtin_mul_overflow(n, 10, &n) ||
+		    __builtin_add_overflow(n, (uint64_t)(*p - '0'), &n))
+			return -ERANGE;
+	*v = n;
+	*end = p;
+	return 0;
+}
+
+/* Exact multiples of a power of 1024 get its suffix, so defaults, bounds
+ * and the dump read as they are written. */
+static void fmt_size(char *buf, size_t n, uint64_t v)
+{
+	static const char suffix[] = "GMK";
+
+	for (unsigned i = 0; i < 3; i++) {
+		uint64_t unit = 1ull << (10 * (3 - i));
+
+		if (v && v % unit == 0) {
+			snprintf(buf, n, "%" PRIu64 "%c", v / unit, suffix[i]);
+			return;
+		}
+	}
+	snprintf(buf, n, "%" PRIu64, v);
+}
+
+static void fmt_number(const struct bdr_config_key *k, char *buf, size_t n, uint64_t v)
+{
+	if (k->type == BDR_CONFIG_T_SIZE)
+		fmt_size(buf, n, v);
+	else
+		snprintf(buf, n, "%" PRIu64, v);
+}
+
+static int size_suffix(const char **end, uint64_t *v, char *why, size_t n)
+{
+	uint64_t mult;
+
+	switch (**end) {
+	case 'K': mult = KIB; break;
+	case 'M': mult = MIB; break;
+	case 'G': mult = GIB; break;
+	default: return reason(why, n, -EINVAL, "unknown size suffix '%s' (use K, M or G)", *end);
+	}
+	(*end)++;
+	if (__builtin_mul_overflow(*v, mult, v))
+		return reason(why, n, -ERANGE, "number too large");
+	return 0;
+}
+
+static int parse_uint(const struct bdr_config_key *k, const char *s, uint64_t *v, char *why,
+		      size_t n)
+{
+	bool size = k->type == BDR_CONFIG_T_SIZE;
+	const char *end = s;
+	char lo[32], hi[32];
+	int err = parse_digits(s, v, &end);
+
+	if (err == -ERANGE)
+		return reason(why, n, err, "number too large");
+	if (err)
+		return reason(why, n, err, "%s", size ? "expected a whole number of bytes, "
+							 "optionally followed by K, M or G"
+						       : "expected a whole number");
+	if (size && *end && (err = size_suffix(&end, v, why, n)) < 0)
+		return err;
+	if (*end)
+		return reason(why, n, -EINVAL, "unexpected '%s' after the number", end);
+	if ((k->flags & POW2) && (*v & (*v - 1)))
+		return reason(why, n, -EINVAL, "must be a power of two");
+	if (*v < k->min || *v > k->max) {
+		fmt_number(k, lo, sizeof(lo), k->min);
+		fmt_number(k, hi, sizeof(hi), k->max);
+		return reason(why, n, -ERANGE, "must be between %s and %s", lo, hi);
+	}
+	return 0;
+}
+
+/* Letters, digits and '-' in dot-separated labels of 1..63 bytes that
+ * neither start nor end with '-' (RFC 1123). Syntax only: the daemon
+ * resolves names when it uses them. */
+static bool host_name_ok(const char *h)
+{
+	size_t label = 0;
+
+	for (const char *p = h;; p++) {
+		if (*p == '.' || *p == '\0') {
+			if (label == 0 || label > 63 || p[-1] == '-')
+				return false;
+			if (*p == '\0')
+				return true;
+			label = 0;
+		} else if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			   (*p >= '0' && *p <= '9') || (*p == '-' && label > 0)) {
+			label++;
+		} else {
+			return false;
+		}
+	}
+}
+
+static int check_host(const char *h, bool v6, char *why, size_t n)
+{
+	unsigned char addr[sizeof(struct in6_addr)];
+
+	if (v6) {
+		if (inet_pton(AF_INET6, h, addr) != 1)
+			return reason(why, n, -EINVAL, "'%s' is not an IPv6 address", h);
+		return 0;
+	}
+	if (strchr(h, ':'))
+		return reason(why, n, -EINVAL, "an IPv6 address goes in brackets: [::1]:7411");
+	/* All digits and dots: meant as IPv4, so it must be one. */
+	if (strspn(h, "0123456789.") == strlen(h)) {
+		if (inet_pton(AF_INET, h, addr) != 1)
+			return reason(why, n, -EINVAL, "'%s' is not an IPv4 address", h);
+		return 0;
+	}
+	if (!host_name_ok(h))
+		return reason(why, n, -EINVAL, "'%s' is not a valid host name", h);
+	return 0;
+}
+
+static int parse_port(const char *s, uint16_t *port, char *why, size_t n)
+{
+	uint64_t v = 0;
+	const char *end = s;
+
+	if (parse_digits(s, &v, &end) < 0 || *end || v < 1 || v > 65535)
+		return reason(why, n, -EINVAL, "the port must be a number from 1 to 65535");
+	*port = (uint16_t)v;
+	return 0;
+}
+
+/* host:port or [v6]:port. */
+static int parse_address(const char *s, struct bdr_config_address *a, char *why, size_t n)
+{
+	bool v6 = s[0] == '[';
+	const char *host = s + v6, *sep;
+	size_t len;
+	int err;
+
+	sep = v6 ? strchr(host, ']') : strrchr(host, ':');
+	if (!sep)
+		return reason(why, n, -EINVAL, "%s",
+			      v6 ? "missing ']' after the IPv6 address" : "expected HOST:PORT");
+	len = (size_t)(sep - host);
+	if (v6 && *++sep != ':')
+		return reason(why, n, -EINVAL, "expected :PORT after ']'");
+	if (len == 0)
+		return reason(why, n, -EINVAL, "missing host before :PORT");
+	if (len > BDR_CONFIG_MAX_HOST)
+		return reason(why, n, -EINVAL, "host longer than %d bytes", BDR_CONFIG_MAX_HOST);
+	memcpy(a->host, host, len);
+	a->host[len] = '\0';
+	if ((err = check_host(a->host, v6, why, n)) < 0)
+		return err;
+	return parse_port(sep + 1, &a->port, why, n);
+}
+
+static void fmt_address(const struct bdr_config_address *a, char *buf, size_t n)
+{
+	snprintf(buf, n, strchr(a->host, ':') ? "[%s]:%u" : "%s:%u", a->host, a->port);
+}
+
+/* ---- types: parse, format, free ---------------------------------------- */
+
+/* parse stores into an empty (zeroed or freed) field, or leaves it as it
+ * was and says why in why[n]; -ENOMEM is the only error that is not the
+ * value's fault. format writes "" for an unset optional value. */
+struct type_ops {
+	const char *label; /* in the summary line */
+	int (*parse)(const struct bdr_config_key *k, const char *s, void *field, char *why,
+		     size_t n);
+	void (*format)(const struct bdr_config_key *k, const void *field, char *buf, size_t n);
+	void (*free)(void *field);
+};
+
+static int dup_into(char **field, const char *s)
+{
+	char *d = strdup(s);
+
+	if (!d)
+		return -ENOMEM;
+	*field = d;
+	return 0;
+}
+
+static int parse_number(const struct bdr_config_key *k, const char *s, void *field, char *why,
+			size_t n)
+{
+	uint64_t v = 0;
+	int err = parse_uint(k, s, &v, why, n);
+
+	if (err)
+		return err;
+	if (k->size == sizeof(uint32_t))
+		*(uint32_t *)field = (uint32_t)v; /* the table's max fits */
+	else
+		*(uint64_t *)field = v;
+	return 0;
+}
+
+static void format_number(const struct bdr_config_key *k, const void *field, char *buf, size_t n)
+{
+	uint64_t v = k->size == sizeof(uint32_t) ? *(const uint32_t *)field
+						  : *(const uint64_t *)field;
+
+	fmt_number(k, buf, n, v);
+}
+
+static int parse_site(const struct bdr_config_key *k, const char *s, void *field, char *why,
+		      size_t n)
+{
+	struct bdr_diag d;
+
+	(void)k;
+	if (bdr_manifest_check_site(s, &d) < 0)
+		return reason(why, n, -EINVAL, "%s", d.msg);
+	return dup_into(field, s);
+}
+
+static int parse_path(const struct bdr_config_key *k, const char *s, void *field, char *why,
+		      size_t n)
+{
+	if (s[0] != '/')
+		return reason(why, n, -EINVAL, "must be an absolute path");
+	if (strlen(s) > k->max)
+		return reason(why, n, -EINVAL, "path longer than %" PRIu64 " bytes", k->max);
+	return dup_into(field, s);
+}
+
+static void format_string(const struct bdr_config_key *k, const void *field, char *buf, size_t n)
+{
+	const char *s = *(char *const *)field;
+
+	(void)k;
+	snprintf(buf, n, "%s", s ? s : "");
+}
+
+static void free_string(void *field)
+{
+	free(*(char **)field);
+	*(char **)field = NULL;
+}
+
+static int parse_address_key(const struct bdr_config_key *k, const char *s, void *field,
+			     char *why, size_t n)
+{
+	struct bdr_config_address a = { .port = 0 };
+	int err = parse_address(s, &a, why, n);
+
+	(void)k;
+	if (!err)
+		*(struct bdr_config_address *)field = a;
+	return err;
+}
+
+static void format_address(const struct bdr_config_key *k, const void *field, char *buf,
+			   size_t n)
+{
+	(void)k;
+	fmt_address(field, buf, n);
+}
+
+static void free_nothing(void *field)
+{
+	(void)field;
+}
+
+static int parse_addresses(const struct bdr_config_key *k, const char *s, void *field,
+			   char *why, size_t n)
+{
+	struct bdr_config_addresses *l = field;
+	struct bdr_config_address a = { .port = 0 }, *v;
+	int err = parse_address(s, &a, why, n);
+
+	if (err)
+		return err;
+	if (l->n >= k->max)
+		return reason(why, n, -EINVAL, "more than %" PRIu64 " addresses", k->max);
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].port == a.port && strcmp(l->v[i].host, a.host) == 0)
+			return reason(why, n, -EINVAL, "listed twice");
+	v = realloc(l->v, (l->n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v[l->n++] = a;
+	l->v = v;
+	return 0;
+}
+
+/* Space-separated: for the diff; the dump writes one line each. */
+static void format_addresses(const struct bdr_config_key *k, const void *field, char *buf,
+			     size_t n)
+{
+	const struct bdr_config_addresses *l = field;
+	size_t used = 0;
+
+	(void)k;
+	buf[0] = '\0';
+	for (size_t i = 0; i < l->n && used + 1 < n; i++) {
+		if (i)
+			buf[used++] = ' ';
+		fmt_address(&l->v[i], buf + used, n - used);
+		used += strlen(buf + used);
+	}
+}
+
+static void free_addresses(void *field)
+{
+	struct bdr_config_addresses *l = field;
+
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* getgrnam_r into a buffer that grows until the entry fits. */
+static int lookup_group(const char *name, gid_t *gid)
+{
+	struct group gr, *res = NULL;
+	size_t cap = 1024;
+	char *buf = NULL;
+	int rc;
+
+	do {
+		char *b = realloc(buf, cap *= 2);
+
+		if (!b) {
+			free(buf);
+			return -ENOMEM;
+		}
+		buf = b;
+		rc = getgrnam_r(name, &gr, buf, cap, &res);
+	} while (rc == ERANGE && cap < (1u << 20));
+	if (!rc && res)
+		*gid = gr.gr_gid;
+	free(buf);
+	return rc ? -rc : res ? 0 : -ENOENT;
+}
+
+static int parse_group(const struct bdr_config_key *k, const char *s, void *field, char *why,
+		       size_t n)
+{
+	struct bdr_config_group *g = field;
+	gid_t gid = 0;
+	int err = lookup_group(s, &gid);
+
+	(void)k;
+	if (err == -ENOENT)
+		return reason(why, n, err, "no such group");
+	if (err == -ENOMEM)
+		return err;
+	if (err)
+		return reason(why, n, err, "cannot look up the group: %s", strerror(-err));
+	g->gid = gid;
+	return dup_into(&g->name, s);
+}
+
+static void format_group(const struct bdr_config_key *k, const void *field, char *buf, size_t n)
+{
+	format_string(k, &((const struct bdr_config_group *)field)->name, buf, n);
+}
+
+static void free_group(void *field)
+{
+	free_string(&((struct bdr_config_group *)field)->name);
+}
+
+static int parse_log_level(const struct bdr_config_key *k, const char *s, void *field, char *why,
+			   size_t n)
+{
+	(void)k;
+	if (bdr_log_level_parse(s, field) < 0)
+		return reason(why, n, -EINVAL, "must be one of error, warn, info, debug");
+	return 0;
+}
+
+static void format_log_level(const struct bdr_config_key *k, const void *field, char *buf,
+			     size_t n)
+{
+	(void)k;
+	snprintf(buf, n, "%s", bdr_log_level_name(*(const enum bdr_log_level *)field));
+}
+
+static int parse_pubkey(const struct bdr_config_key *k, const char *s, void *field, char *why,
+			size_t n)
+{
+	(void)k;
+	if (bdr_key_pk_from_b64(field, s) < 0)
+		return reason(why, n, -EINVAL, "not a base64 Ed25519 public key (%d characters, as "
+					"bdrctl pubkey prints it)", BDR_KEY_B64_LEN);
+	return 0;
+}
+
+static void format_pubkey(const struct bdr_config_key *k, const void *field, char *buf, size_t n)
+{
+	char b64[BDR_KEY_B64_LEN + 1];
+
+	(void)k;
+	bdr_key_pk_to_b64(field, b64);
+	snprintf(buf, n, "%s", b64);
+}
+
+static const struct type_ops types[] = {
+	[BDR_CONFIG_T_UINT] = { "Integer", parse_number, format_number, free_nothing },
+	[BDR_CONFIG_T_SIZE] = { "Byte size", parse_number, format_number, free_nothing },
+	[BDR_CONFIG_T_SITE] = { "Site name", parse_site, format_string, free_string },
+	[BDR_CONFIG_T_PATH] = { "Absolute path", parse_path, format_string, free_string },
+	[BDR_CONFIG_T_ADDRESS] = { "Address", parse_address_key, format_address, free_nothing },
+	[BDR_CONFIG_T_ADDRESSES] = { "Address, repeatable", parse_addresses, format_addresses,
+				     free_addresses },
+	[BDR_CONFIG_T_GROUP] = { "Group name", parse_group, format_group, free_group },
+	[BDR_CONFIG_T_LOG_LEVEL] = { "One of error, warn, info, debug", parse_log_level,
+				     format_log_level, free_nothing },
+	[BDR_CONFIG_T_PUBKEY] = { "Base64 public key, 44 characters", parse_pubkey,
+				  format_pubkey, free_nothing },
+};
+
+/* Longest formatted value: a full list of addresses. */
+#define VALUE_MAX (BDR_CONFIG_MAX_ADDRESSES * (BDR_CONFIG_MAX_HOST + 9) + 1)
+
+static void fmt_value(const struct bdr_config_key *k, const void *field, char buf[VALUE_MAX])
+{
+	types[k->type].format(k, field, buf, VALUE_MAX);
+}
+
+void bdr_config_key_summary(const struct bdr_config_key *k, char *buf, size_t size)
+{
+	char lo[32], hi[32], range[128] = "", def[96];
+
+	if (k->type == BDR_CONFIG_T_UINT || k->type == BDR_CONFIG_T_SIZE) {
+		fmt_number(k, lo, sizeof(lo), k->min);
+		fmt_number(k, hi, sizeof(hi), k->max);
+		snprintf(range, sizeof(range), "%s, %s to %s",
+			 k->flags & POW2 ? ", a power of two" : "", lo, hi);
+	} else if (k->type == BDR_CONFIG_T_PATH && k->max < PATH_MAX - 1) {
+		snprintf(range, sizeof(range), ", at most %" PRIu64 " bytes", k->max);
+	} else if (k->type == BDR_CONFIG_T_ADDRESSES) {
+		snprintf(range, sizeof(range), ", at most %" PRIu64, k->max);
+	}
+	if (k->def)
+		snprintf(def, sizeof(def), "Default: %s.", k->def);
+	else
+		snprintf(def, sizeof(def), k->flags & REQ ? "Required." : "Optional.");
+	snprintf(buf, size, "%s%s. %s Reloadable: %s.", types[k->type].label, range, def,
+		 k->flags & RLD ? "yes" : "no");
+}
+
+/* ---- errors ------------------------------------------------------------ */
+
+enum { CUR_NONE = -1, CUR_SKIP = -2 }; /* besides enum bdr_config_section */
+
+struct parse {
+	const char *path;
+	FILE *f;            /* owned */
+	char *buf;          /* owned: getline's */
+	size_t cap;
+	unsigned line;      /* of the line inih is handling */
+	struct bdr_config *c;
+	struct bdr_config_errors errs; /* owned until handed to the caller */
+	int fatal;          /* -errno that stops the load: read error, ENOMEM */
+	bool full;          /* BDR_CONFIG_MAX_ERRORS reached */
+	int cur;            /* section being read, or CUR_* */
+	unsigned sec_line;  /* its line */
+	unsigned site_line, limits_line; /* 0: not seen */
+	unsigned seen[N_KEYS]; /* line that set each key in the current section */
+};
+
+static struct bdr_peer_config *cur_peer(struct parse *p)
+{
+	return p->cur == BDR_CONFIG_PEER ? &p->c->peers[p->c->n_peers - 1] : NULL;
+}
+
+static void add_error_text(struct parse *p, unsigned line, const char *msg)
+{
+	struct bdr_config_error *v;
+	char *text = NULL;
+	int r;
+
+	r = line ? asprintf(&text, "%s:%u: %s", p->path, line, msg)
+		 : asprintf(&text, "%s: %s", p->path, msg);
+	v = r < 0 ? NULL : realloc(p->errs.v, (p->errs.n + 1) * sizeof(*v));
+	if (!v) {
+		free(r < 0 ? NULL : text);
+		p->fatal = -ENOMEM;
+		return;
+	}
+	v[p->errs.n++] = (struct bdr_config_error){ .line = line, .text = text };
+	p->errs.v = v;
+}
+
+static void add_error(struct parse *p, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void add_error(struct parse *p, unsigned line, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (p->full)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	add_error_text(p, line, msg);
+	if (p->errs.n == BDR_CONFIG_MAX_ERRORS) {
+		add_error_text(p, line, "too many errors; stopped reading here");
+		p->full = true;
+	}
+}
+
+/* "[site]", "[limits]", "[peer NAME]". */
+static void section_label(struct parse *p, int section, char *buf, size_t n)
+{
+	if (section == BDR_CONFIG_PEER)
+		snprintf(buf, n, "[peer %s]", cur_peer(p)->name);
+	else
+		snprintf(buf, n, "[%s]", bdr_config_section_name((enum bdr_config_section)section));
+}
+
+/* Errors stay in file order (insertion sort is stable; n is small). */
+static void sort_errors(struct bdr_config_errors *e)
+{
+	for (size_t i = 1; i < e->n; i++) {
+		struct bdr_config_error x = e->v[i];
+		size_t j = i;
+
+		for (; j > 0 && e->v[j - 1].line > x.line; j--)
+			e->v[j] = e->v[j - 1];
+		e->v[j] = x;
+	}
+}
+
+void bdr_config_errors_free(struct bdr_config_errors *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		free(e->v[i].text);
+	free(e->v);
+	e->v = NULL;
+	e->n = 0;
+}
+
+/* ---- sections ---------------------------------------------------------- */
+
+static void set_default(struct parse *p, const struct bdr_config_key *k, void *field)
+{
+	char why[256] = "";
+	int err = types[k->type].parse(k, k->def, field, why, sizeof(why));
+
+	/* A bad default is a bug in the table; the tests load every one. */
+	if (err == -ENOMEM)
+		p->fatal = err;
+	else if (err)
+		add_error(p, 0, "built-in default %s = %s: %s", k->name, k->def, why);
+}
+
+/* Applies the defaults of the keys the section did not set, and reports the
+ * required ones missing on the section's line. */
+static void complete_section(struct parse *p, int section, struct bdr_peer_config *peer,
+			     bool report)
+{
+	char label[BDR_MAX_SITE_NAME + 16];
+
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const struct bdr_config_key *k = &keys[i];
+
+		if ((int)k->section != section || p->seen[i])
+			continue;
+		if (k->def) {
+			set_default(p, k, field_of(k, p->c, peer));
+		} else if ((k->flags & REQ) && report) {
+			section_label(p, section, label, sizeof(label));
+			add_error(p, p->sec_line, "%s is missing the required key '%s'", label,
+				  k->name);
+		}
+	}
+}
+
+static void end_section(struct parse *p)
+{
+	if (p->cur >= 0)
+		complete_section(p, p->cur, cur_peer(p), true);
+	p->cur = CUR_NONE;
+	memset(p->seen, 0, sizeof(p->seen));
+}
+
+static void begin_peer(struct parse *p, const char *name)
+{
+	struct bdr_config *c = p->c;
+	struct bdr_peer_config *v;
+	struct bdr_diag d;
+	size_t i = find_peer(c, name);
+
+	if (bdr_manifest_check_site(name, &d) < 0) {
+		add_error(p, p->line, "[peer %s]: %s", name, d.msg);
+	} else if (i < c->n_peers) {
+		add_error(p, p->line, "[peer %s] appears twice (first on line %u)", name,
+			  c->peers[i].line);
+	} else if (!(v = realloc(c->peers, (c->n_peers + 1) * sizeof(*v)))) {
+		p->fatal = -ENOMEM;
+	} else {
+		c->peers = v;
+		v = &c->peers[c->n_peers++];
+		memset(v, 0, sizeof(*v));
+		snprintf(v->name, sizeof(v->name), "%s", name);
+		v->line = p->line;
+		p->cur = BDR_CONFIG_PEER;
+	}
+}
+
+static void begin_single(struct parse *p, int section, unsigned *first, const char *arg)
+{
+	const char *name = bdr_config_section_name((enum bdr_config_section)section);
+
+	if (*arg) {
+		add_error(p, p->line, "[%s] takes no name (found '%s')", name, arg);
+	} else if (*first) {
+		add_error(p, p->line, "[%s] appears twice (first on line %u)", name, *first);
+	} else {
+		*first = p->line;
+		p->cur = section;
+	}
+}
+
+/* s is a whole "[...]" line, trimmed. A section that cannot be used is
+ * reported once and its keys are skipped (CUR_SKIP), not reported each. */
+static void section_line(struct parse *p, char *s)
+{
+	size_t len = strlen(s);
+	char *kind, *arg;
+
+	end_section(p);
+	p->cur = CUR_SKIP;
+	p->sec_line = p->line;
+	if (len < 2 || s[len - 1] != ']') {
+		add_error(p, p->line, "a section line must end with ']'");
+		return;
+	}
+	s[len - 1] = '\0';
+	kind = s + 1 + strspn(s + 1, " \t");
+	arg = kind + strcspn(kind, " \t");
+	if (*arg)
+		*arg++ = '\0';
+	arg += strspn(arg, " \t");
+	trim_end(arg);
+	if (strcmp(kind, "site") == 0)
+		begin_single(p, BDR_CONFIG_SITE, &p->site_line, arg);
+	else if (strcmp(kind, "limits") == 0)
+		begin_single(p, BDR_CONFIG_LIMITS, &p->limits_line, arg);
+	else if (strcmp(kind, "peer") == 0 && !*arg)
+		add_error(p, p->line, "[peer] needs the peer's site name: [peer NAME]");
+	else if (strcmp(kind, "peer") == 0)
+		begin_peer(p, arg);
+	else
+		add_error(p, p->line, "unknown section [%s%s%s]", kind, *arg ? " " : "", arg);
+}
+
+/* ---- keys -------------------------------------------------------------- */
+
+/* Names the right section when the key exists in another one. */
+static void unknown_key(struct parse *p, const char *label, const char *name)
+{
+	const struct bdr_config_key *k = NULL;
+
+	for (size_t i = 0; i < N_KEYS && !k; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			k = &keys[i];
+	if (k)
+		add_error(p, p->line, "%s unknown key '%s' (it belongs in [%s%s])", label, name,
+			  bdr_config_section_name(k->section),
+			  k->section == BDR_CONFIG_PEER ? " NAME" : "");
+	else
+		add_error(p, p->line, "%s unknown key '%s'", label, name);
+}
+
+/* The key may be set here: not already set, unless repeatable. */
+static bool first_set(struct parse *p, const struct bdr_config_key *k, const char *label)
+{
+	size_t i = (size_t)(k - keys);
+
+	if (p->seen[i] && k->type != BDR_CONFIG_T_ADDRESSES) {
+		add_error(p, p->line, "%s %s is set twice (first on line %u)", label, k->name,
+			  p->seen[i]);
+		return false;
+	}
+	if (!p->seen[i])
+		p->seen[i] = p->line; /* even if invalid: no "missing" error too */
+	return true;
+}
+
+static void set_value(struct parse *p, const struct bdr_config_key *k, const char *label,
+		      const char *value)
+{
+	char why[512] = "";
+	int err;
+
+	if (!*value) {
+		add_error(p, p->line, "%s %s has no value", label, k->name);
+		return;
+	}
+	err = types[k->type].parse(k, value, field_of(k, p->c, cur_peer(p)), why, sizeof(why));
+	if (err == -ENOMEM)
+		p->fatal = err;
+	else if (err)
+		add_error(p, p->line, "%s %s = %s: %s", label, k->name, value, why);
+}
+
+static void set_key(struct parse *p, const char *name, const char *value)
+{
+	char label[BDR_MAX_SITE_NAME + 16];
+	const struct bdr_config_key *k;
+
+	if (p->cur == CUR_SKIP)
+		return;
+	if (p->cur == CUR_NONE) {
+		add_error(p, p->line, "'%s' comes before any section: keys go under [site], "
+				      "[limits] or [peer NAME]", name);
+		return;
+	}
+	section_label(p, p->cur, label, sizeof(label));
+	if (!*name)
+		add_error(p, p->line, "%s missing key name before '='", label);
+	else if (!(k = find_key(p->cur, name)))
+		unknown_key(p, label, name);
+	else if (first_set(p, k, label))
+		set_value(p, k, label, value);
+}
+
+/* inih's handler. inih's section argument is ignored: ours is exact. It
+ * returns 1 always, since we keep every error and inih only the first. */
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *p = user;
+
+	(void)section;
+	if (!p->fatal && !p->full)
+		set_key(p, name, value);
+	return 1;
+}
+
+/* ---- lines ------------------------------------------------------------- */
+
+/* Drops the newline, a UTF-8 byte order mark on line 1, leading and
+ * trailing blanks, and a comment: a line starting with ';' or '#', or a
+ * ';' after a blank (inih's rule, so values may still hold ';'). */
+static char *clean_line(struct parse *p, char *s, size_t len)
+{
+	if (len && s[len - 1] == '\n')
+		s[--len] = '\0';
+	if (p->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+		s += 3;
+	s += strspn(s, " \t\r");
+	if (*s == ';' || *s == '#')
+		*s = '\0';
+	for (char *c = s; (c = strchr(c, ';')); c++)
+		if (c > s && (c[-1] == ' ' || c[-1] == '\t')) {
+			*c = '\0';
+			break;
+		}
+	trim_end(s);
+	return s;
+}
+
+/* Whether s is the "key = value" inih will split: '=' comes before any
+ * ':', since inih would split "key: value" too, and one syntax is enough. */
+static bool key_line(const char *s)
+{
+	const char *sep = s + strcspn(s, "=:");
+
+	return *sep == '=';
+}
+
+static bool read_raw(struct parse *p, size_t *len)
+{
+	ssize_t r;
+
+	errno = 0;
+	r = getline(&p->buf, &p->cap, p->f);
+	if (r < 0) {
+		if (!feof(p->f)) {
+			p->fatal = errno ? -errno : -EIO;
+			add_error(p, p->line + 1, "cannot read: %s", strerror(-p->fatal));
+		}
+		return false;
+	}
+	*len = (size_t)r;
+	p->line++;
+	return true;
+}
+
+/* inih's reader: one whole line per call, so p->line is the line inih is
+ * parsing when it calls on_key. Lines that are not for inih (blank,
+ * comment, section, malformed) reach it as "". */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct parse *p = stream;
+	size_t len;
+	char *s;
+
+	if (p->fatal || p->full || !read_raw(p, &len))
+		return NULL;
+	str[0] = '\0';
+	if (memchr(p->buf, '\0', len)) {
+		add_error(p, p->line, "line contains a NUL byte");
+		return str;
+	}
+	s = clean_line(p, p->buf, len);
+	if (*s == '[')
+		section_line(p, s);
+	else if (*s && !key_line(s))
+		add_error(p, p->line, "expected 'key = value' or '[section]'");
+	else if (strlen(s) >= (size_t)num)
+		add_error(p, p->line, "line too long: at most %d characters, besides indentation "
+				      "and comments", num - 1);
+	else
+		memcpy(str, s, strlen(s) + 1);
+	return str;
+}
+
+/* ---- load -------------------------------------------------------------- */
+
+static void check_peers(struct parse *p)
+{
+	const struct bdr_config *c = p->c;
+
+	for (size_t i = 0; i < c->n_peers; i++) {
+		const struct bdr_peer_config *a = &c->peers[i];
+
+		if (c->site.name && strcmp(a->name, c->site.name) == 0)
+			add_error(p, a->line, "[peer %s] is this site's own name", a->name);
+		for (size_t j = 0; j < i && !sodium_is_zero(a->public_key, BDR_PK_LEN); j++)
+			if (memcmp(c->peers[j].public_key, a->public_key, BDR_PK_LEN) == 0)
+				add_error(p, a->line,
+					  "[peer %s] public_key is the same as [peer %s]'s (line %u)",
+					  a->name, c->peers[j].name, c->peers[j].line);
+	}
+}
+
+static void finish(struct parse *p, int rc)
+{
+	if (rc == -2)
+		p->fatal = -ENOMEM;
+	else if (rc > 0 && !p->fatal && !p->full) /* inih saw what we let through */
+		add_error(p, (unsigned)rc, "syntax error");
+	if (p->fatal)
+		return;
+	end_section(p);
+	if (!p->site_line)
+		add_error(p, 0, "missing the [site] section");
+	if (!p->limits_line)
+		complete_section(p, BDR_CONFIG_LIMITS, NULL, false);
+	check_peers(p);
+	sort_errors(&p->errs);
+}
+
+int bdr_config_load(const char *path, struct bdr_config *out, struct bdr_config_errors *errs)
+{
+	struct parse p = { .path = path, .c = out, .cur = CUR_NONE };
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if (!(out->path = strdup(path))) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (!(p.f = fopen(path, "re"))) {
+		p.fatal = -errno;
+		add_error(&p, 0, "cannot open: %s", strerror(errno));
+	} else {
+		finish(&p, ini_parse_stream(read_line, &p, on_key, &p));
+		fclose(p.f);
+	}
+	err = p.fatal ? p.fatal : p.errs.n ? -BDR_EFORMAT : 0;
+out:
+	free(p.buf);
+	if (err)
+		bdr_config_free(out);
+	if (errs)
+		*errs = p.errs;
+	else
+		bdr_config_errors_free(&p.errs);
+	return err;
+}
+
+static void free_fields(int section, void *base)
+{
+	for (size_t i = 0; i < N_KEYS; i++)
+		if ((int)keys[i].section == section)
+			types[keys[i].type].free((char *)base + keys[i].off);
+}
+
+void bdr_config_free(struct bdr_config *c)
+{
+	free_fields(BDR_CONFIG_SITE, c);
+	free_fields(BDR_CONFIG_LIMITS, c);
+	for (size_t i = 0; i < c->n_peers; i++)
+		free_fields(BDR_CONFIG_PEER, &c->peers[i]);
+	free(c->peers);
+	free(c->path);
+	memset(c, 0, sizeof(*c));
+}
+
+const struct bdr_peer_config *bdr_config_peer(const struct bdr_config *c, const char *name)
+{
+	size_t i = find_peer(c, name);
+
+	return i < c->n_peers ? &c->peers[i] : NULL;
+}
+/* ---- dump -------------------------------------------------------------- */
+
+static void dump_keys(FILE *f, int section, const struct bdr_config *c,
+		      const struct bdr_peer_config *peer)
+{
+	char buf[VALUE_MAX];
+
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const struct bdr_config_key *k = &keys[i];
+		const void *field = cfield_of(k, c, peer);
+
+		if ((int)k->section != section)
+			continue;
+		if (k->type == BDR_CONFIG_T_ADDRESSES) {
+			const struct bdr_config_addresses *l = field;
+
+			for (size_t j = 0; j < l->n; j++) {
+				fmt_address(&l->v[j], buf, sizeof(buf));
+				fprintf(f, "%s = %s\n", k->name, buf);
+			}
+			continue;
+		}
+		fmt_value(k, field, buf);
+		if (*buf) /* unset optional keys are left out */
+			fprintf(f, "%s = %s\n", k->name, buf);
+	}
+}
+
+int bdr_config_dump(const struct bdr_config *c, FILE *f)
+{
+	fprintf(f, "# bdrd: effective configuration loaded from %s\n\n[site]\n", c->path);
+	dump_keys(f, BDR_CONFIG_SITE, c, NULL);
+	fprintf(f, "\n[limits]\n");
+	dump_keys(f, BDR_CONFIG_LIMITS, c, NULL);
+	for (size_t i = 0; i < c->n_peers; i++) {
+		fprintf(f, "\n[peer %s]\n", c->peers[i].name);
+		dump_keys(f, BDR_CONFIG_PEER, c, &c->peers[i]);
+	}
+	return fflush(f) == 0 && !ferror(f) ? 0 : -EIO;
+}
+
+/* ---- reload ------------------------------------------------------------ */
+
+static int add_change(struct bdr_config_diff *d, const struct bdr_config_key *k, const char *peer,
+		      bool reloadable, char *text)
+{
+	struct bdr_config_change *v;
+
+	if (!text)
+		return -ENOMEM;
+	v = realloc(d->v, (d->n + 1) * sizeof(*v));
+	if (!v) {
+		free(text);
+		return -ENOMEM;
+	}
+	d->v = v;
+	v = &d->v[d->n++];
+	*v = (struct bdr_config_change){ .key = k, .reloadable = reloadable, .text = text };
+	snprintf(v->peer, sizeof(v->peer), "%s", peer ? peer : "");
+	d->restart_needed |= !reloadable;
+	return 0;
+}
+
+static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *xasprintf(const char *fmt, ...)
+{
+	char *s = NULL;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return r < 0 ? NULL : s;
+}
+
+/* Values are compared as text: formats are canonical, so equal text is an
+ * equal value, and the text is what the change reports anyway. */
+static int diff_keys(struct bdr_config_diff *d, int section, const struct bdr_config *a,
+		     const struct bdr_peer_config *pa, const struct bdr_config *b,
+		     const struct bdr_peer_config *pb)
+{
+	char va[VALUE_MAX], vb[VALUE_MAX], label[BDR_MAX_SITE_NAME + 16];
+	int err = 0;
+
+	if (pa)
+		snprintf(label, sizeof(label), "[peer %s]", pa->name);
+	else
+		snprintf(label, sizeof(label), "[%s]",
+			 bdr_config_section_name((enum bdr_config_section)section));
+	for (size_t i = 0; i < N_KEYS && !err; i++) {
+		const struct bdr_config_key *k = &keys[i];
+
+		if ((int)k->section != section)
+			continue;
+		fmt_value(k, cfield_of(k, a, pa), va);
+		fmt_value(k, cfield_of(k, b, pb), vb);
+		if (strcmp(va, vb) != 0)
+			err = add_change(d, k, pa ? pa->name : NULL, k->flags & RLD,
+					 xasprintf("%s %s = %s -> %s", label, k->name,
+						   *va ? va : "(unset)", *vb ? vb : "(unset)"));
+	}
+	return err;
+}
+
+static int diff_peers(struct bdr_config_diff *d, const struct bdr_config *a,
+		      const struct bdr_config *b)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < a->n_peers && !err; i++) {
+		const struct bdr_peer_config *pa = &a->peers[i], *pb = bdr_config_peer(b, pa->name);
+
+		if (pb)
+			err = diff_keys(d, BDR_CONFIG_PEER, a, pa, b, pb);
+		else
+			err = add_change(d, NULL, pa->name, true,
+					 xasprintf("[peer %s] removed", pa->name));
+	}
+	for (size_t i = 0; i < b->n_peers && !err; i++)
+		if (!bdr_config_peer(a, b->peers[i].name))
+			err = add_change(d, NULL, b->peers[i].name, true,
+					 xasprintf("[peer %s] added", b->peers[i].name));
+	return err;
+}
+
+int bdr_config_diff(const struct bdr_config *cur, const struct bdr_config *next,
+		    struct bdr_config_diff *out)
+{
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	err = diff_keys(out, BDR_CONFIG_SITE, cur, NULL, next, NULL);
+	if (!err)
+		err = diff_keys(out, BDR_CONFIG_LIMITS, cur, NULL, next, NULL);
+	if (!err)
+		err = diff_peers(out, cur, next);
+	if (err)
+		bdr_config_diff_free(out);
+	return err;
+}
+
+void bdr_config_diff_free(struct bdr_config_diff *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->v[i].text);
+	free(d->v);
+	memset(d, 0, sizeof(*d));
+}
+
+static void swap_bytes(void *a, void *b, size_t n)
+{
+	unsigned char *x = a, *y = b;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char t = x[i];
+
+		x[i] = y[i];
+		y[i] = t;
+	}
+}
+
+/* Exchanging (not copying) moves ownership along with the value, so
+ * nothing is allocated and nothing can fail. */
+void bdr_config_keep_fixed(struct bdr_config *next, struct bdr_config *cur)
+{
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const struct bdr_config_key *k = &keys[i];
+
+		if (k->flags & RLD)
+			continue;
+		if (k->section != BDR_CONFIG_PEER) {
+			swap_bytes(field_of(k, next, NULL), field_of(k, cur, NULL), k->size);
+			continue;
+		}
+		for (size_t j = 0; j < next->n_peers; j++) {
+			struct bdr_peer_config *pn = &next->peers[j];
+			size_t c = find_peer(cur, pn->name);
+
+			if (c < cur->n_peers)
+				swap_bytes(field_of(k, next, pn), field_of(k, cur, &cur->peers[c]),
+					   k->size);
+		}
+	}
+}

@@ -1,0 +1,198 @@
+/* bdrd's configuration: one INI file, bdr.conf(5), described by one table
+ * of keys (bdr_config_keys()). Parsing, validation, defaults, the dump,
+ * the reload rules and the man page check in tests/test_config.c all
+ * follow from that table; adding a key is adding a row and a field.
+ *
+ * Daemon layer. This module does no I/O beyond reading the file and one
+ * group lookup, so the daemon may call it from a signal-driven reload or
+ * from uv_queue_work; it never includes uv.h.
+ *
+ * Reload (SIGHUP), as the daemon should do it:
+ *
+ *   struct bdr_config next;
+ *   struct bdr_config_errors errs = { 0 };
+ *   if (bdr_config_load(cur.path, &next, &errs) < 0) {
+ *           log each errs.v[i].text; keep cur; ...
+ *   }
+ *   bdr_config_diff(&cur, &next, &diff);    log each change, and for
+ *                                           !reloadable ones "ignored
+ *                                           until restart"
+ *   bdr_config_keep_fixed(&next, &cur);     next keeps the running values
+ *                                           of every non-reloadable key
+ *   bdr_config_free(&cur); cur = next;      then re-find peers by name */
+#ifndef BDR_DAEMON_CONFIG_H
+#define BDR_DAEMON_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "bdr/key.h"
+#include "bdr/manifest.h"
+#include "daemon/log.h"
+
+#define BDR_CONFIG_PATH_DEFAULT "/etc/bdr/bdr.conf"
+#define BDR_CONFIG_MAX_HOST 253      /* a DNS name's limit */
+#define BDR_CONFIG_MAX_ADDRESSES 16  /* address lines per peer */
+#define BDR_CONFIG_MAX_ERRORS 100    /* reported per load; then it stops */
+
+/* host:port. host is a literal IPv4 or IPv6 address (kept without the
+ * brackets the file needs for IPv6) or a DNS name the daemon resolves when
+ * it connects or binds. A struct, not a string, so the per-address
+ * schedules and rate limits of a later issue ([address ...] sections) can
+ * be added as fields here. */
+struct bdr_config_address {
+	char host[BDR_CONFIG_MAX_HOST + 1];
+	uint16_t port;
+};
+
+/* A repeatable key's values, in file order. */
+struct bdr_config_addresses {
+	struct bdr_config_address *v; /* owned: n entries */
+	size_t n;
+};
+
+/* Resolved once at load: the control socket is given this group when it
+ * is created, and the credential check costs no NSS lookup. */
+struct bdr_config_group {
+	char *name; /* owned; NULL: not set (root and bdrd's user only) */
+	gid_t gid;  /* valid when name is set */
+};
+
+struct bdr_config_site {
+	char *name;    /* owned: this site's name (bdr_manifest_check_site) */
+	struct bdr_config_address listen;
+	char *key;     /* owned: absolute path of the Ed25519 key file */
+	char *data;    /* owned: absolute path of the data directory */
+	char *control; /* owned: absolute path of the control socket */
+	struct bdr_config_group control_group;
+	enum bdr_log_level log_level;
+	uint32_t keep_versions; /* for bdr_library_opts.keep_versions */
+	uint32_t chunk_avg;     /* for bdr_chunker_params_default() */
+};
+
+struct bdr_config_limits {
+	uint64_t max_manifest_bytes; /* largest manifest accepted from a peer */
+	uint64_t max_inflight_bytes; /* chunk bytes in flight per connection */
+	uint32_t max_connections;    /* peer connections, in and out */
+	uint32_t connect_timeout_s;
+	uint32_t idle_timeout_s;
+	uint32_t max_transfers; /* running at once, all peers together */
+};
+
+struct bdr_peer_config {
+	char name[BDR_MAX_SITE_NAME + 1]; /* from [peer NAME] */
+	uint8_t public_key[BDR_PK_LEN];
+	struct bdr_config_addresses address; /* may be empty: the peer only
+					      * connects to us */
+	unsigned line; /* of the [peer NAME] line */
+};
+
+struct bdr_config {
+	char *path; /* owned: the file it was loaded from */
+	struct bdr_config_site site;
+	struct bdr_config_limits limits;
+	struct bdr_peer_config *peers; /* owned: n_peers, in file order */
+	size_t n_peers;
+};
+
+/* One problem found in a file, ready to print. */
+struct bdr_config_error {
+	unsigned line; /* 0: about the whole file */
+	char *text;    /* owned: "FILE:LINE: message" (or "FILE: message") */
+};
+
+/* Sorted by line. */
+struct bdr_config_errors {
+	struct bdr_config_error *v; /* owned: n entries */
+	size_t n;
+};
+
+/* Reads path into *out, applying defaults. Returns 0; -BDR_EFORMAT if the
+ * file has problems, every one of them in errs (up to
+ * BDR_CONFIG_MAX_ERRORS); -errno if it cannot be read (one line in errs
+ * says why); -ENOMEM. On failure *out is empty and needs no free. errs may
+ * be NULL; otherwise the caller frees it whatever the result. */
+int bdr_config_load(const char *path, struct bdr_config *out, struct bdr_config_errors *errs);
+void bdr_config_free(struct bdr_config *c);
+void bdr_config_errors_free(struct bdr_config_errors *e);
+
+/* The [peer NAME] section, or NULL. Pointers into a config die with it:
+ * after a reload, find peers again by name. */
+const struct bdr_peer_config *bdr_config_peer(const struct bdr_config *c, const char *name);
+
+/* Prints the effective configuration (defaults filled in) as a file that
+ * loads back to the same configuration. Holds no secrets: keys are public.
+ * 0 or -EIO. */
+int bdr_config_dump(const struct bdr_config *c, FILE *f);
+
+/* One key that differs between two configurations. */
+struct bdr_config_change {
+	const struct bdr_config_key *key; /* NULL: a whole peer added or removed */
+	char peer[BDR_MAX_SITE_NAME + 1]; /* the [peer NAME], or "" */
+	bool reloadable;
+	char *text; /* owned: "[site] listen = 0.0.0.0:7411 -> [::]:7411" */
+};
+
+struct bdr_config_diff {
+	struct bdr_config_change *v; /* owned: n entries, table order */
+	size_t n;
+	bool restart_needed; /* some change is not reloadable */
+};
+
+/* What differs from cur to next. 0 or -ENOMEM (out is then empty). */
+int bdr_config_diff(const struct bdr_config *cur, const struct bdr_config *next,
+		    struct bdr_config_diff *out);
+void bdr_config_diff_free(struct bdr_config_diff *d);
+
+/* Gives next the values of every key a reload may not change, by
+ * exchanging them with cur's: cur is about to be freed, and the running
+ * values (strings included) keep their addresses. Cannot fail. */
+void bdr_config_keep_fixed(struct bdr_config *next, struct bdr_config *cur);
+
+/* The table. */
+enum bdr_config_section {
+	BDR_CONFIG_SITE,
+	BDR_CONFIG_LIMITS,
+	BDR_CONFIG_PEER, /* [peer NAME], one per peer site */
+};
+
+enum bdr_config_type {
+	BDR_CONFIG_T_UINT,      /* decimal integer */
+	BDR_CONFIG_T_SIZE,      /* bytes: decimal, optional K, M or G (x 1024^n) */
+	BDR_CONFIG_T_SITE,      /* a site name */
+	BDR_CONFIG_T_PATH,      /* an absolute path; max: its longest length */
+	BDR_CONFIG_T_ADDRESS,   /* host:port */
+	BDR_CONFIG_T_ADDRESSES, /* host:port, repeatable; max: how many */
+	BDR_CONFIG_T_GROUP,     /* the name of an existing group */
+	BDR_CONFIG_T_LOG_LEVEL, /* error, warn, info or debug */
+	BDR_CONFIG_T_PUBKEY,    /* base64 Ed25519 public key */
+};
+
+#define BDR_CONFIG_F_REQUIRED 1u /* no default: must be set */
+#define BDR_CONFIG_F_RELOAD 2u   /* SIGHUP applies a change */
+#define BDR_CONFIG_F_POW2 4u     /* a number that must be a power of two */
+
+struct bdr_config_key {
+	enum bdr_config_section section;
+	const char *name;
+	enum bdr_config_type type;
+	const char *def;   /* the default, as written in a file; NULL: none */
+	uint64_t min, max; /* numbers: bounds; see the type for others */
+	unsigned flags;
+	size_t off, size;  /* the field, in struct bdr_config (site, limits) or
+			    * struct bdr_peer_config (peer) */
+	const char *doc;   /* one line; opens the key's entry in bdr.conf(5) */
+};
+
+const struct bdr_config_key *bdr_config_keys(size_t *n);
+/* "site", "limits", "peer". */
+const char *bdr_config_section_name(enum bdr_config_section s);
+/* One line of type, bounds, default and reloadability, e.g.
+ * "Integer, 1 to 100. Default: 5. Reloadable: no." bdr.conf(5) carries it
+ * verbatim under each key (tests/test_config.c checks). */
+void bdr_config_key_summary(const struct bdr_config_key *k, char *buf, size_t size);
+
+#endif

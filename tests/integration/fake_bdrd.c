@@ -1,0 +1,163 @@
+/* A stand-in bdrd for bdrctl's tests: the real control server
+ * (src/daemon/control.c) with canned handlers shaped as proto/control.md
+ * says. Usage: fake_bdrd SOCKET [--open]; prints "ready" when listening,
+ * stops on SIGTERM. --open makes the socket mode 0666 so the credential
+ * check, not the mode, turns strangers away. */
+#include <signal.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/control.h"
+
+static uv_loop_t *loop;
+
+static void status(struct bdr_control_req *req, json_t *args, void *arg)
+{
+	const char *pkg = json_string_value(json_object_get(args, "package"));
+
+	(void)arg;
+	if (pkg && !strcmp(pkg, "none")) {
+		bdr_control_done(req, json_pack("{s:[], s:[]}", "transfers", "received"));
+		return;
+	}
+	bdr_control_done(req, json_pack(
+		"{s:[{s:I, s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:n}],"
+		" s:[{s:s, s:s, s:I, s:s, s:I, s:I, s:s}]}",
+		"transfers", "transfer", (json_int_t)7, "package", "app", "to", "branch1",
+		"version", (json_int_t)4, "priority", "medium", "state", "sending", "bytes_sent",
+		(json_int_t)1048576, "bytes_total", (json_int_t)4194304, "bytes_saved",
+		(json_int_t)7000000, "rate_bps", (json_int_t)250000, "last_error",
+		"received", "package", "tools", "from", "hq", "version", (json_int_t)12, "state",
+		"failed", "bytes_received", (json_int_t)123, "bytes_total", (json_int_t)4567,
+		"last_error", "hash mismatch in bin/tool"));
+}
+
+static void packages(struct bdr_control_req *req, json_t *args, void *arg)
+{
+	(void)args, (void)arg;
+	bdr_control_done(req, json_pack("{s:[{s:s, s:[i,i,i], s:i}, {s:s, s:[], s:n}]}",
+					"packages", "name", "app", "versions", 2, 3, 4, "active", 4,
+					"name", "empty", "versions", "active"));
+}
+
+static void peers(struct bdr_control_req *req, json_t *args, void *arg)
+{
+	(void)args, (void)arg;
+	bdr_control_done(req, json_pack("{s:[{s:s, s:s, s:[s,s], s:b, s:n}]}", "peers", "name",
+					"branch1", "public_key",
+					"q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=", "addresses",
+					"10.0.0.7:7743", "branch1.example:7743", "connected", 1,
+					"last_error"));
+}
+
+static void reload(struct bdr_control_req *req, json_t *args, void *arg)
+{
+	(void)args, (void)arg;
+	bdr_control_fail(req, "invalid_config", "%s",
+			 "/etc/bdr/bdr.conf:3: unknown key 'lisen'\n"
+			 "/etc/bdr/bdr.conf:9: peer 'x': no address");
+}
+
+struct push {
+	uv_timer_t timer;
+	struct bdr_control_req *req;
+	int step;
+};
+
+static void push_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+/* With --wait: three progress events, then activated. */
+static void push_tick(uv_timer_t *t)
+{
+	struct push *p = t->data;
+
+	if (p->step < 3) {
+		p->step++;
+		bdr_control_event(p->req, json_pack("{s:s, s:I, s:I, s:I, s:I}", "event", "progress",
+						    "bytes_sent", (json_int_t)(p->step * 1000),
+						    "bytes_total", (json_int_t)3000, "bytes_saved",
+						    (json_int_t)9000, "rate_bps", (json_int_t)1000));
+		return;
+	}
+	bdr_control_done(p->req, json_pack("{s:s, s:i, s:s, s:i, s:s, s:i, s:i}", "package", "app",
+					   "version", 4, "to", "branch1", "transfer", 7, "state",
+					   "activated", "bytes_sent", 3000, "bytes_saved", 9000));
+	uv_close((uv_handle_t *)t, push_closed);
+}
+
+static void push(struct bdr_control_req *req, json_t *args, void *arg)
+{
+	const char *pkg, *dir, *to, *prio = "medium";
+	int wait = 0;
+	struct push *p;
+
+	(void)arg;
+	if (bdr_control_unpack(req, args, "{s:s, s:s, s:s, s?s, s?b}", "package", &pkg, "dir", &dir,
+			       "to", &to, "priority", &prio, "wait", &wait) < 0)
+		return;
+	if (strcmp(to, "branch1")) {
+		bdr_control_fail(req, "unknown_site", "no site named '%s'", to);
+		return;
+	}
+	bdr_control_event(req, json_pack("{s:s, s:i, s:i, s:i, s:i}", "event", "imported",
+					 "version", 4, "files", 120, "bytes", 7340032, "files_read",
+					 3));
+	bdr_control_event(req, json_pack("{s:s, s:i, s:i}", "event", "queued", "transfer", 7,
+					 "version", 4));
+	if (!wait) {
+		/* dir and priority echo back so the test sees what bdrctl sent. */
+		bdr_control_done(req, json_pack("{s:s, s:i, s:s, s:i, s:s, s:s, s:s}", "package", pkg,
+						"version", 4, "to", to, "transfer", 7, "state",
+						"queued", "dir", dir, "priority", prio));
+		return;
+	}
+	p = calloc(1, sizeof(*p));
+	p->req = req;
+	uv_timer_init(loop, &p->timer);
+	p->timer.data = p;
+	uv_timer_start(&p->timer, push_tick, 1, 1);
+}
+
+static const struct bdr_control_cmd table[] = {
+	{ "status", status }, { "packages", packages }, { "peers", peers },
+	{ "reload", reload }, { "push", push },         { NULL, NULL },
+};
+
+static void on_term(uv_signal_t *s, int sig)
+{
+	(void)sig;
+	bdr_control_stop(s->data);
+	uv_close((uv_handle_t *)s, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	struct bdr_control_opts o = { .daemon_uid = getuid(), .allowed_gid = BDR_CONTROL_NO_GID };
+	struct bdr_control *c;
+	uv_signal_t term;
+	int r;
+
+	if (argc < 2)
+		return 2;
+	loop = uv_default_loop();
+	r = bdr_control_start(&c, loop, argv[1], &o, table, NULL);
+	if (r < 0) {
+		fprintf(stderr, "fake_bdrd: %s\n", strerror(-r));
+		return 1;
+	}
+	if (argc > 2 && !strcmp(argv[2], "--open"))
+		chmod(argv[1], 0666);
+	uv_signal_init(loop, &term);
+	term.data = c;
+	uv_signal_start(&term, on_term, SIGTERM);
+	printf("ready\n");
+	fflush(stdout);
+	uv_run(loop, UV_RUN_DEFAULT);
+	return uv_loop_close(loop) == 0 ? 0 : 1;
+}
