@@ -685,8 +685,13 @@ static void add_error(struct parse *p, unsigned line, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	add_error_text(p, line, msg);
-	if (p->errs.n == BDR_CONFIG_MAX_ERRORS) {
-		add_error_text(p, line, "too many errors; stopped reading here");
+	/* The note is the last of at most BDR_CONFIG_MAX_ERRORS lines, on the
+	 * line where reading stops: no error found so far is on a later one
+	 * (a missing key is reported on its section's earlier line), so it
+	 * stays last once sorted. */
+	if (p->errs.n == BDR_CONFIG_MAX_ERRORS - 1) {
+		add_error_text(p, line > p->line ? line : p->line,
+			       "too many errors; stopped reading here");
 		p->full = true;
 	}
 }
