@@ -1,0 +1,90 @@
+/* One authenticated, encrypted connection between two sites, as bytes in
+ * and bytes out (proto/wire.md, "Handshake" and "Framing"): the HELLO
+ * exchange, the ephemeral key exchange, the signed transcript (AUTH), then
+ * secretstream frames that each carry one message.
+ *
+ * Pure: it never touches a socket. The daemon writes what the channel puts
+ * in its output (bdr_channel_take_out) and feeds what it reads
+ * (bdr_channel_feed); decrypted messages come out of bdr_channel_recv.
+ *
+ * Memory is bounded whatever the peer sends: a frame length over
+ * BDR_WIRE_FRAME_MAX fails as soon as its 4 bytes arrive, and the channel
+ * buffers at most one frame of input and one message of plaintext.
+ *
+ * Errors are final: after any negative return every call fails with the
+ * same error, and the daemon closes the connection (after sending what is
+ * in the output, which may hold a HELLO for the peer to report from). */
+#ifndef BDR_CHANNEL_H
+#define BDR_CHANNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bdr/key.h"
+#include "bdr/manifest.h"
+
+struct bdr_channel;
+struct bdr_diag;
+
+/* The pinned key of site: 0 and pk, or -BDR_EKEY if the site is unknown
+ * (or is our own name). Called once, while the peer's HELLO is checked. */
+typedef int bdr_channel_peer_key_fn(void *arg, const char *site, uint8_t pk[BDR_PK_LEN]);
+
+struct bdr_channel_opts {
+	bool initiator;             /* we connected */
+	const char *site;           /* our site name */
+	const struct bdr_key *key;  /* our long-term key: copied, wiped once AUTH is signed */
+	uint32_t caps;              /* capabilities offered */
+	uint16_t ver_min, ver_max;  /* 0: BDR_PROTO_VERSION */
+	bdr_channel_peer_key_fn *peer_key;
+	void *peer_key_arg;
+};
+
+/* -ENOMEM or -EINVAL (bad site name, ver_min > ver_max). The initiator's
+ * HELLO is in the output at once. */
+int bdr_channel_new(struct bdr_channel **out, const struct bdr_channel_opts *o);
+void bdr_channel_free(struct bdr_channel *c);
+
+/* Consumes up to n bytes of input; *used says how many. It stops early once
+ * a message is ready (call bdr_channel_recv until it returns 0, then feed
+ * the rest), so at most one message waits inside. Returns 0 or the
+ * connection's error with a diag ("frame failed authentication (tampered,
+ * replayed or reordered)", "unknown site 'x'", ...). */
+int bdr_channel_feed(struct bdr_channel *c, const uint8_t *p, size_t n, size_t *used,
+		     struct bdr_diag *d);
+
+/* 1 and the next message's plaintext (*msg, *len: valid until the next
+ * feed or recv), 0 if none is ready, or the error. The AUTH frame is
+ * handled inside and never returned. */
+int bdr_channel_recv(struct bdr_channel *c, const uint8_t **msg, size_t *len);
+
+/* Encrypts one message (1..BDR_WIRE_MSG_MAX bytes) into the output. Allowed
+ * once our own AUTH is queued (bdr_channel_can_send): the initiator may send
+ * in the same flight as its AUTH. -EAGAIN before, -BDR_ELIMIT if too long. */
+int bdr_channel_send(struct bdr_channel *c, const uint8_t *msg, size_t len);
+bool bdr_channel_can_send(const struct bdr_channel *c);
+
+/* Hands the pending output to the caller (*buf malloc'd, caller frees; NULL
+ * and 0 when there is none) and starts a new one. */
+void bdr_channel_take_out(struct bdr_channel *c, uint8_t **buf, size_t *len);
+/* Bytes of pending output. */
+size_t bdr_channel_out_len(const struct bdr_channel *c);
+
+/* The peer proved its identity: its AUTH verified. */
+bool bdr_channel_ready(const struct bdr_channel *c);
+/* After the peer's HELLO was accepted: its site name ("" before), the agreed
+ * capabilities and version. */
+const char *bdr_channel_peer_site(const struct bdr_channel *c);
+uint32_t bdr_channel_caps(const struct bdr_channel *c);
+uint16_t bdr_channel_version(const struct bdr_channel *c);
+
+/* Messages sent and received (AUTH not counted), and raw bytes
+ * on the wire in each direction (HELLO, headers and frames). */
+struct bdr_channel_stats {
+	uint64_t msgs_out, msgs_in;
+	uint64_t wire_out, wire_in;
+};
+void bdr_channel_stats(const struct bdr_channel *c, struct bdr_channel_stats *st);
+
+#endif
