@@ -52,6 +52,9 @@ int bdr_library_reindex(struct bdr_library *lib, struct bdr_diag *d);
 int bdr_library_latest(struct bdr_library *lib, const char *package, uint64_t *version);
 int bdr_library_manifest_load(struct bdr_library *lib, const char *package, uint64_t version,
 			      struct bdr_manifest *m, struct bdr_diag *d);
+/* The signed manifest of a version as stored (*buf malloc'd), to send. */
+int bdr_library_manifest_read(struct bdr_library *lib, const char *package, uint64_t version,
+			      uint8_t **buf, size_t *len);
 /* Path of a version's tree: DIR/packages/P/V/tree */
 int bdr_library_tree_path(const struct bdr_library *lib, const char *package, uint64_t version,
 			  char *buf, size_t size);

@@ -128,6 +128,18 @@ static int disk_versions(const struct bdr_library *lib, const char *package, uin
 	return 0;
 }
 
+int bdr_library_manifest_read(struct bdr_library *lib, const char *package, uint64_t version,
+			      uint8_t **buf, size_t *len)
+{
+	char path[PATH_MAX];
+	int rc = version_path(lib, path, sizeof(path), package, version);
+
+	*buf = NULL, *len = 0;
+	if (rc == 0 && (rc = bdr_fs_path(path + strlen(path), sizeof(path) - strlen(path), "/manifest")) == 0)
+		rc = bdr_fs_read_file(AT_FDCWD, path, BDR_MAX_MANIFEST_BYTES, buf, len);
+	return rc;
+}
+
 int bdr_library_manifest_load(struct bdr_library *lib, const char *package, uint64_t version,
 			      struct bdr_manifest *m, struct bdr_diag *d)
 {

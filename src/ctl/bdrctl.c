@@ -95,6 +95,8 @@ static void main_usage(FILE *f)
 }
 
 static int vusage_error(const struct ctl_cmd *c, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+static int vusage_error(const struct ctl_cmd *c, const char *fmt, va_list ap)
 {
 	fputs("bdrctl: ", stderr);
 	vfprintf(stderr, fmt, ap);

@@ -74,6 +74,8 @@ static void flatten(char *s, size_t n)
 }
 
 static void emit(enum bdr_log_level level, const struct bdr_log_ctx *ctx, int err,
+		 const char *event, const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+static void emit(enum bdr_log_level level, const struct bdr_log_ctx *ctx, int err,
 		 const char *event, const char *fmt, va_list ap)
 {
 	char buf[LINE_MAX_BYTES];

@@ -1,0 +1,609 @@
+/* One TCP connection to a peer site: connect (addresses in order) or accept,
+ * the channel's handshake, encrypted messages in and out, backpressure,
+ * keepalive, and routing each message to the sender or receiver half.
+ *
+ * Ownership: a conn embeds its two handles (tcp, timer) and is freed when
+ * both have closed. The daemon's list holds it from creation to free. The
+ * outgoing transfer (tx) and the incoming ones (rx) are detached when the
+ * connection closes; they outlive it only while a job holds them. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bdr/channel.h"
+#include "bdr/error.h"
+#include "daemon/daemon.h"
+
+#define READ_BUF (64u * 1024)
+
+struct conn {
+	uv_tcp_t tcp;              /* embedded; see the file comment */
+	uv_timer_t timer;          /* connect/handshake timeout, then keepalive */
+	uv_connect_t connect_req;
+	uv_getaddrinfo_t gai;
+	struct bdrd *d;
+	struct conn *next;         /* in d->conns */
+	struct bdr_channel *ch;    /* owned */
+	struct bdr_wbuf msg;       /* reused encoding buffer */
+	bool outgoing;
+	bool ready;                /* the peer authenticated */
+	bool closing;
+	bool read_paused;
+	int handles_open;
+	char peer[BDR_MAX_SITE_NAME + 1]; /* configured name (outgoing), or from HELLO */
+	char addr[BDR_CONFIG_MAX_HOST + 8];
+	unsigned addr_index;       /* outgoing: which address is being tried */
+	size_t backlog;            /* bytes in uv_write requests not yet done */
+	int64_t last_rx_ns, last_tx_ns;
+	struct send_xfer *tx;      /* outgoing: the push this connection carries */
+	struct recv_xfer *rx;      /* incoming: transfers being received (list) */
+	uint8_t rbuf[READ_BUF];
+};
+
+struct write_req {
+	uv_write_t req;
+	struct conn *c;
+	uint8_t *buf; /* owned */
+	size_t len;
+};
+
+static void ctx_of(const struct conn *c, struct bdr_log_ctx *ctx)
+{
+	*ctx = (struct bdr_log_ctx){ .peer = c->peer[0] ? c->peer : c->addr };
+}
+
+void conn_log_ctx(const struct conn *c, struct bdr_log_ctx *ctx) { ctx_of(c, ctx); }
+const char *conn_peer(const struct conn *c) { return c->peer; }
+uint32_t conn_caps(const struct conn *c) { return bdr_channel_caps(c->ch); }
+struct bdrd *conn_daemon(const struct conn *c) { return c->d; }
+struct send_xfer *conn_sender(struct conn *c) { return c->tx; }
+void conn_set_sender(struct conn *c, struct send_xfer *tx) { c->tx = tx; }
+struct recv_xfer **conn_receivers(struct conn *c) { return &c->rx; }
+size_t conn_backlog(const struct conn *c) { return c->backlog; }
+
+uint64_t conn_wire_out(const struct conn *c)
+{
+	struct bdr_channel_stats st;
+
+	bdr_channel_stats(c->ch, &st);
+	return st.wire_out;
+}
+
+static int peer_key(void *arg, const char *site, uint8_t pk[BDR_PK_LEN])
+{
+	struct conn *c = arg;
+	const struct bdr_peer_config *p = bdr_config_peer(&c->d->cfg, site);
+
+	if (!p || !strcmp(site, c->d->cfg.site.name))
+		return -BDR_EKEY;
+	/* An outgoing connection must reach the site it was opened for. */
+	if (c->outgoing && strcmp(site, c->peer))
+		return -BDR_EKEY;
+	memcpy(pk, p->public_key, BDR_PK_LEN);
+	return 0;
+}
+
+static void conn_free_maybe(struct conn *c)
+{
+	struct conn **pp;
+
+	if (c->handles_open > 0)
+		return;
+	for (pp = &c->d->conns; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	c->d->nconns--;
+	bdr_channel_free(c->ch);
+	bdr_wbuf_free(&c->msg);
+	free(c);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+
+	c->handles_open--;
+	conn_free_maybe(c);
+}
+
+static struct conn *conn_new(struct bdrd *d, bool outgoing)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->d = d;
+	c->outgoing = outgoing;
+	bdr_wbuf_init(&c->msg, BDR_WIRE_MSG_MAX);
+	uv_tcp_init(d->loop, &c->tcp);
+	uv_timer_init(d->loop, &c->timer);
+	c->tcp.data = c->timer.data = c;
+	c->handles_open = 2;
+	c->last_rx_ns = c->last_tx_ns = bdrd_now_ns();
+	c->next = d->conns;
+	d->conns = c;
+	d->nconns++;
+	return c;
+}
+
+static int channel_open(struct conn *c)
+{
+	struct bdr_channel_opts o = {
+		.initiator = c->outgoing,
+		.site = c->d->cfg.site.name,
+		.key = &c->d->key,
+		/* Dictionary chunks are not produced yet; offer what we speak. */
+		.caps = BDR_CAP_ZLIB | BDR_CAP_RESUME,
+		.peer_key = peer_key,
+		.peer_key_arg = c,
+	};
+
+	return bdr_channel_new(&c->ch, &o);
+}
+
+/* ---- writing ---- */
+
+static void write_done(uv_write_t *req, int status)
+{
+	struct write_req *w = container_of(req, struct write_req, req);
+	struct conn *c = w->c;
+	size_t limit = c->d->cfg.limits.max_inflight_bytes;
+
+	c->backlog -= w->len;
+	free(w->buf);
+	free(w);
+	if (status < 0) {
+		conn_close(c, status, "write failed");
+		return;
+	}
+	if (c->tx && !c->closing && c->backlog < limit / 2)
+		sender_on_drain(c->tx);
+}
+
+static int flush(struct conn *c)
+{
+	struct write_req *w;
+	uv_buf_t b;
+	int r;
+
+	if (!bdr_channel_out_len(c->ch))
+		return 0;
+	if (!(w = calloc(1, sizeof(*w))))
+		return -ENOMEM;
+	bdr_channel_take_out(c->ch, &w->buf, &w->len);
+	w->c = c;
+	b = uv_buf_init((char *)w->buf, (unsigned)w->len);
+	r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_done);
+	if (r < 0) {
+		free(w->buf);
+		free(w);
+		return r;
+	}
+	c->backlog += w->len;
+	c->last_tx_ns = bdrd_now_ns();
+	return 0;
+}
+
+int conn_send(struct conn *c, const struct bdr_msg *m)
+{
+	struct bdr_diag dg;
+	uint8_t *buf;
+	size_t len;
+	int r;
+
+	if (c->closing)
+		return -ECONNRESET;
+	r = bdr_wire_encode(m, &c->msg, &dg);
+	if (r == 0)
+		r = bdr_wbuf_finish(&c->msg, &buf, &len);
+	else
+		bdr_wbuf_free(&c->msg);
+	bdr_wbuf_init(&c->msg, BDR_WIRE_MSG_MAX);
+	if (r < 0) {
+		struct bdr_log_ctx ctx;
+		ctx_of(c, &ctx);
+		return bdr_log_err(BDR_LOG_ERROR, &ctx, r, "send", "cannot encode %s: %s",
+				   bdr_wire_type_name(m->type), dg.msg);
+	}
+	r = bdr_channel_send(c->ch, buf, len);
+	free(buf);
+	if (r == 0)
+		r = flush(c);
+	if (r < 0)
+		conn_close(c, r, "send failed");
+	return r;
+}
+
+/* ---- closing ---- */
+
+static void shutdown_done(uv_shutdown_t *req, int status)
+{
+	struct conn *c = req->data;
+
+	(void)status;
+	free(req);
+	uv_close((uv_handle_t *)&c->tcp, handle_closed);
+}
+
+static void send_error(struct conn *c, int err, const char *why)
+{
+	struct bdr_msg m = { .type = BDR_MSG_ERROR };
+
+	if (!bdr_channel_can_send(c->ch) || err >= 0)
+		return;
+	m.error.code = err;
+	bdr_wire_text(m.error.message, why);
+	(void)conn_send(c, &m);
+}
+
+/* err < 0 and why: logged and, where the channel allows, told to the peer
+ * in an ERROR; err 0: a quiet close (the work is done, or we stop). */
+void conn_close(struct conn *c, int err, const char *why)
+{
+	struct bdr_log_ctx ctx;
+	uv_shutdown_t *sr;
+
+	if (c->closing)
+		return;
+	ctx_of(c, &ctx);
+	if (err < 0 && err != UV_EOF && why)
+		send_error(c, err, why);
+	c->closing = true;
+	if (err < 0)
+		bdr_log(BDR_LOG_WARN, &ctx, "disconnect", "%s: %s (%s)", why ? why : "closed",
+			err == UV_EOF ? "peer closed the connection" :
+			err > -BDR_E_FIRST ? uv_strerror(err) : bdr_strerror(err), c->addr);
+	else
+		log_debug(&ctx, "disconnect", "%s (%s)", why ? why : "closed", c->addr);
+	if (c->tx)
+		sender_detach(c->tx, err < 0 ? err : -ECONNRESET, why ? why : "connection closed");
+	c->tx = NULL;
+	receiver_detach_all(c);
+	if (c->ready && !c->outgoing) {
+		struct bdrd_peer *p = bdrd_peer_get(c->d, c->peer);
+		if (p && p->n_in)
+			p->n_in--;
+	}
+	if (c->outgoing) {
+		struct bdrd_peer *p = bdrd_peer_get(c->d, c->peer);
+		if (p && p->out == c)
+			p->out = NULL;
+	}
+	uv_timer_stop(&c->timer);
+	uv_close((uv_handle_t *)&c->timer, handle_closed);
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	/* Let queued bytes (an ERROR, a DONE) reach the peer before closing. */
+	sr = c->backlog && uv_is_writable((uv_stream_t *)&c->tcp) ? calloc(1, sizeof(*sr)) : NULL;
+	if (sr) {
+		sr->data = c;
+		if (uv_shutdown(sr, (uv_stream_t *)&c->tcp, shutdown_done) == 0)
+			return;
+		free(sr);
+	}
+	uv_close((uv_handle_t *)&c->tcp, handle_closed);
+}
+
+/* ---- reading ---- */
+
+static void on_ready(struct conn *c)
+{
+	struct bdr_log_ctx ctx;
+
+	c->ready = true;
+	if (!c->outgoing)
+		snprintf(c->peer, sizeof(c->peer), "%s", bdr_channel_peer_site(c->ch));
+	ctx_of(c, &ctx);
+	log_info(&ctx, "connected", "%s %s, protocol %u, capabilities 0x%x",
+		 c->outgoing ? "to" : "from", c->addr, bdr_channel_version(c->ch),
+		 bdr_channel_caps(c->ch));
+	if (!c->outgoing) {
+		struct bdrd_peer *p = bdrd_peer_get(c->d, c->peer);
+		if (p)
+			p->n_in++;
+	} else if (c->tx) {
+		sender_start(c->tx, c);
+	}
+}
+
+/* Which messages each end of a connection may receive: the initiator
+ * sends pushes, the responder receives them. */
+static bool direction_ok(const struct conn *c, uint8_t type)
+{
+	switch (type) {
+	case BDR_MSG_OFFER: case BDR_MSG_MANIFEST: case BDR_MSG_CHUNK: case BDR_MSG_CANCEL:
+		return !c->outgoing;
+	case BDR_MSG_NEED: case BDR_MSG_DONE:
+		return c->outgoing;
+	default:
+		return true;
+	}
+}
+
+static void dispatch(struct conn *c, const uint8_t *buf, size_t len)
+{
+	struct bdr_msg *m = malloc(sizeof(*m));
+	struct bdr_diag dg;
+	int r;
+
+	if (!m) {
+		conn_close(c, -ENOMEM, "out of memory");
+		return;
+	}
+	r = bdr_wire_decode(buf, len, m, &dg);
+	if (r < 0) {
+		conn_close(c, r, dg.msg);
+	} else if (!direction_ok(c, m->type)) {
+		snprintf(dg.msg, sizeof(dg.msg), "%s not allowed from this end",
+			 bdr_wire_type_name(m->type));
+		conn_close(c, -BDR_EFORMAT, dg.msg);
+	} else if (m->type == BDR_MSG_PING) {
+		m->type = BDR_MSG_PONG;
+		conn_send(c, m);
+	} else if (m->type == BDR_MSG_ERROR) {
+		snprintf(dg.msg, sizeof(dg.msg), "peer reported: %.400s", m->error.message);
+		conn_close(c, m->error.code, dg.msg);
+	} else if (m->type == BDR_MSG_NEED || m->type == BDR_MSG_DONE) {
+		if (c->tx)
+			sender_on_msg(c->tx, m);
+		else
+			conn_close(c, -BDR_EFORMAT, "message for no transfer");
+	} else if (m->type != BDR_MSG_PONG) {
+		receiver_on_msg(c, m);
+	}
+	free(m);
+}
+
+static void read_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	struct conn *c = h->data;
+
+	(void)hint;
+	*b = uv_buf_init((char *)c->rbuf, sizeof(c->rbuf));
+}
+
+static void feed(struct conn *c, const uint8_t *p, size_t n)
+{
+	struct bdr_diag dg = { "" };
+	const uint8_t *msg;
+	size_t used, mlen;
+	int r;
+
+	while (n && !c->closing) {
+		r = bdr_channel_feed(c->ch, p, n, &used, &dg);
+		p += used, n -= used;
+		if (r == 0 && !c->ready && bdr_channel_ready(c->ch))
+			on_ready(c);
+		while (r == 0 && !c->closing && (r = bdr_channel_recv(c->ch, &msg, &mlen)) == 1) {
+			dispatch(c, msg, mlen);
+			r = 0;
+		}
+		if (r == 0 && !c->closing)
+			r = flush(c); /* the handshake's answer */
+		if (r < 0 && !c->closing) {
+			/* What the channel put out (a HELLO naming our versions) goes first. */
+			flush(c);
+			conn_close(c, r, dg.msg[0] ? dg.msg : "channel failed");
+		}
+		if (!used && r == 0)
+			break;
+	}
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+	struct conn *c = s->data;
+
+	if (nread < 0) {
+		/* A peer that hangs up with nothing running is done, not lost. */
+		if (nread == UV_EOF && c->ready && !c->tx && !c->rx)
+			conn_close(c, 0, "peer closed the connection");
+		else
+			conn_close(c, (int)nread, c->ready ? "connection lost" : "connection lost during handshake");
+		return;
+	}
+	c->last_rx_ns = bdrd_now_ns();
+	feed(c, (const uint8_t *)b->base, (size_t)nread);
+}
+
+void conn_pause_read(struct conn *c, bool pause)
+{
+	if (c->closing || pause == c->read_paused)
+		return;
+	c->read_paused = pause;
+	if (pause)
+		uv_read_stop((uv_stream_t *)&c->tcp);
+	else
+		uv_read_start((uv_stream_t *)&c->tcp, read_alloc, on_read);
+}
+
+/* ---- timers: handshake deadline, keepalive, idle ---- */
+
+static void on_timer(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+	const struct bdr_config_limits *l = &c->d->cfg.limits;
+	int64_t now = bdrd_now_ns(), idle = (int64_t)l->idle_timeout_s * 1000000000ll;
+
+	if (!c->ready) {
+		conn_close(c, -ETIMEDOUT, c->outgoing ? "connect or handshake timed out" : "handshake timed out");
+		return;
+	}
+	if (now - c->last_rx_ns > idle) {
+		conn_close(c, -ETIMEDOUT, "peer silent for too long");
+		return;
+	}
+	if (now - c->last_tx_ns > idle / 3) {
+		struct bdr_msg m = { .type = BDR_MSG_PING, .ping.cookie = (uint64_t)now };
+		conn_send(c, &m);
+	}
+	uv_timer_start(&c->timer, on_timer, l->idle_timeout_s * 1000 / 3, 0);
+}
+
+static int start_session(struct conn *c)
+{
+	int r = channel_open(c);
+
+	if (r == 0)
+		r = uv_tcp_nodelay(&c->tcp, 1);
+	if (r == 0)
+		r = uv_read_start((uv_stream_t *)&c->tcp, read_alloc, on_read);
+	if (r == 0)
+		r = flush(c);
+	if (r == 0)
+		uv_timer_start(&c->timer, on_timer, c->d->cfg.limits.connect_timeout_s * 1000ull, 0);
+	return r;
+}
+
+static void addr_name(const struct sockaddr *sa, char *buf, size_t n)
+{
+	char host[64] = "?";
+	int port = 0;
+
+	if (sa->sa_family == AF_INET) {
+		uv_ip4_name((const struct sockaddr_in *)sa, host, sizeof(host));
+		port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+		snprintf(buf, n, "%s:%d", host, port);
+	} else if (sa->sa_family == AF_INET6) {
+		uv_ip6_name((const struct sockaddr_in6 *)sa, host, sizeof(host));
+		port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+		snprintf(buf, n, "[%s]:%d", host, port);
+	} else {
+		snprintf(buf, n, "?");
+	}
+}
+
+int conn_accept(struct bdrd *d)
+{
+	struct conn *c = conn_new(d, false);
+	struct sockaddr_storage ss;
+	int len = sizeof(ss), r;
+
+	if (!c)
+		return -ENOMEM;
+	r = uv_accept((uv_stream_t *)&d->listener, (uv_stream_t *)&c->tcp);
+	if (r == 0 && uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+		addr_name((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
+	if (r == 0 && d->nconns > d->cfg.limits.max_connections)
+		r = -EMFILE;
+	if (r == 0)
+		r = start_session(c);
+	if (r < 0)
+		conn_close(c, r, r == -EMFILE ? "too many connections" : "accept failed");
+	return r;
+}
+
+/* ---- connecting: the peer's addresses in order ---- */
+
+static void try_address(struct conn *c);
+
+static void next_address(struct conn *c, int err, const char *what)
+{
+	const struct bdr_peer_config *p = bdr_config_peer(&c->d->cfg, c->peer);
+	struct bdr_log_ctx ctx;
+
+	ctx_of(c, &ctx);
+	bdr_log(BDR_LOG_WARN, &ctx, "connect", "%s %s: %s", what, c->addr, uv_strerror(err));
+	bdrd_peer_error(c->d, c->peer, "%s %s: %s", what, c->addr, uv_strerror(err));
+	c->addr_index++;
+	if (!p || c->addr_index >= p->address.n) {
+		conn_close(c, err, "no address of the peer answered");
+		return;
+	}
+	try_address(c);
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+	struct conn *c = req->data;
+	int r;
+
+	if (c->closing)
+		return;
+	if (status < 0) {
+		/* The failed socket cannot be reused: a new conn takes over. */
+		uv_timer_stop(&c->timer);
+		next_address(c, status, "connecting to");
+		return;
+	}
+	r = start_session(c);
+	if (r < 0)
+		conn_close(c, r, "cannot start the session");
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct conn *c = req->data;
+	int r = status;
+
+	if (c->closing) {
+		uv_freeaddrinfo(res);
+		return;
+	}
+	if (r == 0) {
+		addr_name(res->ai_addr, c->addr, sizeof(c->addr));
+		c->connect_req.data = c;
+		r = uv_tcp_connect(&c->connect_req, &c->tcp, res->ai_addr, on_connect);
+	}
+	uv_freeaddrinfo(res);
+	if (r < 0)
+		next_address(c, r, "resolving");
+	else
+		uv_timer_start(&c->timer, on_timer, c->d->cfg.limits.connect_timeout_s * 1000ull, 0);
+}
+
+static void try_address(struct conn *c)
+{
+	const struct bdr_peer_config *p = bdr_config_peer(&c->d->cfg, c->peer);
+	const struct bdr_config_address *a = &p->address.v[c->addr_index];
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	char port[8];
+	int r;
+
+	/* A socket that failed to connect is closed; start from a fresh one. */
+	if (uv_is_active((uv_handle_t *)&c->tcp) || c->addr[0]) {
+		struct conn *n = conn_new(c->d, true);
+		if (!n) {
+			conn_close(c, -ENOMEM, "out of memory");
+			return;
+		}
+		memcpy(n->peer, c->peer, sizeof(n->peer));
+		n->addr_index = c->addr_index;
+		n->tx = c->tx;
+		c->tx = NULL;
+		bdrd_peer_get(c->d, c->peer)->out = n;
+		conn_close(c, 0, "next address");
+		c = n;
+	}
+	snprintf(c->addr, sizeof(c->addr), "%s:%u", a->host, a->port);
+	snprintf(port, sizeof(port), "%u", a->port);
+	c->gai.data = c;
+	r = uv_getaddrinfo(c->d->loop, &c->gai, on_resolved, a->host, port, &hints);
+	if (r < 0)
+		next_address(c, r, "resolving");
+}
+
+int conn_connect(struct bdrd *d, const char *peer, struct send_xfer *tx)
+{
+	const struct bdr_peer_config *p = bdr_config_peer(&d->cfg, peer);
+	struct conn *c;
+
+	if (!p || !p->address.n)
+		return -EDESTADDRREQ;
+	if (!(c = conn_new(d, true)))
+		return -ENOMEM;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	c->tx = tx;
+	bdrd_peer_get(d, peer)->out = c;
+	try_address(c);
+	return 0;
+}
+
+void conn_close_all(struct bdrd *d, const char *why)
+{
+	for (struct conn *c = d->conns; c; c = c->next)
+		conn_close(c, 0, why);
+}

@@ -1,0 +1,451 @@
+/* bdrd's life: start (config, key, library, database, listener, control
+ * socket, sd_notify READY), the loop, reload on SIGHUP, graceful stop on
+ * SIGTERM; the transfer scheduler; the jobs on libuv's pool; the waiters of
+ * `push --wait`. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "bdr/error.h"
+#include "bdr/library.h"
+#include "daemon/daemon.h"
+
+#define TICK_MS 1000
+#define PROGRESS_EVERY_NS (250 * 1000000ll)
+
+int64_t bdrd_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+const char *bdrd_strerror(int err)
+{
+	/* libuv's codes are -errno here, plus its own (UV_EOF, UV_EAI_*),
+	 * all above bdr's. */
+	return err <= -BDR_E_FIRST ? bdr_strerror(err) : uv_strerror(err);
+}
+
+/* ---- jobs ---- */
+
+static void job_run(uv_work_t *req)
+{
+	struct bdrd_job *job = container_of(req, struct bdrd_job, req);
+
+	if (job->locked)
+		uv_mutex_lock(&job->d->lib_lock);
+	job->rc = job->run(job);
+	if (job->locked)
+		uv_mutex_unlock(&job->d->lib_lock);
+}
+
+static void job_done(uv_work_t *req, int status)
+{
+	struct bdrd_job *job = container_of(req, struct bdrd_job, req);
+
+	job->d->work_pending--;
+	job->done(job, status < 0 ? status : job->rc);
+}
+
+void bdrd_work(struct bdrd *d, struct bdrd_job *job, bool locked,
+	       int (*run)(struct bdrd_job *), void (*done)(struct bdrd_job *, int))
+{
+	job->d = d;
+	job->locked = locked;
+	job->run = run;
+	job->done = done;
+	job->rc = 0;
+	d->work_pending++;
+	/* uv_queue_work fails only for a NULL callback. */
+	(void)uv_queue_work(d->loop, &job->req, job_run, job_done);
+}
+
+/* ---- peers ---- */
+
+struct bdrd_peer *bdrd_peer_get(struct bdrd *d, const char *name)
+{
+	struct bdrd_peer *p;
+
+	for (p = d->peers; p; p = p->next)
+		if (!strcmp(p->name, name))
+			return p;
+	if (!(p = calloc(1, sizeof(*p))))
+		return NULL;
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->next = d->peers;
+	d->peers = p;
+	return p;
+}
+
+void bdrd_peer_error(struct bdrd *d, const char *peer, const char *fmt, ...)
+{
+	struct bdrd_peer *p = bdrd_peer_get(d, peer);
+	va_list ap;
+
+	if (!p)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(p->last_error, sizeof(p->last_error), fmt, ap);
+	va_end(ap);
+}
+
+/* ---- the scheduler: one push at a time per peer, max_transfers in all ---- */
+
+static unsigned running(struct bdrd *d)
+{
+	unsigned n = 0;
+
+	for (struct bdrd_peer *p = d->peers; p; p = p->next)
+		n += p->out != NULL;
+	return n;
+}
+
+static void start_next(struct bdrd *d, const struct bdr_peer_config *pc)
+{
+	struct bdrd_peer *p = bdrd_peer_get(d, pc->name);
+	struct bdr_db_transfer row;
+	struct send_xfer *tx;
+	int r;
+
+	if (!p || p->out || !pc->address.n)
+		return;
+	r = bdr_db_transfer_next(d->db, pc->name, bdrd_now_ns(), &row);
+	if (r == -BDR_ENOTFOUND)
+		return;
+	if (r < 0) {
+		bdr_log_err(BDR_LOG_ERROR, &(struct bdr_log_ctx){ .peer = pc->name }, r, "queue",
+			    "cannot read the queue: %s", bdr_db_errmsg(d->db));
+		return;
+	}
+	if (!(tx = sender_new(d, &row)))
+		return;
+	log_info(&(struct bdr_log_ctx){ .peer = row.peer, .package = row.package,
+					.version = row.version },
+		 "connect", "starting transfer %" PRId64 " (attempt %u)", row.id, row.attempts + 1);
+	r = conn_connect(d, pc->name, tx);
+	if (r < 0)
+		sender_detach(tx, r, "cannot connect");
+}
+
+void bdrd_kick(struct bdrd *d)
+{
+	if (d->stopping)
+		return;
+	for (size_t i = 0; i < d->cfg.n_peers && running(d) < d->cfg.limits.max_transfers; i++)
+		start_next(d, &d->cfg.peers[i]);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	bdrd_kick(t->data);
+}
+
+/* ---- waiters of push --wait ---- */
+
+static json_t *transfer_result(const struct bdr_db_transfer *t)
+{
+	return json_pack("{s:s, s:I, s:s, s:I, s:s, s:I, s:I}", "package", t->package, "version",
+			 (json_int_t)t->version, "to", t->peer, "transfer", (json_int_t)t->id, "state",
+			 "activated", "bytes_sent", (json_int_t)t->bytes_sent, "bytes_saved",
+			 (json_int_t)t->bytes_saved);
+}
+
+static void waiter_remove(struct bdrd *d, struct bdrd_waiter *w)
+{
+	for (struct bdrd_waiter **pp = &d->waiters; *pp; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	free(w);
+}
+
+static void waiter_gone(struct bdr_control_req *req, void *arg)
+{
+	struct bdrd *d = arg;
+
+	for (struct bdrd_waiter *w = d->waiters; w; w = w->next)
+		if (w->req == req) {
+			waiter_remove(d, w);
+			break;
+		}
+	bdr_control_done(req, NULL);
+}
+
+static void progress(struct bdrd_waiter *w, const struct bdr_db_transfer *t)
+{
+	int64_t now = bdrd_now_ns(), dt = now - w->last_event_ns;
+	uint64_t rate = 0;
+
+	if (dt < PROGRESS_EVERY_NS)
+		return;
+	if (w->last_event_ns && t->bytes_sent >= w->last_bytes)
+		rate = (t->bytes_sent - w->last_bytes) * 1000000000ull / (uint64_t)dt;
+	w->last_event_ns = now;
+	w->last_bytes = t->bytes_sent;
+	bdr_control_event(w->req, json_pack("{s:s, s:I, s:I, s:I, s:I}", "event", "progress",
+					    "bytes_sent", (json_int_t)t->bytes_sent, "bytes_total",
+					    (json_int_t)t->bytes_total, "bytes_saved",
+					    (json_int_t)t->bytes_saved, "rate_bps", (json_int_t)rate));
+}
+
+void bdrd_transfer_changed(struct bdrd *d, const struct bdr_db_transfer *t)
+{
+	struct bdrd_waiter *w = d->waiters, *next;
+
+	for (; w; w = next) {
+		next = w->next;
+		if (w->transfer != t->id)
+			continue;
+		if (t->state == BDR_XFER_DONE) {
+			bdr_control_done(w->req, transfer_result(t));
+		} else if (t->state == BDR_XFER_FAILED || t->state == BDR_XFER_CANCELLED) {
+			bdr_control_fail(w->req, "transfer_failed", "transfer %" PRId64 " to %s %s: %s",
+					 t->id, t->peer, bdr_db_xfer_state_name(t->state), t->last_error);
+		} else {
+			progress(w, t);
+			continue;
+		}
+		waiter_remove(d, w);
+	}
+}
+
+void bdrd_wait(struct bdrd *d, struct bdr_control_req *req, int64_t transfer)
+{
+	struct bdrd_waiter *w = calloc(1, sizeof(*w));
+	struct bdr_db_transfer t;
+
+	if (!w) {
+		bdr_control_fail(req, "internal", "out of memory");
+		return;
+	}
+	w->transfer = transfer;
+	w->req = req;
+	w->next = d->waiters;
+	d->waiters = w;
+	bdr_control_req_on_gone(req, waiter_gone, d);
+	/* Already ended (the destination held it): answer now. */
+	if (bdr_db_transfer_get(d->db, transfer, &t) == 0 && t.state != BDR_XFER_QUEUED &&
+	    t.state != BDR_XFER_SENDING && t.state != BDR_XFER_PAUSED)
+		bdrd_transfer_changed(d, &t);
+}
+
+/* ---- reload ---- */
+
+int bdrd_reload(struct bdrd *d, struct bdr_config_errors *errs)
+{
+	struct bdr_config next;
+	struct bdr_config_diff diff;
+	int r;
+
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, uv_hrtime() / 1000);
+	r = bdr_config_load(d->cfg.path, &next, errs);
+	if (r < 0) {
+		for (size_t i = 0; errs && i < errs->n; i++)
+			bdr_log(BDR_LOG_ERROR, NULL, "reload", "%s", errs->v[i].text);
+		bdr_log_err(BDR_LOG_ERROR, NULL, r, "reload",
+			    "the new configuration is refused; the running one stays in force");
+		sd_notify(0, "READY=1");
+		return r;
+	}
+	if (bdr_config_diff(&d->cfg, &next, &diff) == 0) {
+		for (size_t i = 0; i < diff.n; i++)
+			bdr_log(BDR_LOG_INFO, NULL, "reload", "%s%s", diff.v[i].text,
+				diff.v[i].reloadable ? "" : " (ignored until restart)");
+		bdr_config_diff_free(&diff);
+	}
+	bdr_config_keep_fixed(&next, &d->cfg);
+	bdr_config_free(&d->cfg);
+	d->cfg = next;
+	bdr_log_set_level(d->cfg.site.log_level);
+	log_info(NULL, "reload", "configuration reloaded from %s", d->cfg.path);
+	sd_notify(0, "READY=1");
+	bdrd_kick(d);
+	return 0;
+}
+
+/* ---- stopping ---- */
+
+static void bdrd_stop(struct bdrd *d)
+{
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	sd_notify(0, "STOPPING=1");
+	log_info(NULL, "stop", "stopping: transfers are cut cleanly and resume at the next start");
+	uv_close((uv_handle_t *)&d->listener, NULL);
+	uv_close((uv_handle_t *)&d->tick, NULL);
+	uv_close((uv_handle_t *)&d->sig_term, NULL);
+	uv_close((uv_handle_t *)&d->sig_int, NULL);
+	uv_close((uv_handle_t *)&d->sig_hup, NULL);
+	bdr_control_stop(d->control);
+	d->control = NULL;
+	conn_close_all(d, "daemon stopping");
+}
+
+static void on_signal(uv_signal_t *s, int sig)
+{
+	struct bdrd *d = s->data;
+
+	if (sig == SIGHUP) {
+		struct bdr_config_errors errs = { 0 };
+		bdrd_reload(d, &errs);
+		bdr_config_errors_free(&errs);
+		return;
+	}
+	bdrd_stop(d);
+}
+
+/* ---- starting ---- */
+
+static void on_connection(uv_stream_t *s, int status)
+{
+	struct bdrd *d = s->data;
+
+	if (status < 0) {
+		bdr_log(BDR_LOG_WARN, NULL, "accept", "%s", uv_strerror(status));
+		return;
+	}
+	conn_accept(d);
+}
+
+static int listen_on(struct bdrd *d)
+{
+	const struct bdr_config_address *a = &d->cfg.site.listen;
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE };
+	uv_getaddrinfo_t gai;
+	char port[8];
+	int r;
+
+	snprintf(port, sizeof(port), "%u", a->port);
+	uv_tcp_init(d->loop, &d->listener);
+	d->listener.data = d;
+	r = uv_getaddrinfo(d->loop, &gai, NULL, a->host, port, &hints);
+	if (r == 0) {
+		r = uv_tcp_bind(&d->listener, gai.addrinfo->ai_addr, 0);
+		uv_freeaddrinfo(gai.addrinfo);
+	}
+	if (r == 0)
+		r = uv_listen((uv_stream_t *)&d->listener, 128, on_connection);
+	if (r < 0)
+		bdr_log(BDR_LOG_ERROR, NULL, "listen", "%s:%u: %s", a->host, a->port, uv_strerror(r));
+	return r;
+}
+
+static int open_state(struct bdrd *d)
+{
+	struct bdr_library_opts lo = { .dir = d->cfg.site.data, .keep_versions = d->cfg.site.keep_versions };
+	struct bdr_diag dg = { "" };
+	char path[PATH_MAX];
+	uint32_t requeued = 0;
+	int r;
+
+	bdr_chunker_params_default(&lo.chunking, d->cfg.site.chunk_avg);
+	r = bdr_key_load(&d->key, d->cfg.site.key, &dg);
+	if (r < 0)
+		return bdr_log_err(BDR_LOG_ERROR, NULL, r, "start", "key %s: %s", d->cfg.site.key, dg.msg);
+	r = bdr_library_open(&d->lib, &lo, &dg);
+	if (r < 0)
+		return bdr_log_err(BDR_LOG_ERROR, NULL, r, "start", "library %s: %s", d->cfg.site.data, dg.msg);
+	if (bdr_library_quarantined(d->lib))
+		bdr_log(BDR_LOG_ERROR, NULL, "start", "%u versions failed to verify and were quarantined",
+			bdr_library_quarantined(d->lib));
+	snprintf(path, sizeof(path), "%s/bdr.db", d->cfg.site.data);
+	r = bdr_db_open(&d->db, path, &dg);
+	if (r == 0)
+		r = bdr_db_transfers_reset_running(d->db, bdrd_now_ns(), &requeued);
+	if (r < 0)
+		return bdr_log_err(BDR_LOG_ERROR, NULL, r, "start", "database %s: %s", path, dg.msg);
+	if (requeued)
+		log_info(NULL, "start", "%u interrupted transfers queued again; they resume", requeued);
+	return 0;
+}
+
+static int start_control(struct bdrd *d)
+{
+	struct bdr_control_opts o = { .daemon_uid = getuid(), .allowed_gid = BDR_CONTROL_NO_GID };
+
+	if (d->cfg.site.control_group.name)
+		o.allowed_gid = d->cfg.site.control_group.gid;
+	return bdr_control_start(&d->control, d->loop, d->cfg.site.control, &o, bdrd_commands, d);
+}
+
+static void signals_start(struct bdrd *d)
+{
+	uv_signal_t *s[] = { &d->sig_term, &d->sig_int, &d->sig_hup };
+	int sig[] = { SIGTERM, SIGINT, SIGHUP };
+
+	for (int i = 0; i < 3; i++) {
+		uv_signal_init(d->loop, s[i]);
+		s[i]->data = d;
+		uv_signal_start(s[i], on_signal, sig[i]);
+	}
+	uv_timer_init(d->loop, &d->tick);
+	d->tick.data = d;
+	uv_timer_start(&d->tick, on_tick, TICK_MS, TICK_MS);
+}
+
+static void cleanup(struct bdrd *d)
+{
+	while (d->peers) {
+		struct bdrd_peer *p = d->peers;
+		d->peers = p->next;
+		free(p);
+	}
+	bdr_db_close(d->db);
+	bdr_library_close(d->lib);
+	bdr_key_wipe(&d->key);
+	bdr_config_free(&d->cfg);
+	uv_mutex_destroy(&d->lib_lock);
+}
+
+int bdrd_run(const char *config_path)
+{
+	struct bdr_config_errors errs = { 0 };
+	struct bdrd d = { .loop = uv_default_loop() };
+	int r = bdr_config_load(config_path, &d.cfg, &errs);
+
+	if (r < 0) {
+		for (size_t i = 0; i < errs.n; i++)
+			fprintf(stderr, "%s\n", errs.v[i].text);
+		bdr_config_errors_free(&errs);
+		return 1;
+	}
+	bdr_config_errors_free(&errs);
+	bdr_log_init(d.cfg.site.name, d.cfg.site.log_level, STDERR_FILENO);
+	uv_mutex_init(&d.lib_lock);
+	signal(SIGPIPE, SIG_IGN);
+	if (open_state(&d) < 0) {
+		cleanup(&d);
+		return 3;
+	}
+	r = listen_on(&d);
+	if (r == 0 && (r = start_control(&d)) < 0)
+		bdr_log(BDR_LOG_ERROR, NULL, "start", "control socket %s: %s", d.cfg.site.control,
+			uv_strerror(r));
+	if (r < 0) {
+		uv_close((uv_handle_t *)&d.listener, NULL);
+		uv_run(d.loop, UV_RUN_DEFAULT);
+		cleanup(&d);
+		return 3;
+	}
+	signals_start(&d);
+	log_info(NULL, "start", "listening on %s:%u, control socket %s, data %s", d.cfg.site.listen.host,
+		 d.cfg.site.listen.port, d.cfg.site.control, d.cfg.site.data);
+	sd_notify(0, "READY=1");
+	bdrd_kick(&d);
+	uv_run(d.loop, UV_RUN_DEFAULT);
+	log_info(NULL, "stop", "stopped");
+	cleanup(&d);
+	return uv_loop_close(d.loop) == 0 ? d.exit_status : 1;
+}

@@ -1,0 +1,156 @@
+/* bdrd's state and the internal interfaces between its modules.
+ *
+ * Threads. One loop thread owns every handle, timer, connection and
+ * transfer object below. Heavy work (import, planning a rebuild, reading
+ * and compressing chunks, decompressing and storing them, assembling and
+ * verifying a version) runs on libuv's pool through bdrd_work(); a worker
+ * touches only the job it was given and, under lib_lock, the library.
+ * The loop thread never takes lib_lock, so a slow import or rebuild never
+ * stalls a connection.
+ *
+ * Durable state. The library's own database handle belongs to whoever holds
+ * lib_lock. The loop thread has a second connection to the same SQLite file
+ * (db) for the daemon's rows: transfers, received versions, what peers
+ * hold. SQLite in WAL mode lets the two work side by side. */
+#ifndef BDR_DAEMON_DAEMON_H
+#define BDR_DAEMON_DAEMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "bdr/db.h"
+#include "bdr/key.h"
+#include "bdr/wire.h"
+#include "daemon/config.h"
+#include "daemon/control.h"
+#include "daemon/log.h"
+
+struct conn;
+struct send_xfer;
+struct recv_xfer;
+
+/* Runtime state of a configured peer, found by name (a reload rebuilds the
+ * configuration, so nothing holds a pointer into it across loop turns). */
+struct bdrd_peer {
+	char name[BDR_MAX_SITE_NAME + 1];
+	struct conn *out;   /* the outgoing connection carrying a push, or NULL */
+	unsigned n_in;      /* authenticated incoming connections */
+	char last_error[256];
+	struct bdrd_peer *next;
+};
+
+/* A `push --wait` waiting for its transfer to end. */
+struct bdrd_waiter {
+	int64_t transfer;
+	struct bdr_control_req *req; /* answered (and so freed) exactly once */
+	int64_t last_event_ns;
+	uint64_t last_bytes;
+	struct bdrd_waiter *next;
+};
+
+struct bdrd {
+	uv_loop_t *loop;
+	struct bdr_config cfg;     /* owned */
+	struct bdr_key key;        /* owned; wiped at exit */
+	struct bdr_library *lib;   /* owned; under lib_lock, on workers only */
+	uv_mutex_t lib_lock;
+	struct bdr_db *db;         /* owned; loop thread only */
+	struct bdr_control *control;
+	uv_tcp_t listener;
+	uv_signal_t sig_term, sig_int, sig_hup;
+	uv_timer_t tick;           /* starts due transfers; rate samples */
+	struct bdrd_peer *peers;   /* owned list */
+	struct conn *conns;        /* every live connection */
+	struct bdrd_waiter *waiters;
+	unsigned nconns;
+	unsigned work_pending;     /* jobs on the pool; shutdown waits for them */
+	bool stopping;
+	int exit_status;
+};
+
+/* daemon.c */
+int bdrd_run(const char *config_path);
+struct bdrd_peer *bdrd_peer_get(struct bdrd *d, const char *name);
+/* Names err: -errno, libuv's codes or -BDR_E*. */
+const char *bdrd_strerror(int err);
+/* Rereads the configuration; on errors (in errs) the running one stays. */
+int bdrd_reload(struct bdrd *d, struct bdr_config_errors *errs);
+/* A push --wait: req is answered when transfer ends. */
+void bdrd_wait(struct bdrd *d, struct bdr_control_req *req, int64_t transfer);
+/* Now, for every row and decision (CLOCK_REALTIME, ns). */
+int64_t bdrd_now_ns(void);
+/* Starts whatever transfers are due (called on every state change). */
+void bdrd_kick(struct bdrd *d);
+void bdrd_peer_error(struct bdrd *d, const char *peer, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* A job on libuv's pool. run() executes on a worker (with lib_lock held if
+ * locked); done() then runs on the loop thread with run()'s result. The job
+ * struct is embedded in the caller's object, found with container_of. */
+struct bdrd_job {
+	uv_work_t req;
+	struct bdrd *d;
+	bool locked;
+	int rc;
+	int (*run)(struct bdrd_job *job);
+	void (*done)(struct bdrd_job *job, int rc);
+};
+void bdrd_work(struct bdrd *d, struct bdrd_job *job, bool locked,
+	       int (*run)(struct bdrd_job *), void (*done)(struct bdrd_job *, int));
+
+/* Copies src into dst[size], cut at size - 1 bytes (messages, not names). */
+static inline void bdrd_strcpy(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = 0;
+}
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* waiters (daemon.c): a transfer row changed; answer or update waiters. */
+void bdrd_transfer_changed(struct bdrd *d, const struct bdr_db_transfer *t);
+
+/* conn.c: one peer connection over the channel. */
+int conn_accept(struct bdrd *d);
+/* Opens an outgoing connection to peer for tx (which it then owns). */
+int conn_connect(struct bdrd *d, const char *peer, struct send_xfer *tx);
+int conn_send(struct conn *c, const struct bdr_msg *m);
+/* Bytes handed to the kernel's socket and not yet written. */
+size_t conn_backlog(const struct conn *c);
+void conn_close(struct conn *c, int err, const char *why);
+void conn_close_all(struct bdrd *d, const char *why);
+void conn_pause_read(struct conn *c, bool pause);
+const char *conn_peer(const struct conn *c);
+uint32_t conn_caps(const struct conn *c);
+struct bdrd *conn_daemon(const struct conn *c);
+struct send_xfer *conn_sender(struct conn *c);
+void conn_set_sender(struct conn *c, struct send_xfer *tx);
+struct recv_xfer **conn_receivers(struct conn *c);
+uint64_t conn_wire_out(const struct conn *c);
+/* Logging context of a connection. */
+void conn_log_ctx(const struct conn *c, struct bdr_log_ctx *ctx);
+
+/* sender.c: the sending half of a push (proto/wire.md, "Transfer"). */
+struct send_xfer *sender_new(struct bdrd *d, const struct bdr_db_transfer *row);
+void sender_start(struct send_xfer *tx, struct conn *c); /* the channel is ready */
+void sender_on_msg(struct send_xfer *tx, const struct bdr_msg *m);
+void sender_on_drain(struct send_xfer *tx);              /* write backlog shrank */
+/* The connection went away or could not be made: the row goes back to the
+ * queue (or failed), and tx is freed once no job holds it. */
+void sender_detach(struct send_xfer *tx, int err, const char *why);
+
+/* receiver.c: the receiving half. */
+void receiver_on_msg(struct conn *c, const struct bdr_msg *m);
+/* The connection went away: every transfer on it stops (chunks kept). */
+void receiver_detach_all(struct conn *c);
+
+/* cmd.c: the control commands. */
+extern const struct bdr_control_cmd bdrd_commands[];
+
+#endif

@@ -1,0 +1,548 @@
+/* The receiving half of a push (proto/wire.md, "Transfer"): collect the
+ * manifest, plan the rebuild on a worker (verifying the signature against
+ * the sender's pinned key), ask for what is missing, store each received
+ * chunk on a worker (decompressed and checked against its id), then
+ * assemble, verify and activate on a worker, and answer DONE.
+ *
+ * Memory: the manifest grows only as its pieces arrive (never by the size
+ * an OFFER announces); received chunks wait in batches, and reading from
+ * the connection stops while more than QUEUE_HIGH bytes of them wait.
+ *
+ * Ownership: the connection's list holds each transfer until it ends or
+ * the connection goes; a running job holds a ref too; the last one frees. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bdr/compress.h"
+#include "bdr/error.h"
+#include "bdr/rebuild.h"
+#include "daemon/daemon.h"
+
+#define BATCH_BYTES (1u << 20)    /* compressed bytes per store job */
+#define QUEUE_HIGH (8u << 20)     /* stop reading above this many waiting */
+#define QUEUE_LOW (2u << 20)      /* and read again below this */
+#define MAX_RX_PER_CONN 4
+#define MAX_ROUNDS 3              /* refetch rounds after a failed verification */
+#define DB_EVERY_NS (2 * 1000000000ll)
+
+enum rx_state { RX_MANIFEST, RX_PLANNING, RX_RECEIVING, RX_FINISHING, RX_ENDED };
+
+struct in_chunk {
+	struct bdr_chunk_id id;
+	uint32_t raw_len;
+	uint8_t codec;
+	uint32_t len;
+	size_t off;
+};
+
+struct rbatch {
+	struct rbatch *next;
+	uint32_t n, cap;
+	struct in_chunk *v; /* owned */
+	uint8_t *data;      /* owned */
+	size_t used, dcap;
+};
+
+struct recv_xfer {
+	struct bdrd *d;
+	struct conn *c;             /* NULL once detached */
+	struct recv_xfer *next;     /* in the connection's list */
+	int refs;
+	uint64_t xfer;
+	char package[BDR_MAX_PACKAGE_NAME + 1];
+	uint64_t version;
+	char peer[BDR_MAX_SITE_NAME + 1];
+	/* The sender's pinned key, copied at OFFER: workers never read the
+	 * configuration, which a reload replaces on the loop thread. The
+	 * manifest must be signed by it (a relayed version, signed by its
+	 * origin, is the site hierarchy's concern). */
+	uint8_t signer[BDR_PK_LEN];
+	struct bdr_log_ctx ctx;
+	enum rx_state state;
+	uint8_t *mbuf;              /* owned */
+	uint64_t mlen, mgot, mcap;
+	struct bdr_rebuild *rb;     /* owned; touched only by jobs */
+	struct bdr_chunk_ref *missing; /* owned: from the last plan */
+	uint32_t nmissing;
+	uint32_t outstanding;       /* chunks asked for, not yet arrived */
+	uint32_t rounds;
+	bool held;                  /* plan found the version held already */
+	struct rbatch *fill;        /* collecting arrivals */
+	struct rbatch *qhead, *qtail; /* waiting for a store job */
+	size_t queued_bytes;
+	struct rbatch *work;        /* the batch the running job stores */
+	bool job_running;
+	struct bdrd_job job;
+	struct bdr_diag dg;
+	uint64_t bytes_in;          /* chunk bytes received on the wire */
+	int64_t db_written_ns;
+};
+
+static void batch_free(struct rbatch *b)
+{
+	if (!b)
+		return;
+	free(b->v);
+	free(b->data);
+	free(b);
+}
+
+static void unref(struct recv_xfer *rx)
+{
+	if (--rx->refs > 0)
+		return;
+	bdr_rebuild_free(rx->rb);
+	while (rx->qhead) {
+		struct rbatch *b = rx->qhead;
+		rx->qhead = b->next;
+		batch_free(b);
+	}
+	batch_free(rx->fill);
+	batch_free(rx->work);
+	free(rx->missing);
+	free(rx->mbuf);
+	free(rx);
+}
+
+static void unlink_rx(struct recv_xfer *rx)
+{
+	struct recv_xfer **pp;
+
+	if (!rx->c)
+		return;
+	for (pp = conn_receivers(rx->c); *pp; pp = &(*pp)->next)
+		if (*pp == rx) {
+			*pp = rx->next;
+			break;
+		}
+	rx->c = NULL;
+}
+
+static void record(struct recv_xfer *rx, enum bdr_db_recv_state st, const char *error)
+{
+	int r = bdr_db_received_set(rx->d->db, rx->package, rx->version, rx->peer, st, rx->bytes_in,
+				    error, bdrd_now_ns());
+
+	rx->db_written_ns = bdrd_now_ns();
+	if (r < 0)
+		bdr_log_err(BDR_LOG_WARN, &rx->ctx, r, "receive", "cannot record state: %s",
+			    bdr_db_errmsg(rx->d->db));
+}
+
+static void send_done(struct recv_xfer *rx, uint8_t status, int err, const char *msg)
+{
+	struct bdr_msg m = { .type = BDR_MSG_DONE };
+
+	m.done.xfer = rx->xfer;
+	m.done.status = status;
+	m.done.error = status == BDR_DONE_FAILED ? (err < 0 ? err : -EIO) : 0;
+	bdr_wire_text(m.done.message, msg ? msg : "");
+	if (rx->c)
+		conn_send(rx->c, &m);
+}
+
+/* The transfer ends here (whatever jobs still hold it free it later). */
+static void finish(struct recv_xfer *rx, uint8_t status, int err, const char *msg)
+{
+	if (status == BDR_DONE_FAILED) {
+		bdr_log(BDR_LOG_ERROR, &rx->ctx, "failed", "%s", msg);
+		record(rx, BDR_RECV_FAILED, msg);
+	} else if (status == BDR_DONE_ACTIVATED) {
+		record(rx, BDR_RECV_ACTIVATED, NULL);
+	}
+	send_done(rx, status, err, msg);
+	if (rx->c)
+		conn_pause_read(rx->c, false);
+	rx->state = RX_ENDED;
+	unlink_rx(rx);
+	unref(rx);
+}
+
+/* ---- planning (worker, under lib_lock) ---- */
+
+static int plan_run(struct bdrd_job *job)
+{
+	struct recv_xfer *rx = container_of(job, struct recv_xfer, job);
+	int r = bdr_rebuild_begin(rx->d->lib, rx->mbuf, rx->mlen, rx->signer, &rx->rb, &rx->dg);
+
+	if (r == -EEXIST) {
+		rx->held = true;
+		return 0;
+	}
+	if (r == 0)
+		r = bdr_rebuild_missing(rx->rb, &rx->missing, &rx->nmissing, NULL);
+	return r;
+}
+
+static void ask(struct recv_xfer *rx, uint32_t flags)
+{
+	for (uint32_t i = 0; rx->c && (i < rx->nmissing || i == 0); i += BDR_WIRE_NEED_MAX) {
+		struct bdr_msg m = { .type = BDR_MSG_NEED };
+		uint32_t n = rx->nmissing - i;
+		uint8_t *refs;
+
+		if (n > BDR_WIRE_NEED_MAX)
+			n = BDR_WIRE_NEED_MAX;
+		if (!(refs = malloc((size_t)n * BDR_WIRE_REF_LEN + 1))) {
+			conn_close(rx->c, -ENOMEM, "out of memory");
+			return;
+		}
+		bdr_wire_need_pack(rx->missing + i, n, refs);
+		m.need.xfer = rx->xfer;
+		m.need.flags = flags | (i + n >= rx->nmissing ? BDR_NEED_LAST : 0);
+		m.need.count = n;
+		m.need.refs = refs;
+		conn_send(rx->c, &m);
+		free(refs);
+	}
+	rx->outstanding = rx->nmissing;
+	free(rx->missing);
+	rx->missing = NULL;
+	rx->nmissing = 0;
+}
+
+static void start_finish(struct recv_xfer *rx);
+
+static void plan_done(struct bdrd_job *job, int rc)
+{
+	struct recv_xfer *rx = container_of(job, struct recv_xfer, job);
+
+	rx->job_running = false;
+	if (rx->state == RX_ENDED || !rx->c) {
+		unref(rx);
+		return;
+	}
+	free(rx->mbuf);
+	rx->mbuf = NULL;
+	if (rc < 0) {
+		finish(rx, BDR_DONE_FAILED, rc, rx->dg.msg);
+	} else if (rx->held) {
+		log_info(&rx->ctx, "held", "already at this version or a later one");
+		finish(rx, BDR_DONE_HELD, 0, "already held");
+	} else {
+		log_info(&rx->ctx, "receiving", "%" PRIu32 " chunks to fetch", rx->nmissing);
+		rx->state = RX_RECEIVING;
+		record(rx, BDR_RECV_RECEIVING, NULL);
+		if (rx->nmissing)
+			ask(rx, 0);
+		else
+			start_finish(rx);
+	}
+	unref(rx);
+}
+
+/* ---- storing chunks (worker, no lock: the rebuild is this job's alone) ---- */
+
+static int store_run(struct bdrd_job *job)
+{
+	struct recv_xfer *rx = container_of(job, struct recv_xfer, job);
+	struct rbatch *b = rx->work;
+	struct bdr_decompressor *z = NULL;
+	uint8_t *raw = malloc(BDR_CHUNK_MAX_LIMIT);
+	int r = raw ? bdr_decompressor_new(&z) : -ENOMEM;
+
+	for (uint32_t i = 0; r == 0 && i < b->n; i++) {
+		const struct in_chunk *ch = &b->v[i];
+
+		r = bdr_decompress_chunk(z, ch->codec, b->data + ch->off, ch->len, NULL, 0, raw,
+					 ch->raw_len, &rx->dg);
+		if (r == 0)
+			r = bdr_rebuild_add_chunk(rx->rb, &ch->id, raw, ch->raw_len, &rx->dg);
+	}
+	bdr_decompressor_free(z);
+	free(raw);
+	return r;
+}
+
+static void store_next(struct recv_xfer *rx);
+
+static void store_done(struct bdrd_job *job, int rc)
+{
+	struct recv_xfer *rx = container_of(job, struct recv_xfer, job);
+
+	rx->job_running = false;
+	rx->queued_bytes -= rx->work->used;
+	batch_free(rx->work);
+	rx->work = NULL;
+	if (rx->state != RX_ENDED && rx->c) {
+		if (rc < 0)
+			finish(rx, BDR_DONE_FAILED, rc, rx->dg.msg);
+		else
+			store_next(rx);
+	}
+	unref(rx);
+}
+
+static void store_next(struct recv_xfer *rx)
+{
+	if (rx->c && rx->queued_bytes < QUEUE_LOW)
+		conn_pause_read(rx->c, false);
+	if (rx->job_running)
+		return;
+	if (!rx->qhead) {
+		if (rx->outstanding == 0 && !rx->fill && rx->state == RX_RECEIVING)
+			start_finish(rx);
+		return;
+	}
+	rx->work = rx->qhead;
+	rx->qhead = rx->work->next;
+	if (!rx->qhead)
+		rx->qtail = NULL;
+	rx->refs++;
+	rx->job_running = true;
+	bdrd_work(rx->d, &rx->job, false, store_run, store_done);
+}
+
+static void enqueue_fill(struct recv_xfer *rx)
+{
+	struct rbatch *b = rx->fill;
+
+	rx->fill = NULL;
+	if (rx->qtail)
+		rx->qtail->next = b;
+	else
+		rx->qhead = b;
+	rx->qtail = b;
+	store_next(rx);
+}
+
+static int fill_add(struct recv_xfer *rx, const struct bdr_msg *m)
+{
+	struct rbatch *b = rx->fill;
+
+	if (!b && !(b = rx->fill = calloc(1, sizeof(*b))))
+		return -ENOMEM;
+	if (b->n == b->cap) {
+		uint32_t cap = b->cap ? b->cap * 2 : 64;
+		struct in_chunk *v = realloc(b->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		b->v = v, b->cap = cap;
+	}
+	if (b->used + m->chunk.len > b->dcap) {
+		size_t cap = b->dcap ? b->dcap : BATCH_BYTES;
+		uint8_t *data;
+		while (cap < b->used + m->chunk.len)
+			cap *= 2;
+		if (!(data = realloc(b->data, cap)))
+			return -ENOMEM;
+		b->data = data, b->dcap = cap;
+	}
+	b->v[b->n++] = (struct in_chunk){ m->chunk.id, m->chunk.raw_len, m->chunk.codec,
+					  m->chunk.len, b->used };
+	memcpy(b->data + b->used, m->chunk.data, m->chunk.len);
+	b->used += m->chunk.len;
+	rx->queued_bytes += m->chunk.len;
+	return 0;
+}
+
+static void on_chunk(struct recv_xfer *rx, const struct bdr_msg *m)
+{
+	int r;
+
+	if (rx->state != RX_RECEIVING || !rx->outstanding) {
+		conn_close(rx->c, -BDR_EFORMAT, "CHUNK that was not asked for");
+		return;
+	}
+	if (!bdr_wire_codec_allowed(m->chunk.codec, conn_caps(rx->c))) {
+		conn_close(rx->c, -BDR_EFORMAT, "CHUNK with a codec not agreed");
+		return;
+	}
+	if ((r = fill_add(rx, m)) < 0) {
+		conn_close(rx->c, r, "out of memory");
+		return;
+	}
+	rx->outstanding--;
+	rx->bytes_in += m->chunk.len;
+	if (rx->fill->used >= BATCH_BYTES || rx->outstanding == 0)
+		enqueue_fill(rx);
+	if (rx->queued_bytes > QUEUE_HIGH)
+		conn_pause_read(rx->c, true);
+	if (bdrd_now_ns() - rx->db_written_ns > DB_EVERY_NS)
+		record(rx, BDR_RECV_RECEIVING, NULL);
+}
+
+/* ---- assembling, verifying, activating (worker, under lib_lock) ---- */
+
+static int finish_run(struct bdrd_job *job)
+{
+	struct recv_xfer *rx = container_of(job, struct recv_xfer, job);
+	const uint32_t *bad;
+	uint32_t nbad;
+	int r = bdr_rebuild_finish(rx->rb, &rx->dg);
+
+	if (r != -BDR_EHASH)
+		return r;
+	/* A file failed its BLAKE2b: a held chunk was bad (or two chunks share
+	 * an id). Fetch those files' bytes in full and try again. */
+	bad = bdr_rebuild_bad_files(rx->rb, &nbad);
+	for (uint32_t i = 0; i < nbad; i++)
+		bdr_rebuild_refetch(rx->rb, bad[i]);
+	free(rx->missing);
+	rx->missing = NULL;
+	if (bdr_rebuild_missing(rx->rb, &rx->missing, &rx->nmissing, NULL) < 0)
+		return r;
+	return 1;
+}
+
+static void finish_done(struct bdrd_job *job, int rc)
+{
+	struct recv_xfer *rx = container_of(job, struct recv_xfer, job);
+
+	rx->job_running = false;
+	if (rx->state == RX_ENDED || !rx->c) {
+		unref(rx);
+		return;
+	}
+	if (rc == 0) {
+		log_info(&rx->ctx, "activated", "verified and activated (%" PRIu64 " chunk bytes received)",
+			 rx->bytes_in);
+		finish(rx, BDR_DONE_ACTIVATED, 0, NULL);
+	} else if (rc == 1 && rx->rounds < MAX_ROUNDS) {
+		rx->rounds++;
+		bdr_log(BDR_LOG_WARN, &rx->ctx, "refetch",
+			"%s; asking the sender for those files in full (%" PRIu32 " chunks)", rx->dg.msg,
+			rx->nmissing);
+		rx->state = RX_RECEIVING;
+		ask(rx, BDR_NEED_FORCE);
+	} else {
+		finish(rx, BDR_DONE_FAILED, rc == 1 ? -BDR_EHASH : rc, rx->dg.msg);
+	}
+	unref(rx);
+}
+
+static void start_finish(struct recv_xfer *rx)
+{
+	rx->state = RX_FINISHING;
+	rx->refs++;
+	rx->job_running = true;
+	bdrd_work(rx->d, &rx->job, true, finish_run, finish_done);
+}
+
+/* ---- OFFER, MANIFEST, CANCEL ---- */
+
+static struct recv_xfer *rx_find(struct conn *c, uint64_t xfer)
+{
+	for (struct recv_xfer *rx = *conn_receivers(c); rx; rx = rx->next)
+		if (rx->xfer == xfer)
+			return rx;
+	return NULL;
+}
+
+static void on_offer(struct conn *c, const struct bdr_msg *m)
+{
+	struct bdrd *d = conn_daemon(c);
+	struct recv_xfer *rx, **list = conn_receivers(c);
+	unsigned n = 0;
+
+	for (rx = *list; rx; rx = rx->next)
+		n++;
+	if (rx_find(c, m->offer.xfer) || n >= MAX_RX_PER_CONN) {
+		conn_close(c, -BDR_EFORMAT, n >= MAX_RX_PER_CONN ? "too many transfers on one connection"
+								  : "OFFER for a transfer already running");
+		return;
+	}
+	if (!(rx = calloc(1, sizeof(*rx)))) {
+		conn_close(c, -ENOMEM, "out of memory");
+		return;
+	}
+	rx->d = d, rx->c = c, rx->refs = 1;
+	rx->xfer = m->offer.xfer;
+	rx->version = m->offer.version;
+	rx->mlen = m->offer.manifest_len;
+	snprintf(rx->package, sizeof(rx->package), "%s", m->offer.package);
+	snprintf(rx->peer, sizeof(rx->peer), "%s", conn_peer(c));
+	rx->ctx = (struct bdr_log_ctx){ .peer = rx->peer, .package = rx->package, .version = rx->version };
+	rx->next = *list;
+	*list = rx;
+	{
+		const struct bdr_peer_config *p = bdr_config_peer(&d->cfg, rx->peer);
+		if (p)
+			memcpy(rx->signer, p->public_key, sizeof(rx->signer));
+	}
+	log_info(&rx->ctx, "offer", "offered (manifest %" PRIu64 " bytes)", rx->mlen);
+	if (rx->mlen > d->cfg.limits.max_manifest_bytes) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "manifest of %" PRIu64 " bytes exceeds max_manifest_bytes %" PRIu64,
+			 rx->mlen, d->cfg.limits.max_manifest_bytes);
+		finish(rx, BDR_DONE_FAILED, -BDR_ELIMIT, msg);
+	}
+}
+
+static void on_manifest(struct recv_xfer *rx, const struct bdr_msg *m)
+{
+	uint64_t end = m->manifest.offset + m->manifest.len;
+
+	if (rx->state != RX_MANIFEST || m->manifest.offset != rx->mgot || end > rx->mlen) {
+		conn_close(rx->c, -BDR_EFORMAT, "MANIFEST piece out of order or past its length");
+		return;
+	}
+	/* Grown by what arrived, never by what the OFFER announced. */
+	if (end > rx->mcap) {
+		uint64_t cap = rx->mcap ? rx->mcap * 2 : 64 * 1024;
+		uint8_t *p;
+		while (cap < end)
+			cap *= 2;
+		if (cap > rx->mlen)
+			cap = rx->mlen;
+		if (!(p = realloc(rx->mbuf, cap))) {
+			conn_close(rx->c, -ENOMEM, "out of memory");
+			return;
+		}
+		rx->mbuf = p, rx->mcap = cap;
+	}
+	memcpy(rx->mbuf + rx->mgot, m->manifest.data, m->manifest.len);
+	rx->mgot = end;
+	if (rx->mgot < rx->mlen)
+		return;
+	rx->state = RX_PLANNING;
+	rx->refs++;
+	rx->job_running = true;
+	bdrd_work(rx->d, &rx->job, true, plan_run, plan_done);
+}
+
+void receiver_on_msg(struct conn *c, const struct bdr_msg *m)
+{
+	struct recv_xfer *rx;
+	uint64_t xfer = m->type == BDR_MSG_MANIFEST ? m->manifest.xfer :
+			m->type == BDR_MSG_CHUNK ? m->chunk.xfer : m->cancel.xfer;
+
+	if (m->type == BDR_MSG_OFFER) {
+		on_offer(c, m);
+		return;
+	}
+	if (!(rx = rx_find(c, xfer))) {
+		/* Pieces of a transfer we already answered (refused, held) are
+		 * expected; anything else is a confused peer. */
+		if (m->type != BDR_MSG_MANIFEST && m->type != BDR_MSG_CANCEL)
+			conn_close(c, -BDR_EFORMAT, "message for an unknown transfer");
+		return;
+	}
+	if (m->type == BDR_MSG_MANIFEST)
+		on_manifest(rx, m);
+	else if (m->type == BDR_MSG_CHUNK)
+		on_chunk(rx, m);
+	else {
+		log_info(&rx->ctx, "cancelled", "the sender stopped: %s", m->cancel.reason);
+		rx->state = RX_ENDED;
+		record(rx, BDR_RECV_RECEIVING, m->cancel.reason);
+		unlink_rx(rx);
+		unref(rx);
+	}
+}
+
+void receiver_detach_all(struct conn *c)
+{
+	struct recv_xfer **list = conn_receivers(c);
+
+	while (*list) {
+		struct recv_xfer *rx = *list;
+		if (rx->state != RX_ENDED && rx->state != RX_MANIFEST)
+			record(rx, BDR_RECV_RECEIVING, "connection lost; the next attempt resumes");
+		rx->state = RX_ENDED;
+		unlink_rx(rx);
+		unref(rx);
+	}
+}

@@ -1,0 +1,514 @@
+/* The sending half of a push (proto/wire.md, "Transfer"): OFFER and the
+ * manifest, then for every NEED the requested chunks, read from the
+ * version's tree and compressed on a worker, in batches, as fast as the
+ * connection drains; DONE ends it.
+ *
+ * Memory: the manifest and a sorted table of where each chunk lives (both
+ * bounded by the manifest limit), the refs asked for and not yet sent (at
+ * most the version's distinct chunks), and one batch of compressed chunks
+ * (BATCH_RAW of input). The socket's backlog is held under
+ * max_inflight_bytes: a batch starts only when the backlog is below it.
+ *
+ * Ownership: refs counts the connection (until sender_detach) and a running
+ * job; the last one frees. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bdr/compress.h"
+#include "bdr/error.h"
+#include "bdr/library.h"
+#include "bdr/manifest.h"
+#include "daemon/daemon.h"
+
+#define BATCH_RAW (4u << 20)   /* raw bytes read and compressed per job */
+#define BATCH_CHUNKS 1024u
+#define RETRY_DELAY_NS (5 * 1000000000ll)
+#define DB_EVERY_NS (2 * 1000000000ll)
+
+struct loc {
+	struct bdr_chunk_id id;
+	uint32_t len;
+	uint32_t entry;
+	uint64_t offset;
+};
+
+struct out_chunk {
+	struct bdr_chunk_ref ref;
+	uint8_t codec;
+	uint32_t len;
+	size_t off; /* in batch data */
+};
+
+struct batch {
+	uint32_t n;
+	struct out_chunk *v; /* owned */
+	uint8_t *data;       /* owned */
+	size_t cap, used;
+	struct bdr_diag dg;
+};
+
+struct send_xfer {
+	struct bdrd *d;
+	struct conn *c;            /* NULL once detached */
+	struct bdr_db_transfer row;
+	struct bdr_log_ctx ctx;    /* points into row */
+	int refs;
+	/* loaded by the first job */
+	uint8_t *mbuf;             /* owned: the signed manifest as stored */
+	size_t mlen;
+	struct bdr_manifest m;     /* owned */
+	struct loc *locs;          /* owned, sorted by (id, len) */
+	size_t nlocs;
+	char tree[PATH_MAX];
+	bool loaded;
+	struct bdr_diag dg;
+	/* on the wire */
+	size_t moff;               /* manifest bytes sent */
+	struct bdr_chunk_ref *q;   /* owned: asked for, not yet read */
+	uint32_t qhead, qlen, qcap;
+	uint64_t requested_bytes;  /* raw bytes of every chunk asked for */
+	uint64_t wire_base;        /* bytes_sent before this connection */
+	int64_t db_written_ns;
+	bool ended;
+	struct bdrd_job job;
+	bool job_running;
+	struct batch *batch;       /* owned while a job runs */
+};
+
+static void unref(struct send_xfer *tx)
+{
+	if (--tx->refs > 0)
+		return;
+	bdr_manifest_free(&tx->m);
+	free(tx->mbuf);
+	free(tx->locs);
+	free(tx->q);
+	free(tx);
+}
+
+struct send_xfer *sender_new(struct bdrd *d, const struct bdr_db_transfer *row)
+{
+	struct send_xfer *tx = calloc(1, sizeof(*tx));
+
+	if (!tx)
+		return NULL;
+	tx->d = d;
+	tx->row = *row;
+	tx->refs = 1;
+	tx->ctx = (struct bdr_log_ctx){ .peer = tx->row.peer, .package = tx->row.package,
+					.version = tx->row.version };
+	tx->wire_base = row->bytes_sent;
+	bdr_manifest_init(&tx->m);
+	return tx;
+}
+
+/* ---- the row ---- */
+
+static void row_save(struct send_xfer *tx, bool force)
+{
+	int64_t now = bdrd_now_ns();
+	int r;
+
+	if (tx->c)
+		tx->row.bytes_sent = tx->wire_base + conn_wire_out(tx->c);
+	if (!force && now - tx->db_written_ns < DB_EVERY_NS) {
+		bdrd_transfer_changed(tx->d, &tx->row);
+		return;
+	}
+	tx->db_written_ns = now;
+	tx->row.updated_ns = now;
+	r = bdr_db_transfer_update(tx->d->db, &tx->row);
+	if (r == -ESTALE) {
+		/* Cancelled or superseded meanwhile: stop. */
+		tx->ended = true;
+		bdr_db_transfer_get(tx->d->db, tx->row.id, &tx->row);
+	} else if (r < 0) {
+		bdr_log_err(BDR_LOG_ERROR, &tx->ctx, r, "transfer", "cannot record progress: %s",
+			    bdr_db_errmsg(tx->d->db));
+	}
+	bdrd_transfer_changed(tx->d, &tx->row);
+}
+
+static void end(struct send_xfer *tx, enum bdr_db_xfer_state st, const char *error)
+{
+	tx->row.state = st;
+	bdrd_strcpy(tx->row.last_error, sizeof(tx->row.last_error), error ? error : "");
+	row_save(tx, true);
+	tx->ended = true;
+}
+
+/* ---- loading the version (worker, under lib_lock) ---- */
+
+static int loc_cmp(const void *a, const void *b)
+{
+	const struct loc *x = a, *y = b;
+	int c = bdr_chunk_id_cmp(&x->id, &y->id);
+
+	return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static int build_locs(struct send_xfer *tx)
+{
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < tx->m.nentries; i++)
+		n += tx->m.entries[i].nchunks;
+	if (n && !(tx->locs = malloc(n * sizeof(*tx->locs))))
+		return -ENOMEM;
+	for (uint32_t i = 0; i < tx->m.nentries; i++) {
+		const struct bdr_entry *e = &tx->m.entries[i];
+		uint64_t off = 0;
+		for (uint32_t c = 0; c < e->nchunks; c++) {
+			tx->locs[tx->nlocs++] = (struct loc){ e->chunks[c].id, e->chunks[c].len, i, off };
+			off += e->chunks[c].len;
+		}
+	}
+	if (tx->nlocs)
+		qsort(tx->locs, tx->nlocs, sizeof(*tx->locs), loc_cmp);
+	return 0;
+}
+
+static int load_run(struct bdrd_job *job)
+{
+	struct send_xfer *tx = container_of(job, struct send_xfer, job);
+	struct bdr_library *lib = tx->d->lib;
+	int r;
+
+	r = bdr_library_manifest_read(lib, tx->row.package, tx->row.version, &tx->mbuf, &tx->mlen);
+	if (r < 0)
+		return bdr_diag_set(&tx->dg, r, "cannot read the manifest: %s", bdr_strerror(r));
+	r = bdr_manifest_decode(tx->mbuf, tx->mlen, NULL, &tx->m, &tx->dg);
+	if (r == 0)
+		r = bdr_library_tree_path(lib, tx->row.package, tx->row.version, tx->tree,
+					  sizeof(tx->tree));
+	if (r == 0)
+		r = build_locs(tx);
+	return r;
+}
+
+static void send_offer(struct send_xfer *tx);
+
+static void load_done(struct bdrd_job *job, int rc)
+{
+	struct send_xfer *tx = container_of(job, struct send_xfer, job);
+
+	tx->job_running = false;
+	if (rc == 0 && !tx->ended) {
+		tx->loaded = true;
+		if (tx->c)
+			send_offer(tx);
+	} else if (rc < 0) {
+		bdr_log_err(BDR_LOG_ERROR, &tx->ctx, rc, "transfer", "%s", tx->dg.msg);
+		end(tx, BDR_XFER_FAILED, tx->dg.msg);
+		if (tx->c)
+			conn_close(tx->c, 0, "transfer failed");
+	}
+	unref(tx);
+}
+
+/* ---- OFFER and MANIFEST ---- */
+
+static void send_manifest_pieces(struct send_xfer *tx)
+{
+	size_t limit = tx->d->cfg.limits.max_inflight_bytes;
+
+	while (tx->c && tx->moff < tx->mlen && conn_backlog(tx->c) < limit) {
+		struct bdr_msg m = { .type = BDR_MSG_MANIFEST };
+		size_t n = tx->mlen - tx->moff;
+
+		if (n > BDR_WIRE_MANIFEST_PIECE)
+			n = BDR_WIRE_MANIFEST_PIECE;
+		m.manifest.xfer = (uint64_t)tx->row.id;
+		m.manifest.offset = tx->moff;
+		m.manifest.len = (uint32_t)n;
+		m.manifest.data = tx->mbuf + tx->moff;
+		if (conn_send(tx->c, &m) < 0)
+			return;
+		tx->moff += n;
+	}
+}
+
+static void send_offer(struct send_xfer *tx)
+{
+	struct bdr_msg m = { .type = BDR_MSG_OFFER };
+
+	m.offer.xfer = (uint64_t)tx->row.id;
+	snprintf(m.offer.package, sizeof(m.offer.package), "%s", tx->row.package);
+	m.offer.version = tx->row.version;
+	m.offer.manifest_len = tx->mlen;
+	if (conn_send(tx->c, &m) < 0)
+		return;
+	tx->moff = 0;
+	log_info(&tx->ctx, "offer", "offering version (manifest %zu bytes, %zu chunks)", tx->mlen,
+		 tx->nlocs);
+	send_manifest_pieces(tx);
+}
+
+void sender_start(struct send_xfer *tx, struct conn *c)
+{
+	tx->c = c;
+	tx->row.state = BDR_XFER_SENDING;
+	tx->row.attempts++;
+	tx->row.last_error[0] = 0;
+	row_save(tx, true);
+	if (tx->ended) {
+		conn_close(c, 0, "transfer no longer wanted");
+		return;
+	}
+	if (tx->loaded) {
+		send_offer(tx);
+		return;
+	}
+	tx->refs++;
+	tx->job_running = true;
+	bdrd_work(tx->d, &tx->job, true, load_run, load_done);
+}
+
+/* ---- chunks (worker, no lock: the version's tree is immutable) ---- */
+
+static const struct loc *loc_find(const struct send_xfer *tx, const struct bdr_chunk_ref *ref)
+{
+	struct loc key = { .id = ref->id, .len = ref->len };
+
+	return tx->nlocs ? bsearch(&key, tx->locs, tx->nlocs, sizeof(key), loc_cmp) : NULL;
+}
+
+static int read_chunk(struct send_xfer *tx, const struct loc *l, int *fd, uint32_t *fd_entry,
+		      uint8_t *buf)
+{
+	char path[PATH_MAX * 2];
+	ssize_t got;
+
+	if (*fd < 0 || *fd_entry != l->entry) {
+		if (*fd >= 0)
+			close(*fd);
+		snprintf(path, sizeof(path), "%s/%s", tx->tree, tx->m.entries[l->entry].path);
+		*fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (*fd < 0)
+			return bdr_diag_set(&tx->batch->dg, -errno, "%s: %s", path, strerror(errno));
+		*fd_entry = l->entry;
+	}
+	got = pread(*fd, buf, l->len, (off_t)l->offset);
+	if (got != (ssize_t)l->len)
+		return bdr_diag_set(&tx->batch->dg, got < 0 ? -errno : -BDR_ECORRUPT,
+				    "%s: short read at %" PRIu64, tx->m.entries[l->entry].path, l->offset);
+	return 0;
+}
+
+static int batch_run(struct bdrd_job *job)
+{
+	struct send_xfer *tx = container_of(job, struct send_xfer, job);
+	struct batch *b = tx->batch;
+	struct bdr_compressor *z = NULL;
+	uint8_t *raw = malloc(BDR_CHUNK_MAX_LIMIT);
+	uint32_t fd_entry = 0;
+	int fd = -1, r = raw ? bdr_compressor_new(&z, 0) : -ENOMEM;
+
+	for (uint32_t i = 0; r == 0 && i < b->n; i++) {
+		struct out_chunk *o = &b->v[i];
+		const struct loc *l = loc_find(tx, &o->ref);
+
+		r = read_chunk(tx, l, &fd, &fd_entry, raw);
+		if (r == 0)
+			r = bdr_compress_chunk(z, raw, l->len, NULL, 0, b->data + b->used,
+					       (uint32_t)(b->cap - b->used), &o->len, &o->codec);
+		o->off = b->used;
+		b->used += o->len;
+	}
+	if (fd >= 0)
+		close(fd);
+	bdr_compressor_free(z);
+	free(raw);
+	return r;
+}
+
+static void batch_free(struct batch *b)
+{
+	if (!b)
+		return;
+	free(b->v);
+	free(b->data);
+	free(b);
+}
+
+static void pump(struct send_xfer *tx);
+
+static void batch_done(struct bdrd_job *job, int rc)
+{
+	struct send_xfer *tx = container_of(job, struct send_xfer, job);
+	struct batch *b = tx->batch;
+
+	tx->job_running = false;
+	tx->batch = NULL;
+	if (rc < 0 && tx->c && !tx->ended) {
+		bdr_log_err(BDR_LOG_ERROR, &tx->ctx, rc, "transfer", "reading chunks: %s", b->dg.msg);
+		end(tx, BDR_XFER_FAILED, b->dg.msg);
+		conn_close(tx->c, 0, "transfer failed");
+	}
+	for (uint32_t i = 0; rc == 0 && tx->c && !tx->ended && i < b->n; i++) {
+		struct bdr_msg m = { .type = BDR_MSG_CHUNK };
+		m.chunk.xfer = (uint64_t)tx->row.id;
+		m.chunk.id = b->v[i].ref.id;
+		m.chunk.raw_len = b->v[i].ref.len;
+		m.chunk.codec = b->v[i].codec;
+		m.chunk.len = b->v[i].len;
+		m.chunk.data = b->data + b->v[i].off;
+		if (conn_send(tx->c, &m) < 0)
+			break;
+	}
+	batch_free(b);
+	if (tx->c && !tx->ended) {
+		row_save(tx, false);
+		pump(tx);
+	}
+	unref(tx);
+}
+
+static struct batch *batch_take(struct send_xfer *tx)
+{
+	struct batch *b = calloc(1, sizeof(*b));
+	size_t raw = 0, cap = 0;
+	uint32_t n = 0;
+
+	while (n < BATCH_CHUNKS && tx->qhead + n < tx->qlen && (n == 0 || raw < BATCH_RAW)) {
+		raw += tx->q[tx->qhead + n].len;
+		cap += BDR_ZLIB_BOUND(tx->q[tx->qhead + n].len);
+		n++;
+	}
+	if (!b || !(b->v = calloc(n, sizeof(*b->v))) || !(b->data = malloc(cap))) {
+		batch_free(b);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		b->v[i].ref = tx->q[tx->qhead + i];
+	b->n = n, b->cap = cap;
+	tx->qhead += n;
+	if (tx->qhead == tx->qlen)
+		tx->qhead = tx->qlen = 0;
+	return b;
+}
+
+static void pump(struct send_xfer *tx)
+{
+	if (!tx->c || tx->ended || tx->job_running || tx->qhead == tx->qlen)
+		return;
+	if (conn_backlog(tx->c) >= tx->d->cfg.limits.max_inflight_bytes)
+		return; /* sender_on_drain comes back */
+	if (!(tx->batch = batch_take(tx))) {
+		conn_close(tx->c, -ENOMEM, "out of memory");
+		return;
+	}
+	tx->refs++;
+	tx->job_running = true;
+	bdrd_work(tx->d, &tx->job, false, batch_run, batch_done);
+}
+
+void sender_on_drain(struct send_xfer *tx)
+{
+	/* Not before the OFFER: until load_done the manifest belongs to the
+	 * load job (a drain of the handshake's bytes comes first). */
+	if (tx->loaded && tx->moff < tx->mlen)
+		send_manifest_pieces(tx);
+	pump(tx);
+}
+
+/* ---- NEED and DONE ---- */
+
+static int on_need(struct send_xfer *tx, const struct bdr_msg *m)
+{
+	uint32_t n = m->need.count;
+
+	if (!tx->loaded || tx->moff < tx->mlen)
+		return -BDR_EFORMAT;
+	if (tx->qlen + (size_t)n > tx->nlocs + BDR_WIRE_NEED_MAX)
+		return -BDR_ELIMIT; /* more than the version holds: a confused peer */
+	if (tx->qlen + n > tx->qcap) {
+		uint32_t cap = tx->qcap ? tx->qcap : 1024;
+		struct bdr_chunk_ref *q;
+		while (cap < tx->qlen + n)
+			cap *= 2;
+		if (!(q = realloc(tx->q, cap * sizeof(*q))))
+			return -ENOMEM;
+		tx->q = q, tx->qcap = cap;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct bdr_chunk_ref ref;
+		bdr_wire_need_ref(m, i, &ref);
+		if (!loc_find(tx, &ref))
+			return -BDR_ENOTFOUND;
+		tx->q[tx->qlen++] = ref;
+		tx->requested_bytes += ref.len;
+	}
+	pump(tx);
+	return 0;
+}
+
+static void on_done(struct send_xfer *tx, const struct bdr_msg *m)
+{
+	uint64_t total = tx->row.bytes_total;
+	int r;
+
+	if (m->done.status == BDR_DONE_FAILED) {
+		bdr_log(BDR_LOG_ERROR, &tx->ctx, "failed", "the destination refused or failed: %s (%s)",
+			m->done.message, bdr_strerror(m->done.error));
+		end(tx, BDR_XFER_FAILED, m->done.message);
+	} else {
+		tx->row.bytes_saved = total > tx->requested_bytes ? total - tx->requested_bytes : 0;
+		if (m->done.status == BDR_DONE_HELD)
+			tx->row.bytes_saved = total;
+		r = bdr_db_peer_version_set(tx->d->db, tx->row.peer, tx->row.package, tx->row.version);
+		if (r < 0)
+			bdr_log_err(BDR_LOG_WARN, &tx->ctx, r, "transfer", "recording the peer's version: %s",
+				    bdr_db_errmsg(tx->d->db));
+		end(tx, BDR_XFER_DONE, NULL);
+		log_info(&tx->ctx, m->done.status == BDR_DONE_HELD ? "held" : "activated",
+			 "%s: %" PRIu64 " bytes on the wire, %" PRIu64 " bytes saved by delta",
+			 m->done.status == BDR_DONE_HELD ? "the destination already held it" :
+			 "the destination verified and activated it", tx->row.bytes_sent, tx->row.bytes_saved);
+	}
+	conn_close(tx->c, 0, "transfer ended");
+}
+
+void sender_on_msg(struct send_xfer *tx, const struct bdr_msg *m)
+{
+	const uint64_t xfer = m->type == BDR_MSG_NEED ? m->need.xfer : m->done.xfer;
+	int r = 0;
+
+	if (xfer != (uint64_t)tx->row.id) {
+		conn_close(tx->c, -BDR_EFORMAT, "message for an unknown transfer");
+		return;
+	}
+	if (m->type == BDR_MSG_DONE)
+		on_done(tx, m);
+	else
+		r = on_need(tx, m);
+	if (r < 0)
+		conn_close(tx->c, r, r == -BDR_ENOTFOUND ? "NEED names a chunk the version does not hold"
+							: "NEED out of turn or too large");
+}
+
+void sender_detach(struct send_xfer *tx, int err, const char *why)
+{
+	int64_t now = bdrd_now_ns();
+
+	if (tx->c)
+		tx->row.bytes_sent = tx->wire_base + conn_wire_out(tx->c);
+	tx->c = NULL;
+	if (!tx->ended) {
+		/* Back to the queue: the receiver keeps what it verified. */
+		tx->row.state = BDR_XFER_QUEUED;
+		tx->row.next_attempt_ns = now + RETRY_DELAY_NS;
+		snprintf(tx->row.last_error, sizeof(tx->row.last_error), "%s: %s", why,
+			 err > -BDR_E_FIRST ? uv_strerror(err) : bdr_strerror(err));
+		row_save(tx, true);
+		bdr_log(BDR_LOG_WARN, &tx->ctx, "retry", "%s; retrying in %lld s", tx->row.last_error,
+			(long long)(RETRY_DELAY_NS / 1000000000ll));
+	}
+	tx->ended = true;
+	unref(tx);
+}
