@@ -9,9 +9,10 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bdrd [-c FILE] [--check-config] [--version]\n"
+	fprintf(f, "usage: bdrd [-c FILE] [--check-config] [-f] [--version]\n"
 		   "  -c, --config FILE   configuration (default %s)\n"
 		   "  -n, --check-config  validate the configuration and exit\n"
+		   "  -f, --foreground    accepted for scripts; bdrd never forks\n"
 		   "  -V, --version       print the version and exit\n",
 		BDR_CONFIG_PATH_DEFAULT);
 }
@@ -37,16 +38,18 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 'n' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "foreground", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = BDR_CONFIG_PATH_DEFAULT;
 	int check = 0, o;
 
-	while ((o = getopt_long(argc, argv, "c:nVh", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "c:nfVh", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c': path = optarg; break;
 		case 'n': check = 1; break;
+		case 'f': break; /* always in the foreground */
 		case 'V': printf("bdrd %s\n", BDR_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;

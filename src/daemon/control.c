@@ -314,8 +314,11 @@ void bdr_control_event(struct bdr_control_req *req, json_t *ev)
 		json_decref(ev);
 		return;
 	}
+	/* name lives in ev, which send_msg consumes: hold it for the log. */
+	json_incref(ev);
 	if (!send_msg(c, req->id, ev))
 		ctl_log(&c->ctl->opts, BDR_LOG_WARN, "%s: event '%s' dropped (too large)", req->cmd, name);
+	json_decref(ev);
 }
 
 void bdr_control_done(struct bdr_control_req *req, json_t *result)
