@@ -78,14 +78,29 @@ static int conn_send(struct conn *c, const json_t *req)
 	return 0;
 }
 
-/* Reads the next line into *msg (a JSON object). */
+/* Whether the n bytes at s are only spaces, tabs and '\r': such lines are
+ * ignored (proto/control.md, Framing). */
+static bool blank(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+			return false;
+	return true;
+}
+
+/* Reads the next line that is not blank into *msg (a JSON object). */
 static int conn_read(struct conn *c, json_t **msg)
 {
 	char *nl;
 
-	while (!(nl = memchr(c->buf, '\n', c->len))) {
+	while (!(nl = memchr(c->buf, '\n', c->len)) || blank(c->buf, (size_t)(nl - c->buf))) {
 		ssize_t n;
 
+		if (nl) { /* a blank line: drop it */
+			c->len -= (size_t)(nl + 1 - c->buf);
+			memmove(c->buf, nl + 1, c->len);
+			continue;
+		}
 		if (c->len == sizeof(c->buf)) {
 			fprintf(stderr, "bdrctl: bdrd sent a line over %d bytes\n", BDR_CONTROL_MAX_LINE);
 			return BDR_EXIT_FAILED;

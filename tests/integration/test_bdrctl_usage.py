@@ -1,0 +1,742 @@
+#!/usr/bin/env python3
+"""What a user of bdrctl relies on (proto/control.md, bdrctl(8)): help and
+usage errors, exit statuses, the socket it talks to, its tables and --json
+output, against tests/integration/fake_bdrd (the real control server with
+canned answers) and against small scripted servers of this test.
+
+    test_bdrctl_usage.py BDRCTL FAKE_BDRD
+
+Python 3 standard library only. Temporary files go under $BDR_TEST_TMP (or
+the system's temporary directory). Exit status 0 when every check passed, 1
+otherwise; every check runs and reports, a failing one does not stop the
+others.
+"""
+import base64
+import json
+import os
+import pty
+import re
+import select
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+BDRCTL = FAKE = None
+TMP = None
+DEFAULT_SOCKET = "/run/bdr/control.sock"
+COMMANDS = ["keygen", "pubkey", "push", "status", "packages", "peers", "reload"]
+NOBODY = 65534
+
+# The canned answers of fake_bdrd.c.
+STATUS = {
+    "transfers": [{"transfer": 7, "package": "app", "to": "branch1", "version": 4,
+                   "priority": "medium", "state": "sending", "bytes_sent": 1048576,
+                   "bytes_total": 4194304, "bytes_saved": 7000000, "rate_bps": 250000,
+                   "last_error": None}],
+    "received": [{"package": "tools", "from": "hq", "version": 12, "state": "failed",
+                  "bytes_received": 123, "bytes_total": 4567,
+                  "last_error": "hash mismatch in bin/tool"}],
+}
+PACKAGES = {"packages": [{"name": "app", "versions": [2, 3, 4], "active": 4},
+                         {"name": "empty", "versions": [], "active": None}]}
+PEER_KEY = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA="
+PEERS = {"peers": [{"name": "branch1", "public_key": PEER_KEY,
+                    "addresses": ["10.0.0.7:7743", "branch1.example:7743"],
+                    "connected": True, "last_error": None}]}
+RELOAD_ERRORS = ["/etc/bdr/bdr.conf:3: unknown key 'lisen'",
+                 "/etc/bdr/bdr.conf:9: peer 'x': no address"]
+
+
+# ---- running things ----
+
+def env_without_socket(**extra):
+    env = dict(os.environ)
+    env.pop("BDR_CONTROL", None)
+    env.update(extra)
+    return env
+
+
+def bdrctl(*args, env=None, cwd=None, preexec_fn=None, timeout=30):
+    """Runs bdrctl ARGS (BDR_CONTROL unset unless env sets it)."""
+    return subprocess.run([BDRCTL] + list(args), capture_output=True, text=True,
+                          env=env if env is not None else env_without_socket(), cwd=cwd,
+                          preexec_fn=preexec_fn, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def show(p):
+    return "exit %d\n--- stdout:\n%s--- stderr:\n%s" % (p.returncode, p.stdout, p.stderr)
+
+
+def expect(p, status, stdout_empty=None, stderr_has=()):
+    """Checks p's exit status (and that stderr says something on errors)."""
+    assert p.returncode == status, "expected exit %d, got %s" % (status, show(p))
+    if status != 0:
+        assert p.stderr.strip(), "exit %d without a message on stderr\n%s" % (status, show(p))
+        assert p.stderr.startswith("bdrctl: "), "message not prefixed 'bdrctl: '\n%s" % show(p)
+    if stdout_empty:
+        assert p.stdout == "", "expected nothing on stdout\n%s" % show(p)
+    for s in stderr_has:
+        assert s in p.stderr, "stderr lacks %r\n%s" % (s, show(p))
+
+
+def json_stream(text):
+    """Every JSON value of text, in order (compact lines or indented)."""
+    dec, out, i = json.JSONDecoder(), [], 0
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i == len(text):
+            return out
+        v, i = dec.raw_decode(text, i)
+        out.append(v)
+
+
+def json_one(p):
+    vals = json_stream(p.stdout)
+    assert len(vals) == 1, "expected one JSON value, got %d\n%s" % (len(vals), show(p))
+    return vals[0]
+
+
+def rows(text):
+    """A table as lists of cells (columns are separated by 2+ spaces)."""
+    return [re.split(r" {2,}", line.rstrip()) for line in text.splitlines() if line.strip()]
+
+
+class Fake:
+    """fake_bdrd SOCKET [--open], running until stop()."""
+
+    def __init__(self, path, open_mode=False):
+        self.path = path
+        args = [FAKE, path] + (["--open"] if open_mode else [])
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL)
+        end = time.monotonic() + 20
+        line = b""
+        while not line.endswith(b"\n"):
+            left = end - time.monotonic()
+            r, _, _ = select.select([self.proc.stdout], [], [], max(left, 0))
+            if not r:
+                self.stop()
+                raise AssertionError("fake_bdrd did not print 'ready' within 20 s")
+            c = os.read(self.proc.stdout.fileno(), 1)
+            if not c:
+                err = self.proc.stderr.read().decode(errors="replace")
+                self.proc.wait()
+                raise AssertionError("fake_bdrd exited %s before 'ready': %s"
+                                     % (self.proc.returncode, err))
+            line += c
+        assert line == b"ready\n", "fake_bdrd said %r, not 'ready'" % line
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("fake_bdrd did not stop on SIGTERM")
+            finally:
+                self.proc.stdout.close()
+                self.proc.stderr.close()
+            assert self.proc.returncode == 0, "fake_bdrd exited %d" % self.proc.returncode
+            assert not os.path.exists(self.path), "fake_bdrd left %s behind" % self.path
+
+
+class Recorder:
+    """A listening socket nobody answers on: did bdrctl connect to it?"""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(64)
+        self.sock.setblocking(False)
+
+    def connections(self):
+        n = 0
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except BlockingIOError:
+                return n
+            c.close()
+            n += 1
+
+    def close(self):
+        self.sock.close()
+        os.unlink(self.path)
+
+
+class Scripted:
+    """A one-connection server: reads the request line, records it, then
+    writes `answer` lines (None: closes without answering)."""
+
+    def __init__(self, path, answer):
+        self.path = path
+        self.answer = answer
+        self.request = None
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(1)
+        self.sock.settimeout(30)
+        self.error = None
+        self.t = threading.Thread(target=self._serve, daemon=True)
+        self.t.start()
+
+    def _serve(self):
+        try:
+            c, _ = self.sock.accept()
+            with c:
+                c.settimeout(30)
+                buf = b""
+                while b"\n" not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        break
+                    buf += d
+                self.request = json.loads(buf.split(b"\n")[0])
+                for line in self.answer or []:
+                    c.sendall(line.encode() + b"\n")
+        except Exception as e:  # reported by close()
+            self.error = e
+
+    def close(self):
+        self.t.join(30)
+        self.sock.close()
+        os.unlink(self.path)
+        if self.error:
+            raise AssertionError("scripted server: %r" % self.error)
+
+
+# ---- the checks ----
+
+def check_help():
+    """bdrctl --help, -h and COMMAND --help: usage on stdout, exit 0."""
+    for args in (["--help"], ["-h"]):
+        p = bdrctl(*args)
+        expect(p, 0)
+        assert p.stdout.startswith("usage: bdrctl"), show(p)
+        for c in COMMANDS:
+            assert re.search(r"^\s+%s\s" % c, p.stdout, re.M), "%s not listed\n%s" % (c, show(p))
+    rec = Recorder(os.path.join(TMP, "help.sock"))
+    try:
+        for c in COMMANDS:
+            for h in ("--help", "-h"):
+                p = bdrctl("-s", rec.path, c, h)
+                expect(p, 0)
+                assert p.stdout.startswith("usage: bdrctl %s" % c), show(p)
+                assert "--help" in p.stdout, show(p)
+        # push's usage names what it needs
+        p = bdrctl("push", "--help")
+        for s in ("PACKAGE", "DIR", "--to", "--priority", "--wait", "--json"):
+            assert s in p.stdout, "push --help lacks %r\n%s" % (s, show(p))
+        assert rec.connections() == 0, "a --help connected to the socket"
+    finally:
+        rec.close()
+
+
+USAGE_ERRORS = [
+    # (args after "-s SOCKET", what stderr names)
+    ([], "no command"),
+    (["frobnicate"], "frobnicate"),
+    (["--bogus", "status"], "--bogus"),
+    (["status", "--bogus"], "--bogus"),
+    (["status", "-x"], "-x"),
+    (["packages", "--to", "branch1"], "--to"),
+    (["peers", "--wait"], "--wait"),
+    (["reload", "extra"], "extra"),
+    (["status", "app", "extra"], "extra"),
+    (["keygen", "--to", "x"], "--to"),
+    (["status", "--socket"], "--socket"),
+    (["push"], "missing"),
+    (["push", "app"], "missing"),
+    (["push", "app", "DIR", "extra", "--to", "branch1"], "extra"),
+    (["push", "app", "DIR"], "--to"),                              # no --to
+    (["push", "app", "DIR", "--to"], "--to"),                      # --to without SITE
+    (["push", "app", "DIR", "--to", "branch1", "--priority", "urgent"], "urgent"),
+    (["push", "app", "DIR", "--to", "branch1", "-p", "HIGH"], "HIGH"),
+    (["push", "app", "DIR", "--to", "branch1", "--priority", ""], "priority"),
+]
+
+
+def check_usage_errors():
+    """Bad commands, options and arguments: exit 2, message and usage on
+    stderr, nothing on stdout, nothing sent."""
+    rec = Recorder(os.path.join(TMP, "usage.sock"))
+    src = os.path.join(TMP, "src")
+    try:
+        for args, named in USAGE_ERRORS:
+            args = [src if a == "DIR" else a for a in args]
+            p = bdrctl("-s", rec.path, *args)
+            try:
+                expect(p, 2, stdout_empty=True, stderr_has=[named, "usage: bdrctl"])
+            except AssertionError as e:
+                raise AssertionError("bdrctl %s: %s" % (" ".join(args), e))
+            n = rec.connections()
+            assert n == 0, "bdrctl %s connected to the socket" % " ".join(args)
+        # Same without -s: nothing tries the default socket either.
+        p = bdrctl("frobnicate", env=env_without_socket(BDR_CONTROL=rec.path))
+        expect(p, 2, stdout_empty=True, stderr_has=["frobnicate"])
+        assert rec.connections() == 0
+    finally:
+        rec.close()
+
+
+def check_push_local_errors():
+    """push of a file or of a missing path: exit 1 before anything is sent."""
+    rec = Recorder(os.path.join(TMP, "local.sock"))
+    f = os.path.join(TMP, "a-file")
+    with open(f, "w") as fh:
+        fh.write("x\n")
+    try:
+        for d, says in ((f, "not a directory"), (os.path.join(TMP, "missing"), "No such file")):
+            p = bdrctl("-s", rec.path, "push", "app", d, "--to", "branch1")
+            expect(p, 1, stdout_empty=True, stderr_has=[d, says])
+            assert rec.connections() == 0, "push of %s connected" % d
+    finally:
+        rec.close()
+
+
+def check_unreachable():
+    """No daemon: exit 3 and a message naming the socket."""
+    missing = os.path.join(TMP, "nobody-here.sock")
+    p = bdrctl("-s", missing, "status")
+    expect(p, 3, stdout_empty=True, stderr_has=[missing])
+    # A socket file nobody listens on (connection refused).
+    stale = os.path.join(TMP, "stale.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(stale)
+    s.close()
+    for cmd in (["status"], ["packages"], ["peers"], ["reload"],
+                ["push", "app", os.path.join(TMP, "src"), "--to", "branch1"]):
+        p = bdrctl("-s", stale, *cmd)
+        expect(p, 3, stdout_empty=True, stderr_has=[stale])
+    os.unlink(stale)
+    # Through the environment.
+    p = bdrctl("packages", env=env_without_socket(BDR_CONTROL=missing))
+    expect(p, 3, stderr_has=[missing])
+    # The default, when nothing names a socket and none is there.
+    if not os.path.exists(DEFAULT_SOCKET):
+        p = bdrctl("peers")
+        expect(p, 3, stderr_has=[DEFAULT_SOCKET])
+        p = bdrctl("peers", env=env_without_socket(BDR_CONTROL=""))  # empty: unset
+        expect(p, 3, stderr_has=[DEFAULT_SOCKET])
+    else:
+        print("    (%s exists: the default-socket check is skipped)" % DEFAULT_SOCKET)
+
+
+def check_socket_choice(fake):
+    """-s PATH and $BDR_CONTROL choose the socket; -s wins over the env."""
+    missing = os.path.join(TMP, "nobody-here.sock")
+    cases = [
+        (["-s", fake.path, "packages"], {}, 0, None),
+        (["--socket", fake.path, "packages"], {}, 0, None),
+        (["packages", "-s", fake.path], {}, 0, None),
+        (["packages", "--socket=" + fake.path], {}, 0, None),
+        (["packages"], {"BDR_CONTROL": fake.path}, 0, None),
+        (["-s", fake.path, "packages"], {"BDR_CONTROL": missing}, 0, None),
+        (["-s", missing, "packages"], {"BDR_CONTROL": fake.path}, 3, missing),
+        (["packages", "-s", missing], {"BDR_CONTROL": fake.path}, 3, missing),
+    ]
+    for args, env, status, named in cases:
+        p = bdrctl(*args, env=env_without_socket(**env))
+        try:
+            expect(p, status, stderr_has=[named] if named else [])
+        except AssertionError as e:
+            raise AssertionError("bdrctl %s (env %s): %s" % (" ".join(args), env, e))
+        if status == 0:
+            assert "app" in p.stdout, show(p)
+
+
+def check_status(fake):
+    p = bdrctl("-s", fake.path, "status")
+    expect(p, 0)
+    blocks = [b for b in p.stdout.split("\n\n") if b.strip()]
+    assert len(blocks) == 2, "expected a transfers and a received table\n%s" % show(p)
+    out, inn = rows(blocks[0]), rows(blocks[1])
+    assert out == [["PACKAGE", "DESTINATION", "VERSION", "STATE", "SENT", "SAVED", "LAST ERROR"],
+                   ["app", "branch1", "4", "sending", "1.0 MiB/4.0 MiB", "6.7 MiB", "-"]], \
+        "transfers table: %r\n%s" % (out, show(p))
+    assert inn == [["PACKAGE", "FROM", "VERSION", "STATE", "RECEIVED", "LAST ERROR"],
+                   ["tools", "hq", "12", "failed", "123 B/4.5 KiB", "hash mismatch in bin/tool"]], \
+        "received table: %r\n%s" % (inn, show(p))
+    # Columns are aligned: each header starts where its cells start.
+    lines = blocks[0].splitlines()
+    for h in ("VERSION", "STATE", "SENT"):
+        col = lines[0].index(h)
+        assert lines[1][col - 2:col] == "  " and lines[1][col] != " ", \
+            "column %s not aligned\n%s" % (h, blocks[0])
+    # --json, before or after the command: the daemon's result.
+    for args in (["--json", "status"], ["status", "--json"]):
+        p = bdrctl("-s", fake.path, *args)
+        expect(p, 0)
+        assert json_one(p) == STATUS, "status --json: %s" % show(p)
+    # The package argument is sent (the fake knows nothing of "none").
+    p = bdrctl("-s", fake.path, "status", "none")
+    expect(p, 0)
+    assert p.stdout.strip() == "no transfers", show(p)
+    p = bdrctl("-s", fake.path, "--json", "status", "none")
+    expect(p, 0)
+    assert json_one(p) == {"transfers": [], "received": []}, show(p)
+
+
+def check_packages(fake):
+    p = bdrctl("-s", fake.path, "packages")
+    expect(p, 0)
+    t = rows(p.stdout)
+    assert t[:2] == [["PACKAGE", "ACTIVE", "VERSIONS"], ["app", "4", "2,3,4"]], \
+        "packages table: %r\n%s" % (t, show(p))
+    assert len(t) == 3 and t[2] in (["empty", "-"], ["empty", "-", "-"]), \
+        "packages table, 'empty': %r\n%s" % (t, show(p))
+    p = bdrctl("-s", fake.path, "--json", "packages")
+    expect(p, 0)
+    v = json_one(p)
+    assert v == PACKAGES, "packages --json: %s" % show(p)
+    assert v["packages"][1]["active"] is None
+
+
+def check_peers(fake):
+    p = bdrctl("-s", fake.path, "peers")
+    expect(p, 0)
+    t = rows(p.stdout)
+    assert t == [["SITE", "CONNECTED", "ADDRESSES", "PUBLIC KEY", "LAST ERROR"],
+                 ["branch1", "yes", "10.0.0.7:7743,branch1.example:7743", PEER_KEY, "-"]], \
+        "peers table: %r\n%s" % (t, show(p))
+    p = bdrctl("-s", fake.path, "peers", "--json")
+    expect(p, 0)
+    v = json_one(p)
+    assert v == PEERS, "peers --json: %s" % show(p)
+    assert len(v["peers"][0]["public_key"]) == 44
+
+
+def check_push(fake):
+    src = os.path.join(TMP, "src")
+    link = os.path.join(TMP, "src-link")
+    real = os.path.realpath(src)
+    # Human output: the imported and queued lines, nothing else.
+    p = bdrctl("-s", fake.path, "push", "app", "src", "--to", "branch1", cwd=TMP)
+    expect(p, 0)
+    lines = p.stdout.splitlines()
+    assert len(lines) == 2, "expected 2 lines\n%s" % show(p)
+    assert lines[0] == "imported version 4: 120 files, 7.0 MiB (3 files read)", show(p)
+    assert lines[1] == "queued transfer 7 of version 4 to branch1", show(p)
+    # Options may come before the arguments.
+    p = bdrctl("-s", fake.path, "push", "--to", "branch1", "-p", "low", "app", src)
+    expect(p, 0)
+    assert p.stdout.splitlines()[1:] == ["queued transfer 7 of version 4 to branch1"], show(p)
+    # --json: one compact object per event line, then the result; dir is
+    # DIR's realpath whatever form it was given in.
+    for d, cwd in (("src", TMP), ("./src/", TMP), (link, None), (src + "/../src", None)):
+        for extra, prio in (([], "medium"), (["--priority", "high"], "high"),
+                            (["-p", "low"], "low"), (["--priority=medium"], "medium")):
+            p = bdrctl("-s", fake.path, "--json", "push", "app", d, "-t", "branch1", *extra,
+                       cwd=cwd)
+            expect(p, 0)
+            first = p.stdout.splitlines()[:2]
+            evs = [json.loads(x) for x in first]
+            assert [e.get("event") for e in evs] == ["imported", "queued"], show(p)
+            assert evs[0] == {"id": 1, "event": "imported", "version": 4, "files": 120,
+                              "bytes": 7340032, "files_read": 3}, show(p)
+            assert evs[1] == {"id": 1, "event": "queued", "transfer": 7, "version": 4}, show(p)
+            vals = json_stream(p.stdout)
+            assert len(vals) == 3, "expected 2 events and the result\n%s" % show(p)
+            assert vals[2] == {"package": "app", "version": 4, "to": "branch1", "transfer": 7,
+                               "state": "queued", "dir": real, "priority": prio}, \
+                "push %s %s: result %r, expected dir %s\n%s" % (d, extra, vals[2], real, show(p))
+
+
+def check_push_wait(fake):
+    src = os.path.join(TMP, "src")
+    p = bdrctl("-s", fake.path, "push", "app", src, "--to", "branch1", "--wait")
+    expect(p, 0)
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith("imported version 4:"), show(p)
+    assert lines[1] == "queued transfer 7 of version 4 to branch1", show(p)
+    progress = [x for x in lines if x.startswith("sent ")]
+    assert progress and all("of 2.9 KiB" in x and "%" in x and "ETA" in x for x in progress), \
+        "no progress lines\n%s" % show(p)
+    assert "\r" not in p.stdout and "\033" not in p.stdout, \
+        "terminal codes in output to a pipe\n%s" % show(p)
+    assert lines[-1] == "branch1 activated app version 4: sent 2.9 KiB, saved 8.8 KiB", show(p)
+    # --json --wait: events (progress included), then the activated result.
+    p = bdrctl("-s", fake.path, "push", "app", src, "--to", "branch1", "--wait", "--json")
+    expect(p, 0)
+    vals = json_stream(p.stdout)
+    names = [v.get("event") for v in vals[:-1]]
+    assert names[:2] == ["imported", "queued"] and "progress" in names \
+        and set(names[2:]) == {"progress"}, "events %r\n%s" % (names, show(p))
+    for v in vals[:-1]:
+        assert v.get("id") == 1
+    prog = [v for v in vals if v.get("event") == "progress"]
+    assert prog[-1]["bytes_sent"] == 3000 and prog[-1]["bytes_total"] == 3000, show(p)
+    assert vals[-1] == {"package": "app", "version": 4, "to": "branch1", "transfer": 7,
+                        "state": "activated", "bytes_sent": 3000, "bytes_saved": 9000}, show(p)
+    # On a terminal the progress line is updated in place, and the line after
+    # it starts on a line of its own.
+    out, status = run_on_pty(["-s", fake.path, "push", "app", src, "--to", "branch1", "-w"])
+    assert status == 0, "on a pty: exit %d\n%r" % (status, out)
+    assert "\rsent " in out, "no in-place progress on a terminal: %r" % out
+    assert re.search(r"\r?\n(\x1b\[K)?branch1 activated app version 4", out) or \
+        "\nbranch1 activated" in out.replace("\r\n", "\n"), \
+        "the activated line does not start a line: %r" % out
+    last = out.replace("\r\n", "\n").rstrip("\n").split("\n")[-1]
+    assert last == "branch1 activated app version 4: sent 2.9 KiB, saved 8.8 KiB", \
+        "last line on a pty: %r" % last
+
+
+def run_on_pty(args):
+    """bdrctl ARGS with stdout on a pseudo-terminal; (output, exit status)."""
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen([BDRCTL] + args, stdout=slave, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, env=env_without_socket())
+    finally:
+        os.close(slave)
+    out = b""
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        r, _, _ = select.select([master], [], [], 1)
+        if not r:
+            if proc.poll() is not None:
+                break
+            continue
+        try:
+            d = os.read(master, 65536)
+        except OSError:  # EIO: the slave side is closed
+            break
+        if not d:
+            break
+        out += d
+    os.close(master)
+    try:
+        status = proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError("bdrctl on a pty did not end: %r" % out)
+    proc.stderr.close()
+    return out.decode(errors="replace"), status
+
+
+def check_daemon_errors(fake):
+    src = os.path.join(TMP, "src")
+    # unknown_site: exit 4, the daemon's message on stderr, nothing on stdout.
+    for extra in ([], ["--json"], ["--wait"]):
+        p = bdrctl("-s", fake.path, "push", "app", src, "--to", "branch9", *extra)
+        expect(p, 4, stdout_empty=True, stderr_has=["no site named 'branch9'", "unknown_site"])
+    # reload: invalid_config, exit 1, every error on a line of its own.
+    for args in (["reload"], ["--json", "reload"]):
+        p = bdrctl("-s", fake.path, *args)
+        expect(p, 1, stdout_empty=True, stderr_has=["invalid_config"])
+        errlines = p.stderr.splitlines()
+        for e in RELOAD_ERRORS:
+            assert any(line == e or line.endswith(": " + e) or line.startswith(e)
+                       for line in errlines), "error %r not on a line of its own\n%s" \
+                % (e, show(p))
+
+
+def check_permission_denied():
+    """A peer whose credentials are refused: exit 4 (permission_denied);
+    without --open the socket's mode stops it first: exit 3."""
+    if os.geteuid() != 0:
+        print("    (not root: the refused-peer check is skipped)")
+        return
+    os.chmod(TMP, 0o755)
+    t = TMP
+    while t != "/":  # every directory up to TMP must be traversable
+        st = os.stat(t)
+        assert st.st_mode & stat.S_IXOTH, "%s is not traversable by others" % t
+        t = os.path.dirname(t)
+
+    def as_nobody():
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+
+    path = os.path.join(TMP, "open.sock")
+    fake = Fake(path, open_mode=True)
+    try:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o666
+        for cmd in (["status"], ["--json", "packages"], ["reload"]):
+            p = bdrctl("-s", path, *cmd, preexec_fn=as_nobody)
+            expect(p, 4, stdout_empty=True, stderr_has=["permission_denied"])
+        # root still gets in
+        expect(bdrctl("-s", path, "peers"), 0)
+    finally:
+        fake.stop()
+    path = os.path.join(TMP, "closed.sock")
+    fake = Fake(path)
+    try:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o660
+        p = bdrctl("-s", path, "status", preexec_fn=as_nobody)
+        expect(p, 3, stdout_empty=True, stderr_has=[path])
+    finally:
+        fake.stop()
+
+
+def check_protocol():
+    """The request bdrctl sends and how it maps answers it does not get from
+    the fake: lost connections, codes it does not know, null ids."""
+    path = os.path.join(TMP, "scripted.sock")
+    src = os.path.join(TMP, "src")
+    cases = [
+        # (args, answer lines, exit, stderr has)
+        (["status", "app"], None, 3, [path]),
+        (["push", "app", src, "--to", "branch1"],
+         ['{"id":1,"event":"imported","version":1,"files":1,"bytes":1,"files_read":1}'],
+         3, [path]),
+        (["packages"], ['{"id":1,"ok":false,"error":{"code":"frobbed","message":"odd"}}'],
+         1, ["odd"]),
+        (["peers"], ['{"id":null,"ok":false,"error":{"code":"busy","message":"too many"}}'],
+         4, ["too many", "busy"]),
+        (["peers"], ['{"id":1,"ok":false,"error":{"code":"bad_request","message":"no"}}'],
+         4, ["bad_request"]),
+        (["reload"], ['{"id":1,"ok":false,"error":{"code":"internal","message":"boom"}}'],
+         1, ["boom"]),
+        (["reload"], ['', '  ', '{"id":1,"ok":true,"result":{}}'], 0, []),
+        (["push", "app", src, "--to", "branch1"],
+         ['{"id":1,"ok":false,"error":{"code":"import_failed","message":"cannot read x"}}'],
+         1, ["cannot read x"]),
+        (["push", "app", src, "--to", "branch1", "--wait"],
+         ['{"id":1,"ok":false,"error":{"code":"transfer_failed","message":"refused"}}'],
+         1, ["refused"]),
+        (["push", "app", src, "--to", "branch1"],
+         ['{"id":1,"ok":false,"error":{"code":"invalid_package","message":"bad name"}}'],
+         4, ["bad name"]),
+    ]
+    for args, answer, status, has in cases:
+        srv = Scripted(path, answer)
+        try:
+            p = bdrctl("-s", path, *args)
+        finally:
+            srv.t.join(30)
+        try:
+            srv.close()
+            expect(p, status, stderr_has=has)
+        except AssertionError as e:
+            raise AssertionError("bdrctl %s answered %r: %s" % (" ".join(args), answer, e))
+        req = srv.request
+        assert isinstance(req, dict) and isinstance(req.get("id"), int) and req["id"] >= 0 \
+            and req.get("v") == 1 and req.get("cmd") == args[0], "request %r" % req
+        if args[0] == "status":
+            assert req.get("package") == "app", "request %r" % req
+        if args[0] == "push":
+            assert req["package"] == "app" and req["to"] == "branch1" \
+                and req["dir"] == os.path.realpath(src) and req["priority"] == "medium" \
+                and req["wait"] is ("--wait" in args), "request %r" % req
+        if args == ["reload"] and status == 0:
+            assert p.stdout.strip() == "configuration reloaded", show(p)
+
+
+def check_keys():
+    kdir = os.path.join(TMP, "keys")
+    os.mkdir(kdir)
+    key = os.path.join(kdir, "site.key")
+    p = bdrctl("keygen", "-o", key)
+    expect(p, 0)
+    pub = p.stdout.strip()
+    assert re.fullmatch(r"[A-Za-z0-9+/]{43}=", pub) and len(base64.b64decode(pub)) == 32, \
+        "keygen printed %r" % p.stdout
+    st = os.stat(key)
+    assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600, \
+        "key file mode %o" % st.st_mode
+    with open(key, "rb") as f:
+        content = f.read()
+    # never overwrites
+    for args in (["keygen", "-o", key], ["keygen", "--output", key], ["keygen", "--output=" + key]):
+        p = bdrctl(*args)
+        expect(p, 1, stdout_empty=True, stderr_has=[key])
+    with open(key, "rb") as f:
+        assert f.read() == content, "keygen changed an existing key file"
+    # pubkey prints the same key
+    for args in (["pubkey", "-k", key], ["pubkey", "--key", key]):
+        p = bdrctl(*args)
+        expect(p, 0)
+        assert p.stdout == pub + "\n" and len(pub) == 44, show(p)
+    p = bdrctl("--json", "pubkey", "-k", key)
+    expect(p, 0)
+    assert json_one(p) == {"public_key": pub}, show(p)
+    # local file errors: exit 1
+    p = bdrctl("pubkey", "-k", os.path.join(kdir, "none.key"))
+    expect(p, 1, stdout_empty=True, stderr_has=["none.key"])
+    p = bdrctl("keygen", "-o", os.path.join(kdir, "no-dir", "site.key"))
+    expect(p, 1, stdout_empty=True, stderr_has=["no-dir"])
+    junk = os.path.join(kdir, "junk.key")
+    with open(junk, "w") as f:
+        f.write("not a key\n")
+    os.chmod(junk, 0o600)
+    p = bdrctl("pubkey", "-k", junk)
+    expect(p, 1, stdout_empty=True)
+    # a second keygen makes a different key
+    key2 = os.path.join(kdir, "other.key")
+    p = bdrctl("keygen", "-o", key2)
+    expect(p, 0)
+    assert p.stdout.strip() != pub
+
+
+# ---- main ----
+
+def main():
+    global BDRCTL, FAKE, TMP
+    if len(sys.argv) != 3:
+        print("usage: %s BDRCTL FAKE_BDRD" % sys.argv[0], file=sys.stderr)
+        return 2
+    BDRCTL, FAKE = (os.path.abspath(a) for a in sys.argv[1:])
+    base = os.environ.get("BDR_TEST_TMP") or tempfile.gettempdir()
+    os.makedirs(base, exist_ok=True)
+    TMP = tempfile.mkdtemp(prefix="bdrctl_usage-", dir=base)
+    if len(os.path.join(TMP, "scripted.sock")) >= 100:  # sun_path is 108 bytes
+        shutil.rmtree(TMP)
+        TMP = tempfile.mkdtemp(prefix="bdrctl_usage-")
+    os.mkdir(os.path.join(TMP, "src"))
+    with open(os.path.join(TMP, "src", "f"), "w") as f:
+        f.write("hello\n")
+    os.symlink(os.path.join(TMP, "src"), os.path.join(TMP, "src-link"))
+
+    failed = []
+
+    def run(fn, *args):
+        name = fn.__name__[len("check_"):]
+        try:
+            fn(*args)
+            print("ok   %s" % name, flush=True)
+        except Exception as e:
+            failed.append(name)
+            print("FAIL %s: %s" % (name, e), flush=True)
+            if not isinstance(e, AssertionError):
+                traceback.print_exc()
+
+    try:
+        for fn in (check_help, check_usage_errors, check_push_local_errors,
+                   check_unreachable, check_protocol, check_keys):
+            run(fn)
+        fake = Fake(os.path.join(TMP, "fake.sock"))
+        try:
+            for fn in (check_socket_choice, check_status, check_packages, check_peers,
+                       check_push, check_push_wait, check_daemon_errors):
+                run(fn, fake)
+        finally:
+            fake.stop()
+        run(check_permission_denied)
+    finally:
+        if failed:
+            print("kept %s for inspection" % TMP)
+        else:
+            shutil.rmtree(TMP, ignore_errors=True)
+    if failed:
+        print("%d check(s) failed: %s" % (len(failed), ", ".join(failed)))
+        return 1
+    print("all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
