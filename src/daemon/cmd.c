@@ -21,6 +21,7 @@ struct push_job {
 	char package[BDR_MAX_PACKAGE_NAME + 1];
 	char dir[PATH_MAX];
 	char to[BDR_MAX_SITE_NAME + 1];
+	char site[BDR_MAX_SITE_NAME + 1]; /* ours: the worker must not read d->cfg */
 	enum bdr_db_priority prio;
 	bool wait;
 	uint64_t version;
@@ -32,7 +33,7 @@ static int import_run(struct bdrd_job *job)
 {
 	struct push_job *p = container_of(job, struct push_job, job);
 	struct bdr_import_req req = {
-		.package = p->package, .srcdir = p->dir, .site = job->d->cfg.site.name,
+		.package = p->package, .srcdir = p->dir, .site = p->site,
 		.key = &job->d->key,
 	};
 
@@ -142,6 +143,7 @@ static void cmd_push(struct bdr_control_req *req, json_t *args, void *arg)
 	snprintf(p->package, sizeof(p->package), "%s", pkg);
 	snprintf(p->dir, sizeof(p->dir), "%s", dir);
 	snprintf(p->to, sizeof(p->to), "%s", to);
+	snprintf(p->site, sizeof(p->site), "%s", d->cfg.site.name);
 	bdrd_work(d, &p->job, true, import_run, import_done);
 }
 

@@ -17,6 +17,7 @@
 #include "daemon/daemon.h"
 
 #define READ_BUF (64u * 1024)
+#define LINGER_MS 5000 /* a closing connection waits this long for its last bytes */
 
 struct conn {
 	uv_tcp_t tcp;              /* embedded; see the file comment */
@@ -188,7 +189,8 @@ static int flush(struct conn *c)
 	return 0;
 }
 
-int conn_send(struct conn *c, const struct bdr_msg *m)
+/* Encodes, seals and writes m; a failure is returned, the caller closes. */
+static int send_msg(struct conn *c, const struct bdr_msg *m)
 {
 	struct bdr_diag dg;
 	uint8_t *buf;
@@ -213,6 +215,13 @@ int conn_send(struct conn *c, const struct bdr_msg *m)
 	free(buf);
 	if (r == 0)
 		r = flush(c);
+	return r;
+}
+
+int conn_send(struct conn *c, const struct bdr_msg *m)
+{
+	int r = send_msg(c, m);
+
 	if (r < 0)
 		conn_close(c, r, "send failed");
 	return r;
@@ -220,24 +229,40 @@ int conn_send(struct conn *c, const struct bdr_msg *m)
 
 /* ---- closing ---- */
 
+static void close_handles(struct conn *c)
+{
+	if (!uv_is_closing((uv_handle_t *)&c->timer))
+		uv_close((uv_handle_t *)&c->timer, handle_closed);
+	if (!uv_is_closing((uv_handle_t *)&c->tcp))
+		uv_close((uv_handle_t *)&c->tcp, handle_closed);
+}
+
 static void shutdown_done(uv_shutdown_t *req, int status)
 {
 	struct conn *c = req->data;
 
-	(void)status;
+	(void)status; /* UV_ECANCELED when linger_expired closed the socket */
 	free(req);
-	uv_close((uv_handle_t *)&c->tcp, handle_closed);
+	close_handles(c);
+}
+
+static void linger_expired(uv_timer_t *t)
+{
+	close_handles(t->data);
 }
 
 static void send_error(struct conn *c, int err, const char *why)
 {
 	struct bdr_msg m = { .type = BDR_MSG_ERROR };
 
-	if (!bdr_channel_can_send(c->ch) || err >= 0)
+	/* No channel yet (the connect itself failed): nothing to tell. */
+	if (!c->ch || !bdr_channel_can_send(c->ch) || err >= 0)
 		return;
 	m.error.code = err;
 	bdr_wire_text(m.error.message, why);
-	(void)conn_send(c, &m);
+	/* Best effort: conn_send would close c again on failure (and so send
+	 * another ERROR, without end, when the socket is already broken). */
+	(void)send_msg(c, &m);
 }
 
 /* err < 0 and why: logged and, where the channel allows, told to the peer
@@ -274,17 +299,20 @@ void conn_close(struct conn *c, int err, const char *why)
 			p->out = NULL;
 	}
 	uv_timer_stop(&c->timer);
-	uv_close((uv_handle_t *)&c->timer, handle_closed);
 	uv_read_stop((uv_stream_t *)&c->tcp);
-	/* Let queued bytes (an ERROR, a DONE) reach the peer before closing. */
+	/* Let queued bytes (an ERROR, a DONE) reach the peer before closing,
+	 * but not forever: a peer that stops reading would otherwise keep c
+	 * (and, at a stop, the whole daemon) alive. */
 	sr = c->backlog && uv_is_writable((uv_stream_t *)&c->tcp) ? calloc(1, sizeof(*sr)) : NULL;
 	if (sr) {
 		sr->data = c;
-		if (uv_shutdown(sr, (uv_stream_t *)&c->tcp, shutdown_done) == 0)
+		if (uv_shutdown(sr, (uv_stream_t *)&c->tcp, shutdown_done) == 0) {
+			uv_timer_start(&c->timer, linger_expired, LINGER_MS, 0);
 			return;
+		}
 		free(sr);
 	}
-	uv_close((uv_handle_t *)&c->tcp, handle_closed);
+	close_handles(c);
 }
 
 /* ---- reading ---- */
@@ -341,8 +369,11 @@ static void dispatch(struct conn *c, const uint8_t *buf, size_t len)
 			 bdr_wire_type_name(m->type));
 		conn_close(c, -BDR_EFORMAT, dg.msg);
 	} else if (m->type == BDR_MSG_PING) {
+		/* Not while our bytes pile up: a peer that sends PINGs and never
+		 * reads would grow the backlog without bound. */
 		m->type = BDR_MSG_PONG;
-		conn_send(c, m);
+		if (c->backlog < c->d->cfg.limits.max_inflight_bytes)
+			conn_send(c, m);
 	} else if (m->type == BDR_MSG_ERROR) {
 		snprintf(dg.msg, sizeof(dg.msg), "peer reported: %.400s", m->error.message);
 		conn_close(c, m->error.code, dg.msg);
@@ -422,6 +453,8 @@ void conn_pause_read(struct conn *c, bool pause)
 
 /* ---- timers: handshake deadline, keepalive, idle ---- */
 
+static void next_address(struct conn *c, int err, const char *what);
+
 static void on_timer(uv_timer_t *t)
 {
 	struct conn *c = t->data;
@@ -429,6 +462,11 @@ static void on_timer(uv_timer_t *t)
 	int64_t now = bdrd_now_ns(), idle = (int64_t)l->idle_timeout_s * 1000000000ll;
 
 	if (!c->ready) {
+		if (c->outgoing && !c->ch) {
+			/* This address did not resolve or answer in time: the next. */
+			next_address(c, UV_ETIMEDOUT, "connecting to");
+			return;
+		}
 		conn_close(c, -ETIMEDOUT, c->outgoing ? "connect or handshake timed out" : "handshake timed out");
 		return;
 	}
@@ -539,8 +577,10 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 	struct conn *c = req->data;
 	int r = status;
 
+	c->handles_open--; /* taken by try_address */
 	if (c->closing) {
 		uv_freeaddrinfo(res);
+		conn_free_maybe(c);
 		return;
 	}
 	if (r == 0) {
@@ -582,8 +622,14 @@ static void try_address(struct conn *c)
 	snprintf(port, sizeof(port), "%u", a->port);
 	c->gai.data = c;
 	r = uv_getaddrinfo(c->d->loop, &c->gai, on_resolved, a->host, port, &hints);
-	if (r < 0)
+	if (r < 0) {
 		next_address(c, r, "resolving");
+		return;
+	}
+	/* Not a handle, but c must outlive it like one: a close meanwhile (a
+	 * stop, the timer) would free c before on_resolved runs. */
+	c->handles_open++;
+	uv_timer_start(&c->timer, on_timer, c->d->cfg.limits.connect_timeout_s * 1000ull, 0);
 }
 
 int conn_connect(struct bdrd *d, const char *peer, struct send_xfer *tx)

@@ -144,8 +144,11 @@ void bdrd_kick(struct bdrd *d)
 		start_next(d, &d->cfg.peers[i]);
 }
 
+static void waiters_recheck(struct bdrd *d);
+
 static void on_tick(uv_timer_t *t)
 {
+	waiters_recheck(t->data);
 	bdrd_kick(t->data);
 }
 
@@ -221,10 +224,16 @@ void bdrd_transfer_changed(struct bdrd *d, const struct bdr_db_transfer *t)
 
 void bdrd_wait(struct bdrd *d, struct bdr_control_req *req, int64_t transfer)
 {
-	struct bdrd_waiter *w = calloc(1, sizeof(*w));
+	struct bdrd_waiter *w;
 	struct bdr_db_transfer t;
 
-	if (!w) {
+	/* The client left (or the control socket stopped) during the import:
+	 * no gone callback will come any more, so nobody would answer. */
+	if (bdr_control_req_gone(req)) {
+		bdr_control_done(req, NULL);
+		return;
+	}
+	if (!(w = calloc(1, sizeof(*w)))) {
 		bdr_control_fail(req, "internal", "out of memory");
 		return;
 	}
@@ -237,6 +246,32 @@ void bdrd_wait(struct bdrd *d, struct bdr_control_req *req, int64_t transfer)
 	if (bdr_db_transfer_get(d->db, transfer, &t) == 0 && t.state != BDR_XFER_QUEUED &&
 	    t.state != BDR_XFER_SENDING && t.state != BDR_XFER_PAUSED)
 		bdrd_transfer_changed(d, &t);
+}
+
+/* Rows also end where no sender sees it: a queued row superseded by a
+ * newer push (bdr_db_transfer_add), or one that bdr_db_transfer_update
+ * cancels as it goes back to the queue. Answer those waiters too. */
+static void waiters_recheck(struct bdrd *d)
+{
+	struct bdrd_waiter *w = d->waiters;
+
+	while (w) {
+		struct bdr_db_transfer t;
+		int r = bdr_db_transfer_get(d->db, w->transfer, &t);
+
+		if (r == 0 && (t.state == BDR_XFER_DONE || t.state == BDR_XFER_FAILED ||
+			       t.state == BDR_XFER_CANCELLED)) {
+			bdrd_transfer_changed(d, &t); /* removes w (and others) */
+			w = d->waiters;
+		} else if (r == -BDR_ENOTFOUND) {
+			bdr_control_fail(w->req, "transfer_failed", "transfer %" PRId64 " no longer exists",
+					 w->transfer);
+			waiter_remove(d, w);
+			w = d->waiters;
+		} else {
+			w = w->next;
+		}
+	}
 }
 
 /* ---- reload ---- */

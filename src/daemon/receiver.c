@@ -131,7 +131,7 @@ static void record(struct recv_xfer *rx, enum bdr_db_recv_state st, const char *
 			    bdr_db_errmsg(rx->d->db));
 }
 
-static void send_done(struct recv_xfer *rx, uint8_t status, int err, const char *msg)
+static void send_done(struct recv_xfer *rx, struct conn *c, uint8_t status, int err, const char *msg)
 {
 	struct bdr_msg m = { .type = BDR_MSG_DONE };
 
@@ -139,24 +139,28 @@ static void send_done(struct recv_xfer *rx, uint8_t status, int err, const char 
 	m.done.status = status;
 	m.done.error = status == BDR_DONE_FAILED ? (err < 0 ? err : -EIO) : 0;
 	bdr_wire_text(m.done.message, msg ? msg : "");
-	if (rx->c)
-		conn_send(rx->c, &m);
+	conn_send(c, &m);
 }
 
 /* The transfer ends here (whatever jobs still hold it free it later). */
 static void finish(struct recv_xfer *rx, uint8_t status, int err, const char *msg)
 {
+	struct conn *c = rx->c;
+
 	if (status == BDR_DONE_FAILED) {
 		bdr_log(BDR_LOG_ERROR, &rx->ctx, "failed", "%s", msg);
 		record(rx, BDR_RECV_FAILED, msg);
 	} else if (status == BDR_DONE_ACTIVATED) {
 		record(rx, BDR_RECV_ACTIVATED, NULL);
 	}
-	send_done(rx, status, err, msg);
-	if (rx->c)
-		conn_pause_read(rx->c, false);
+	/* Off the connection before sending: a failed send closes it, and
+	 * receiver_detach_all must not end (and unref) rx a second time. */
 	rx->state = RX_ENDED;
 	unlink_rx(rx);
+	if (c) {
+		send_done(rx, c, status, err, msg);
+		conn_pause_read(c, false);
+	}
 	unref(rx);
 }
 
@@ -170,6 +174,15 @@ static int plan_run(struct bdrd_job *job)
 	if (r == -EEXIST) {
 		rx->held = true;
 		return 0;
+	}
+	if (r == 0) {
+		/* The OFFER named what is recorded and logged: it must be what
+		 * the signed manifest says. */
+		const struct bdr_manifest *m = bdr_rebuild_manifest(rx->rb);
+		if (strcmp(m->package, rx->package) || m->version != rx->version)
+			return bdr_diag_set(&rx->dg, -BDR_EFORMAT,
+					    "the manifest is package '%s' version %" PRIu64 ", not what was offered",
+					    m->package, m->version);
 	}
 	if (r == 0)
 		r = bdr_rebuild_missing(rx->rb, &rx->missing, &rx->nmissing, NULL);
@@ -400,7 +413,9 @@ static void finish_done(struct bdrd_job *job, int rc)
 		log_info(&rx->ctx, "activated", "verified and activated (%" PRIu64 " chunk bytes received)",
 			 rx->bytes_in);
 		finish(rx, BDR_DONE_ACTIVATED, 0, NULL);
-	} else if (rc == 1 && rx->rounds < MAX_ROUNDS) {
+	} else if (rc == 1 && rx->nmissing && rx->rounds < MAX_ROUNDS) {
+		/* (nmissing 0: the bad files were built from received chunks
+		 * only; asking for nothing would wait forever.) */
 		rx->rounds++;
 		bdr_log(BDR_LOG_WARN, &rx->ctx, "refetch",
 			"%s; asking the sender for those files in full (%" PRIu32 " chunks)", rx->dg.msg,
@@ -530,6 +545,9 @@ void receiver_on_msg(struct conn *c, const struct bdr_msg *m)
 		record(rx, BDR_RECV_RECEIVING, m->cancel.reason);
 		unlink_rx(rx);
 		unref(rx);
+		/* It may have stopped reading (its queue was high); the rest of
+		 * its queue is dropped. */
+		conn_pause_read(c, false);
 	}
 }
 

@@ -202,7 +202,9 @@ static void load_done(struct bdrd_job *job, int rc)
 		tx->loaded = true;
 		if (tx->c)
 			send_offer(tx);
-	} else if (rc < 0) {
+	} else if (rc < 0 && !tx->ended) {
+		/* Not once detached: the row went back to the queue, and may
+		 * already belong to the next attempt's sender. */
 		bdr_log_err(BDR_LOG_ERROR, &tx->ctx, rc, "transfer", "%s", tx->dg.msg);
 		end(tx, BDR_XFER_FAILED, tx->dg.msg);
 		if (tx->c)
@@ -362,10 +364,13 @@ static void batch_done(struct bdrd_job *job, int rc)
 			break;
 	}
 	batch_free(b);
-	if (tx->c && !tx->ended) {
+	if (tx->c && !tx->ended)
 		row_save(tx, false);
-		pump(tx);
-	}
+	/* row_save saw the row cancelled or superseded: stop, or the idle
+	 * connection (kept alive by PINGs) would hold the peer's slot. */
+	if (tx->c && tx->ended)
+		conn_close(tx->c, 0, "transfer no longer wanted");
+	pump(tx);
 	unref(tx);
 }
 
@@ -412,9 +417,11 @@ void sender_on_drain(struct send_xfer *tx)
 {
 	/* Not before the OFFER: until load_done the manifest belongs to the
 	 * load job (a drain of the handshake's bytes comes first). */
+	tx->refs++; /* a failed send closes the connection, which drops its ref */
 	if (tx->loaded && tx->moff < tx->mlen)
 		send_manifest_pieces(tx);
 	pump(tx);
+	unref(tx);
 }
 
 /* ---- NEED and DONE ---- */
@@ -453,6 +460,13 @@ static void on_done(struct send_xfer *tx, const struct bdr_msg *m)
 	uint64_t total = tx->row.bytes_total;
 	int r;
 
+	if (m->done.status == BDR_DONE_FAILED && m->done.error == -EBUSY) {
+		/* Transient, not a failure: the destination still receives this
+		 * version on a connection whose loss it has not noticed yet (our
+		 * previous attempt). Back to the queue. */
+		conn_close(tx->c, -EBUSY, "the destination is busy with this version");
+		return;
+	}
 	if (m->done.status == BDR_DONE_FAILED) {
 		bdr_log(BDR_LOG_ERROR, &tx->ctx, "failed", "the destination refused or failed: %s (%s)",
 			m->done.message, bdr_strerror(m->done.error));
