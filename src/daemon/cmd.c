@@ -167,15 +167,18 @@ static json_t *transfers_json(struct bdrd *d, const char *pkg, int *rc)
 	size_t n = 0;
 
 	*rc = bdr_db_transfer_list(d->db, pkg, &t, &n);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		uint64_t rate, total;
+		bdrd_transfer_rate(d, &t[i], &rate, &total);
 		json_array_append_new(a, json_pack(
 			"{s:I, s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o}",
 			"transfer", (json_int_t)t[i].id, "package", t[i].package, "to", t[i].peer,
 			"version", (json_int_t)t[i].version, "priority", prio[t[i].priority], "state",
 			xfer_state(&t[i]), "bytes_sent", (json_int_t)t[i].bytes_sent, "bytes_total",
-			(json_int_t)t[i].bytes_total, "bytes_saved", (json_int_t)t[i].bytes_saved,
-			"rate_bps", (json_int_t)0, "attempts", (json_int_t)t[i].attempts,
+			(json_int_t)total, "bytes_saved", (json_int_t)t[i].bytes_saved,
+			"rate_bps", (json_int_t)rate, "attempts", (json_int_t)t[i].attempts,
 			"last_error", nullable(t[i].last_error)));
+	}
 	free(t);
 	return a;
 }

@@ -89,6 +89,10 @@ static const struct bdr_config_key keys[] = {
 	  "Seconds a peer connection may stay silent before it is closed." },
 	{ L, "max_transfers", BDR_CONFIG_T_UINT, "8", 1, 1024, RLD, LIMIT(max_transfers),
 	  "Transfers running at once, to and from all peers together." },
+	{ L, "retries", BDR_CONFIG_T_UINT, "10", 0, 1000, RLD, LIMIT(retries),
+	  "Failed attempts after which a transfer is given up as failed." },
+	{ L, "retry_delay_s", BDR_CONFIG_T_UINT, "5", 1, 86400, RLD, LIMIT(retry_delay_s),
+	  "Seconds between a failed attempt of a transfer and the next." },
 
 	{ P, "public_key", BDR_CONFIG_T_PUBKEY, NULL, 0, 0, REQ | RLD, PEER(public_key),
 	  "The peer's public key, as bdrctl pubkey prints it on that site." },

@@ -80,6 +80,8 @@ struct bdr_config_limits {
 	uint32_t connect_timeout_s;
 	uint32_t idle_timeout_s;
 	uint32_t max_transfers; /* running at once, all peers together */
+	uint32_t retries;       /* failed attempts before a transfer fails */
+	uint32_t retry_delay_s; /* between attempts */
 };
 
 struct bdr_peer_config {

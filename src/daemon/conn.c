@@ -433,7 +433,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 		if (nread == UV_EOF && c->ready && !c->tx && !c->rx)
 			conn_close(c, 0, "peer closed the connection");
 		else
-			conn_close(c, (int)nread, c->ready ? "connection lost" : "connection lost during handshake");
+			conn_close(c, (int)nread, c->ready ? "connection lost" : c->outgoing ?
+				   "the peer closed the connection during the handshake (does it pin this site's key?)" :
+				   "connection lost during handshake");
 		return;
 	}
 	c->last_rx_ns = bdrd_now_ns();

@@ -184,20 +184,52 @@ static void waiter_gone(struct bdr_control_req *req, void *arg)
 	bdr_control_done(req, NULL);
 }
 
-static void progress(struct bdrd_waiter *w, const struct bdr_db_transfer *t)
+void bdrd_peer_progress(struct bdrd *d, const struct bdr_db_transfer *t, uint64_t expected)
 {
-	int64_t now = bdrd_now_ns(), dt = now - w->last_event_ns;
-	uint64_t rate = 0;
+	struct bdrd_peer *p = bdrd_peer_get(d, t->peer);
+	int64_t now = bdrd_now_ns();
 
-	if (dt < PROGRESS_EVERY_NS)
+	if (!p)
 		return;
-	if (w->last_event_ns && t->bytes_sent >= w->last_bytes)
-		rate = (t->bytes_sent - w->last_bytes) * 1000000000ull / (uint64_t)dt;
+	if (p->xfer != t->id) {
+		p->xfer = t->id;
+		p->rate_bps = 0;
+		p->rate_bytes = t->bytes_sent;
+		p->rate_ns = now;
+	}
+	p->expected_wire = expected;
+	/* A rate over windows of at least a second, smoothed. */
+	if (now - p->rate_ns >= 1000000000ll && t->bytes_sent >= p->rate_bytes) {
+		uint64_t r = (t->bytes_sent - p->rate_bytes) * 1000000000ull / (uint64_t)(now - p->rate_ns);
+		p->rate_bps = p->rate_bps ? (p->rate_bps + r) / 2 : r;
+		p->rate_bytes = t->bytes_sent;
+		p->rate_ns = now;
+	}
+}
+
+/* The running push's rate and expected total, if t is it. */
+void bdrd_transfer_rate(struct bdrd *d, const struct bdr_db_transfer *t, uint64_t *rate,
+			uint64_t *expected)
+{
+	struct bdrd_peer *p = bdrd_peer_get(d, t->peer);
+	bool live = p && p->xfer == t->id && t->state == BDR_XFER_SENDING;
+
+	*rate = live ? p->rate_bps : 0;
+	*expected = live && p->expected_wire > t->bytes_sent ? p->expected_wire : t->bytes_total;
+}
+
+static void progress(struct bdrd *d, struct bdrd_waiter *w, const struct bdr_db_transfer *t)
+{
+	int64_t now = bdrd_now_ns();
+	uint64_t rate, total;
+
+	if (now - w->last_event_ns < PROGRESS_EVERY_NS)
+		return;
 	w->last_event_ns = now;
-	w->last_bytes = t->bytes_sent;
+	bdrd_transfer_rate(d, t, &rate, &total);
 	bdr_control_event(w->req, json_pack("{s:s, s:I, s:I, s:I, s:I}", "event", "progress",
 					    "bytes_sent", (json_int_t)t->bytes_sent, "bytes_total",
-					    (json_int_t)t->bytes_total, "bytes_saved",
+					    (json_int_t)total, "bytes_saved",
 					    (json_int_t)t->bytes_saved, "rate_bps", (json_int_t)rate));
 }
 
@@ -215,7 +247,7 @@ void bdrd_transfer_changed(struct bdrd *d, const struct bdr_db_transfer *t)
 			bdr_control_fail(w->req, "transfer_failed", "transfer %" PRId64 " to %s %s: %s",
 					 t->id, t->peer, bdr_db_xfer_state_name(t->state), t->last_error);
 		} else {
-			progress(w, t);
+			progress(d, w, t);
 			continue;
 		}
 		waiter_remove(d, w);

@@ -40,6 +40,12 @@ struct bdrd_peer {
 	struct conn *out;   /* the outgoing connection carrying a push, or NULL */
 	unsigned n_in;      /* authenticated incoming connections */
 	char last_error[256];
+	/* The running push's progress, for status and push --wait. */
+	int64_t xfer;            /* its transfer id, 0 if none */
+	uint64_t expected_wire;  /* bytes_sent it will reach at most, 0 unknown */
+	uint64_t rate_bps;       /* recent bytes per second on the wire */
+	uint64_t rate_bytes;     /* bytes_sent at rate_ns */
+	int64_t rate_ns;
 	struct bdrd_peer *next;
 };
 
@@ -48,7 +54,6 @@ struct bdrd_waiter {
 	int64_t transfer;
 	struct bdr_control_req *req; /* answered (and so freed) exactly once */
 	int64_t last_event_ns;
-	uint64_t last_bytes;
 	struct bdrd_waiter *next;
 };
 
@@ -113,6 +118,12 @@ static inline void bdrd_strcpy(char *dst, size_t size, const char *src)
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
+/* The running push to t->peer sent more (expected: see bdrd_peer). */
+void bdrd_peer_progress(struct bdrd *d, const struct bdr_db_transfer *t, uint64_t expected);
+/* For status: the recent rate of t on the wire and the bytes_sent it will
+ * reach (its version's size when that is not known yet). */
+void bdrd_transfer_rate(struct bdrd *d, const struct bdr_db_transfer *t, uint64_t *rate,
+			uint64_t *expected);
 /* waiters (daemon.c): a transfer row changed; answer or update waiters. */
 void bdrd_transfer_changed(struct bdrd *d, const struct bdr_db_transfer *t);
 

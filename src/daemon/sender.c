@@ -27,7 +27,6 @@
 
 #define BATCH_RAW (4u << 20)   /* raw bytes read and compressed per job */
 #define BATCH_CHUNKS 1024u
-#define RETRY_DELAY_NS (5 * 1000000000ll)
 #define DB_EVERY_NS (2 * 1000000000ll)
 
 struct loc {
@@ -73,6 +72,8 @@ struct send_xfer {
 	uint32_t qhead, qlen, qcap;
 	uint64_t requested_bytes;  /* raw bytes of every chunk asked for */
 	uint64_t wire_base;        /* bytes_sent before this connection */
+	uint64_t wire_start;       /* bytes_sent when this attempt began */
+	uint64_t progress_bytes;   /* chunk bytes sent by this attempt */
 	int64_t db_written_ns;
 	bool ended;
 	struct bdrd_job job;
@@ -109,13 +110,24 @@ struct send_xfer *sender_new(struct bdrd *d, const struct bdr_db_transfer *row)
 
 /* ---- the row ---- */
 
+/* Bytes that left for the peer: what the channel produced, less what still
+ * waits in our write queue (it never left if the connection breaks now). */
+static uint64_t wire_sent(const struct send_xfer *tx)
+{
+	return tx->wire_base + conn_wire_out(tx->c) - conn_backlog(tx->c);
+}
+
 static void row_save(struct send_xfer *tx, bool force)
 {
 	int64_t now = bdrd_now_ns();
 	int r;
 
-	if (tx->c)
-		tx->row.bytes_sent = tx->wire_base + conn_wire_out(tx->c);
+	if (tx->c) {
+		tx->row.bytes_sent = wire_sent(tx);
+		/* Once the NEEDs are in, what this attempt will send at most. */
+		bdrd_peer_progress(tx->d, &tx->row, tx->requested_bytes ?
+				   tx->wire_start + tx->mlen + tx->requested_bytes : 0);
+	}
 	if (!force && now - tx->db_written_ns < DB_EVERY_NS) {
 		bdrd_transfer_changed(tx->d, &tx->row);
 		return;
@@ -254,9 +266,8 @@ static void send_offer(struct send_xfer *tx)
 void sender_start(struct send_xfer *tx, struct conn *c)
 {
 	tx->c = c;
+	tx->wire_start = tx->row.bytes_sent;
 	tx->row.state = BDR_XFER_SENDING;
-	tx->row.attempts++;
-	tx->row.last_error[0] = 0;
 	row_save(tx, true);
 	if (tx->ended) {
 		conn_close(c, 0, "transfer no longer wanted");
@@ -362,6 +373,7 @@ static void batch_done(struct bdrd_job *job, int rc)
 		m.chunk.data = b->data + b->v[i].off;
 		if (conn_send(tx->c, &m) < 0)
 			break;
+		tx->progress_bytes += m.chunk.len;
 	}
 	batch_free(b);
 	if (tx->c && !tx->ended)
@@ -506,23 +518,46 @@ void sender_on_msg(struct send_xfer *tx, const struct bdr_msg *m)
 							: "NEED out of turn or too large");
 }
 
-void sender_detach(struct send_xfer *tx, int err, const char *why)
+/* A failed attempt: back to the queue after retry_delay_s (the receiver
+ * keeps what it verified), or failed once `retries` attempts in a row made
+ * no progress. A stopping daemon's cut is no failure: it resumes at the
+ * next start. */
+static void requeue(struct send_xfer *tx, int err, const char *why)
 {
+	const struct bdr_config_limits *l = &tx->d->cfg.limits;
+	char reason[sizeof(tx->row.last_error)];
 	int64_t now = bdrd_now_ns();
 
-	if (tx->c)
-		tx->row.bytes_sent = tx->wire_base + conn_wire_out(tx->c);
-	tx->c = NULL;
-	if (!tx->ended) {
-		/* Back to the queue: the receiver keeps what it verified. */
-		tx->row.state = BDR_XFER_QUEUED;
-		tx->row.next_attempt_ns = now + RETRY_DELAY_NS;
-		snprintf(tx->row.last_error, sizeof(tx->row.last_error), "%s: %s", why,
-			 err > -BDR_E_FIRST ? uv_strerror(err) : bdr_strerror(err));
+	snprintf(reason, sizeof(reason), "%s: %s", why, bdrd_strerror(err));
+	tx->row.state = BDR_XFER_QUEUED;
+	tx->row.next_attempt_ns = now;
+	if (tx->d->stopping) {
+		bdrd_strcpy(tx->row.last_error, sizeof(tx->row.last_error), "interrupted by a stopping daemon");
 		row_save(tx, true);
-		bdr_log(BDR_LOG_WARN, &tx->ctx, "retry", "%s; retrying in %lld s", tx->row.last_error,
-			(long long)(RETRY_DELAY_NS / 1000000000ll));
+		return;
 	}
+	tx->row.attempts = tx->progress_bytes ? 1 : tx->row.attempts + 1;
+	bdrd_strcpy(tx->row.last_error, sizeof(tx->row.last_error), reason);
+	if (tx->row.attempts > l->retries) {
+		tx->row.state = BDR_XFER_FAILED;
+		snprintf(tx->row.last_error, sizeof(tx->row.last_error),
+			 "gave up after %u failed attempts: %.200s", tx->row.attempts, reason);
+		bdr_log(BDR_LOG_ERROR, &tx->ctx, "failed", "%s", tx->row.last_error);
+	} else {
+		tx->row.next_attempt_ns = now + (int64_t)l->retry_delay_s * 1000000000ll;
+		bdr_log(BDR_LOG_WARN, &tx->ctx, "retry", "attempt %u failed: %s; retrying in %u s",
+			tx->row.attempts, reason, l->retry_delay_s);
+	}
+	row_save(tx, true);
+}
+
+void sender_detach(struct send_xfer *tx, int err, const char *why)
+{
+	if (tx->c)
+		tx->row.bytes_sent = wire_sent(tx);
+	tx->c = NULL;
+	if (!tx->ended)
+		requeue(tx, err, why);
 	tx->ended = true;
 	unref(tx);
 }

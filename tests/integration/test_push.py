@@ -247,7 +247,9 @@ def _receiver_killed_resumes(root, hq, branch):
     assert res.ok and res.final["state"] == "activated", res
     T.assert_same_tree(src, branch.current_tree("app"))
     t = hq.transfer(tid)
-    assert t["state"] == "activated" and t["attempts"] >= 2, t
+    # attempts counts failed attempts in a row that made no progress; the
+    # broken one had sent chunks, so it counts as one.
+    assert t["state"] == "activated" and t["attempts"] == 1, t
     ratio = t["bytes_sent"] / total
     RESULTS["resume_total_over_full"] = ratio
     T.log("resumed transfer: %d wire bytes in %d attempts for %d bytes of random data "
