@@ -27,6 +27,7 @@
 
 #define BATCH_RAW (4u << 20)   /* raw bytes read and compressed per job */
 #define BATCH_CHUNKS 1024u
+#define PIPELINE 2
 #define DB_EVERY_NS (2 * 1000000000ll)
 
 struct loc {
@@ -43,7 +44,15 @@ struct out_chunk {
 	size_t off; /* in batch data */
 };
 
+/* One job's worth of chunks. Up to PIPELINE batches are read and
+ * compressed at once (one per core), and sent in the order they were taken,
+ * as the protocol asks. */
 struct batch {
+	struct bdrd_job job;
+	struct send_xfer *tx;
+	struct batch *next;  /* in tx's FIFO */
+	bool done;
+	int rc;
 	uint32_t n;
 	struct out_chunk *v; /* owned */
 	uint8_t *data;       /* owned */
@@ -76,9 +85,10 @@ struct send_xfer {
 	uint64_t progress_bytes;   /* chunk bytes sent by this attempt */
 	int64_t db_written_ns;
 	bool ended;
-	struct bdrd_job job;
+	struct bdrd_job job;       /* the load job */
 	bool job_running;
-	struct batch *batch;       /* owned while a job runs */
+	struct batch *bhead, *btail; /* owned: batches taken, oldest first */
+	unsigned nbatches;
 };
 
 static void unref(struct send_xfer *tx)
@@ -291,8 +301,8 @@ static const struct loc *loc_find(const struct send_xfer *tx, const struct bdr_c
 	return tx->nlocs ? bsearch(&key, tx->locs, tx->nlocs, sizeof(key), loc_cmp) : NULL;
 }
 
-static int read_chunk(struct send_xfer *tx, const struct loc *l, int *fd, uint32_t *fd_entry,
-		      uint8_t *buf)
+static int read_chunk(struct send_xfer *tx, struct batch *b, const struct loc *l, int *fd,
+		      uint32_t *fd_entry, uint8_t *buf)
 {
 	char path[PATH_MAX * 2];
 	ssize_t got;
@@ -303,20 +313,20 @@ static int read_chunk(struct send_xfer *tx, const struct loc *l, int *fd, uint32
 		snprintf(path, sizeof(path), "%s/%s", tx->tree, tx->m.entries[l->entry].path);
 		*fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (*fd < 0)
-			return bdr_diag_set(&tx->batch->dg, -errno, "%s: %s", path, strerror(errno));
+			return bdr_diag_set(&b->dg, -errno, "%s: %s", path, strerror(errno));
 		*fd_entry = l->entry;
 	}
 	got = pread(*fd, buf, l->len, (off_t)l->offset);
 	if (got != (ssize_t)l->len)
-		return bdr_diag_set(&tx->batch->dg, got < 0 ? -errno : -BDR_ECORRUPT,
+		return bdr_diag_set(&b->dg, got < 0 ? -errno : -BDR_ECORRUPT,
 				    "%s: short read at %" PRIu64, tx->m.entries[l->entry].path, l->offset);
 	return 0;
 }
 
 static int batch_run(struct bdrd_job *job)
 {
-	struct send_xfer *tx = container_of(job, struct send_xfer, job);
-	struct batch *b = tx->batch;
+	struct batch *b = container_of(job, struct batch, job);
+	struct send_xfer *tx = b->tx;
 	struct bdr_compressor *z = NULL;
 	uint8_t *raw = malloc(BDR_CHUNK_MAX_LIMIT);
 	uint32_t fd_entry = 0;
@@ -326,7 +336,7 @@ static int batch_run(struct bdrd_job *job)
 		struct out_chunk *o = &b->v[i];
 		const struct loc *l = loc_find(tx, &o->ref);
 
-		r = read_chunk(tx, l, &fd, &fd_entry, raw);
+		r = read_chunk(tx, b, l, &fd, &fd_entry, raw);
 		if (r == 0)
 			r = bdr_compress_chunk(z, raw, l->len, NULL, 0, b->data + b->used,
 					       (uint32_t)(b->cap - b->used), &o->len, &o->codec);
@@ -351,19 +361,15 @@ static void batch_free(struct batch *b)
 
 static void pump(struct send_xfer *tx);
 
-static void batch_done(struct bdrd_job *job, int rc)
+static void send_batch(struct send_xfer *tx, struct batch *b)
 {
-	struct send_xfer *tx = container_of(job, struct send_xfer, job);
-	struct batch *b = tx->batch;
-
-	tx->job_running = false;
-	tx->batch = NULL;
-	if (rc < 0 && tx->c && !tx->ended) {
-		bdr_log_err(BDR_LOG_ERROR, &tx->ctx, rc, "transfer", "reading chunks: %s", b->dg.msg);
+	if (b->rc < 0) {
+		bdr_log_err(BDR_LOG_ERROR, &tx->ctx, b->rc, "transfer", "reading chunks: %s", b->dg.msg);
 		end(tx, BDR_XFER_FAILED, b->dg.msg);
 		conn_close(tx->c, 0, "transfer failed");
+		return;
 	}
-	for (uint32_t i = 0; rc == 0 && tx->c && !tx->ended && i < b->n; i++) {
+	for (uint32_t i = 0; tx->c && !tx->ended && i < b->n; i++) {
 		struct bdr_msg m = { .type = BDR_MSG_CHUNK };
 		m.chunk.xfer = (uint64_t)tx->row.id;
 		m.chunk.id = b->v[i].ref.id;
@@ -375,7 +381,26 @@ static void batch_done(struct bdrd_job *job, int rc)
 			break;
 		tx->progress_bytes += m.chunk.len;
 	}
-	batch_free(b);
+}
+
+static void batch_done(struct bdrd_job *job, int rc)
+{
+	struct batch *b = container_of(job, struct batch, job);
+	struct send_xfer *tx = b->tx;
+
+	b->done = true;
+	b->rc = rc;
+	/* In order: a batch waits for the ones taken before it. */
+	while (tx->bhead && tx->bhead->done) {
+		struct batch *h = tx->bhead;
+		tx->bhead = h->next;
+		if (!tx->bhead)
+			tx->btail = NULL;
+		tx->nbatches--;
+		if (tx->c && !tx->ended)
+			send_batch(tx, h);
+		batch_free(h);
+	}
 	if (tx->c && !tx->ended)
 		row_save(tx, false);
 	/* row_save saw the row cancelled or superseded: stop, or the idle
@@ -412,17 +437,25 @@ static struct batch *batch_take(struct send_xfer *tx)
 
 static void pump(struct send_xfer *tx)
 {
-	if (!tx->c || tx->ended || tx->job_running || tx->qhead == tx->qlen)
-		return;
-	if (conn_backlog(tx->c) >= tx->d->cfg.limits.max_inflight_bytes)
-		return; /* sender_on_drain comes back */
-	if (!(tx->batch = batch_take(tx))) {
-		conn_close(tx->c, -ENOMEM, "out of memory");
-		return;
+	while (tx->c && !tx->ended && tx->nbatches < PIPELINE && tx->qhead < tx->qlen &&
+	       conn_backlog(tx->c) < tx->d->cfg.limits.max_inflight_bytes) {
+		struct batch *b = batch_take(tx);
+
+		if (!b) {
+			conn_close(tx->c, -ENOMEM, "out of memory");
+			return;
+		}
+		b->tx = tx;
+		if (tx->btail)
+			tx->btail->next = b;
+		else
+			tx->bhead = b;
+		tx->btail = b;
+		tx->nbatches++;
+		tx->refs++;
+		bdrd_work(tx->d, &b->job, false, batch_run, batch_done);
 	}
-	tx->refs++;
-	tx->job_running = true;
-	bdrd_work(tx->d, &tx->job, false, batch_run, batch_done);
+	/* Otherwise sender_on_drain or batch_done comes back. */
 }
 
 void sender_on_drain(struct send_xfer *tx)
