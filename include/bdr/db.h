@@ -61,6 +61,12 @@ void bdr_db_close(struct bdr_db *db);
  * -journal); absent files are fine. */
 int bdr_db_remove_files(const char *path);
 int bdr_db_schema_version(struct bdr_db *db);
+/* synced false: this handle's commits are not fsynced one by one (WAL
+ * synchronous=NORMAL): they survive a crash of the process but the last
+ * ones may be lost with the power. For writes that can be redone (progress,
+ * states a peer will confirm again) from a thread that must not wait for
+ * the disk. Default: true. */
+int bdr_db_set_synced(struct bdr_db *db, bool synced);
 /* The last failure's message ("" if none); valid until the next call. */
 const char *bdr_db_errmsg(const struct bdr_db *db);
 

@@ -568,6 +568,11 @@ static int db_configure(struct bdr_db *db)
 			   "CREATE TEMP TABLE gc (blob_id INTEGER PRIMARY KEY);");
 }
 
+int bdr_db_set_synced(struct bdr_db *db, bool synced)
+{
+	return db_exec(db, synced ? "PRAGMA synchronous = FULL;" : "PRAGMA synchronous = NORMAL;");
+}
+
 /* Applies migrations up to target one transaction each, re-reading
  * user_version inside the transaction in case another process migrated
  * meanwhile. */

@@ -27,6 +27,10 @@ struct push_job {
 	uint64_t version;
 	struct bdr_import_stats st;
 	struct bdr_diag dg;
+	int64_t transfer;        /* the queued row */
+	uint32_t superseded;
+	int queue_err;           /* import succeeded, queueing did not */
+	int64_t now_ns;
 };
 
 static int import_run(struct bdrd_job *job)
@@ -37,7 +41,18 @@ static int import_run(struct bdrd_job *job)
 		.key = &job->d->key,
 	};
 
-	return bdr_import(job->d->lib, &req, &p->version, &p->st, &p->dg);
+	struct bdr_db *db = bdr_library_db(job->d->lib);
+	int r = bdr_import(job->d->lib, &req, &p->version, &p->st, &p->dg);
+
+	/* Queued here, on the library's own handle whose every commit is
+	 * synced: once push answers, the transfer survives a power cut. */
+	if (r == 0) {
+		p->queue_err = bdr_db_transfer_add(db, p->package, p->version, p->to, p->prio, p->now_ns,
+						   p->st.bytes, &p->transfer, &p->superseded);
+		if (p->queue_err < 0)
+			bdr_diag_set(&p->dg, p->queue_err, "queueing the transfer: %s", bdr_db_errmsg(db));
+	}
+	return r;
 }
 
 static bool is_input_error(int rc)
@@ -49,18 +64,15 @@ static bool is_input_error(int rc)
 static void queue_push(struct bdrd *d, struct push_job *p)
 {
 	struct bdr_log_ctx ctx = { .peer = p->to, .package = p->package, .version = p->version };
-	int64_t id = 0;
-	uint32_t superseded = 0;
-	int r = bdr_db_transfer_add(d->db, p->package, p->version, p->to, p->prio, bdrd_now_ns(),
-				    p->st.bytes, &id, &superseded);
+	int64_t id = p->transfer;
 
-	if (r < 0) {
-		bdr_log_err(BDR_LOG_ERROR, &ctx, r, "queue", "%s", bdr_db_errmsg(d->db));
-		bdr_control_fail(p->req, "internal", "queueing the transfer: %s", bdr_db_errmsg(d->db));
+	if (p->queue_err < 0) {
+		bdr_log_err(BDR_LOG_ERROR, &ctx, p->queue_err, "queue", "%s", p->dg.msg);
+		bdr_control_fail(p->req, "internal", "%s", p->dg.msg);
 		return;
 	}
 	log_info(&ctx, "queued", "transfer %" PRId64 "%s", id,
-		 superseded ? " (superseding older versions)" : "");
+		 p->superseded ? " (superseding older versions)" : "");
 	bdr_control_event(p->req, json_pack("{s:s, s:I, s:I}", "event", "queued", "transfer",
 					    (json_int_t)id, "version", (json_int_t)p->version));
 	if (p->wait)
@@ -144,6 +156,7 @@ static void cmd_push(struct bdr_control_req *req, json_t *args, void *arg)
 	snprintf(p->dir, sizeof(p->dir), "%s", dir);
 	snprintf(p->to, sizeof(p->to), "%s", to);
 	snprintf(p->site, sizeof(p->site), "%s", d->cfg.site.name);
+	p->now_ns = bdrd_now_ns();
 	bdrd_work(d, &p->job, true, import_run, import_done);
 }
 

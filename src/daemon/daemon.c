@@ -428,7 +428,13 @@ static int open_state(struct bdrd *d)
 		bdr_log(BDR_LOG_ERROR, NULL, "start", "%u versions failed to verify and were quarantined",
 			bdr_library_quarantined(d->lib));
 	snprintf(path, sizeof(path), "%s/bdr.db", d->cfg.site.data);
+	/* The loop thread's own handle: its writes (progress, states a peer
+	 * confirms again) are not worth an fsync each, which would stall
+	 * every connection on a slow disk. Pushes are queued durably on the
+	 * library's handle, in the import job. */
 	r = bdr_db_open(&d->db, path, &dg);
+	if (r == 0)
+		r = bdr_db_set_synced(d->db, false);
 	if (r == 0)
 		r = bdr_db_transfers_reset_running(d->db, bdrd_now_ns(), &requeued);
 	if (r < 0)
