@@ -319,8 +319,8 @@ int bdrd_reload(struct bdrd *d, struct bdr_config_errors *errs)
 	if (r < 0) {
 		for (size_t i = 0; errs && i < errs->n; i++)
 			bdr_log(BDR_LOG_ERROR, NULL, "reload", "%s", errs->v[i].text);
-		bdr_log_err(BDR_LOG_ERROR, NULL, r, "reload",
-			    "the new configuration is refused; the running one stays in force");
+		bdr_log(BDR_LOG_ERROR, NULL, "reload",
+			"the new configuration is refused; the running one stays in force");
 		sd_notify(0, "READY=1");
 		return r;
 	}

@@ -586,8 +586,10 @@ static void requeue(struct send_xfer *tx, int err, const char *why)
 
 void sender_detach(struct send_xfer *tx, int err, const char *why)
 {
+	/* A stopping daemon closes gracefully: its write queue still goes out
+	 * (conn_close lingers for it), and the receiver keeps those chunks. */
 	if (tx->c)
-		tx->row.bytes_sent = wire_sent(tx);
+		tx->row.bytes_sent = tx->d->stopping ? tx->wire_base + conn_wire_out(tx->c) : wire_sent(tx);
 	tx->c = NULL;
 	if (!tx->ended)
 		requeue(tx, err, why);

@@ -222,6 +222,8 @@ class Site:
         self.peers = []                    # (name, public_key, [addresses])
         self.proc = None
         self.starts = 0
+        self.notify = None                 # the notify socket kept by start(keep_notify=True)
+        self.notified = []                 # what it received after READY=1, line by line
         os.makedirs(self.data)
         run([BDRCTL, "keygen", "-o", self.key])
         self.public_key = run([BDRCTL, "pubkey", "-k", self.key]).stdout.strip()
@@ -252,10 +254,14 @@ class Site:
 
     # -- the daemon --
 
-    def start(self, timeout=30):
-        """Starts bdrd and returns once it sent READY=1."""
+    def start(self, timeout=30, keep_notify=False):
+        """Starts bdrd and returns once it sent READY=1. keep_notify: the
+        notify socket stays open afterwards, for notify_wait() to read what
+        bdrd reports later (RELOADING=1, READY=1, STOPPING=1), even after
+        it exited."""
         assert self.proc is None, "%s already running" % self.name
         self.write_config()
+        self.close_notify()
         try:
             os.unlink(self.notify_path)
         except FileNotFoundError:
@@ -279,6 +285,8 @@ class Site:
                 except socket.timeout:
                     msg = ""
                 if "READY=1" in msg.split("\n"):
+                    if keep_notify:
+                        self.notify, ns = ns, None
                     return
                 rc = self.proc.poll()
                 if rc is not None:
@@ -290,11 +298,45 @@ class Site:
                     raise AssertionError("bdrd of %s sent no READY=1 within %d s; log:\n%s"
                                          % (self.name, timeout, self.log_tail()))
         finally:
-            ns.close()
+            if ns is not None:
+                ns.close()
+                try:
+                    os.unlink(self.notify_path)
+                except FileNotFoundError:
+                    pass
+
+    def notify_wait(self, line, timeout=10):
+        """Reads the kept notify socket (start(keep_notify=True)) until a
+        datagram holds the line (e.g. "READY=1"); returns every line received
+        up to it (appended to self.notified too). Bounded by timeout."""
+        assert self.notify is not None, "%s: start() did not keep the notify socket" % self.name
+        got = []
+        end = deadline(timeout)
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise AssertionError("%s: no %s on the notify socket within %d s (got %r)"
+                                     % (self.name, line, timeout, got))
+            self.notify.settimeout(min(left, 0.2))
             try:
-                os.unlink(self.notify_path)
-            except FileNotFoundError:
-                pass
+                msg = self.notify.recv(4096).decode(errors="replace")
+            except socket.timeout:
+                continue
+            lines = [x for x in msg.split("\n") if x]
+            got += lines
+            self.notified += lines
+            if line in lines:
+                return got
+
+    def close_notify(self):
+        if self.notify is None:
+            return
+        self.notify.close()
+        self.notify = None
+        try:
+            os.unlink(self.notify_path)
+        except FileNotFoundError:
+            pass
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -440,6 +482,8 @@ class Link:
         self.address = "127.0.0.1:%d" % self.port
         self.closed = False
         self.pairs = []
+        self.relayed = 0     # bytes from the client delivered to target, all connections
+        self._count_lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -454,7 +498,11 @@ class Link:
             except OSError:
                 a.close()
                 continue
-            self.pairs.append(_Pair(a, b, self.rate))
+            self.pairs.append(_Pair(a, b, self.rate, self._count))
+
+    def _count(self, n):
+        with self._count_lock:
+            self.relayed += n
 
     def close(self):
         self.closed = True
@@ -466,15 +514,15 @@ class Link:
 class _Pair:
     """One relayed connection: a (the client) -> b rate-limited, b -> a."""
 
-    def __init__(self, a, b, rate):
+    def __init__(self, a, b, rate, count=None):
         self.socks = (a, b)
         self.lock = threading.Lock()
         self.running = 2
         self.resetting = False
-        threading.Thread(target=self._pump, args=(a, b, rate), daemon=True).start()
+        threading.Thread(target=self._pump, args=(a, b, rate, count), daemon=True).start()
         threading.Thread(target=self._pump, args=(b, a, None), daemon=True).start()
 
-    def _pump(self, src, dst, rate):
+    def _pump(self, src, dst, rate, count=None):
         sent, t0 = 0, time.monotonic()
         try:
             while True:
@@ -485,6 +533,8 @@ class _Pair:
                     break
                 dst.sendall(data)
                 sent += len(data)
+                if count:
+                    count(len(data))
                 if rate:
                     ahead = sent / rate - (time.monotonic() - t0)
                     if ahead > 0:
@@ -766,3 +816,12 @@ def main(tests, argv):
         print("%-5s %-40s %6.1f s" % (outcome, name, dt))
     failed = [r for r in results if r[1] == "FAIL"]
     return 1 if failed else 0
+
+
+def hq_and_branch(root, **branch_opts):
+    """The usual pair: hq pushes to branch; branch knows hq's key only."""
+    hq = Site(root, "hq")
+    branch = Site(root, "branch", **branch_opts)
+    hq.add_peer(branch)
+    branch.add_peer(hq, address=False)
+    return hq, branch

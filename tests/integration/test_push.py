@@ -21,13 +21,7 @@ import bdrtest as T  # noqa: E402
 from bdrtest import MiB  # noqa: E402
 
 
-def hq_and_branch(root, **branch_opts):
-    """The usual pair: hq pushes to branch; branch knows hq's key only."""
-    hq = T.Site(root, "hq")
-    branch = T.Site(root, "branch", **branch_opts)
-    hq.add_peer(branch)
-    branch.add_peer(hq, address=False)
-    return hq, branch
+hq_and_branch = T.hq_and_branch
 
 
 def stop_all(*sites):
