@@ -15,6 +15,8 @@
 #include "bdr/channel.h"
 #include "bdr/error.h"
 #include "daemon/daemon.h"
+#include "daemon/schedule.h"
+#include "daemon/throttle.h"
 
 #define READ_BUF (64u * 1024)
 #define LINGER_MS 5000 /* a closing connection waits this long for its last bytes */
@@ -22,6 +24,7 @@
 struct conn {
 	uv_tcp_t tcp;              /* embedded; see the file comment */
 	uv_timer_t timer;          /* connect/handshake timeout, then keepalive */
+	uv_timer_t thr_timer;      /* wakes the throttled writer */
 	uv_connect_t connect_req;
 	uv_getaddrinfo_t gai;
 	struct bdrd *d;
@@ -36,11 +39,25 @@ struct conn {
 	char peer[BDR_MAX_SITE_NAME + 1]; /* configured name (outgoing), or from HELLO */
 	char addr[BDR_CONFIG_MAX_HOST + 8];
 	unsigned addr_index;       /* outgoing: which address is being tried */
-	size_t backlog;            /* bytes in uv_write requests not yet done */
+	size_t backlog;            /* bytes sealed and not yet written by the kernel:
+				    * waiting for the throttle, or in uv_write */
+	/* The address's rate limit, applied to sealed bytes (what the wire
+	 * carries). Output the throttle does not allow yet waits in pq. */
+	struct bdr_throttle thr;
+	bool throttled;
+	int thr_hour;
+	int64_t thr_hour_at;       /* realtime ns of the next local hour check */
+	struct pending *pq_head, *pq_tail; /* owned */
 	int64_t last_rx_ns, last_tx_ns;
 	struct send_xfer *tx;      /* outgoing: the push this connection carries */
 	struct recv_xfer *rx;      /* incoming: transfers being received (list) */
 	uint8_t rbuf[READ_BUF];
+};
+
+struct pending {
+	struct pending *next;
+	uint8_t *buf; /* owned */
+	size_t len, off;
 };
 
 struct write_req {
@@ -98,6 +115,12 @@ static void conn_free_maybe(struct conn *c)
 			break;
 		}
 	c->d->nconns--;
+	while (c->pq_head) {
+		struct pending *p = c->pq_head;
+		c->pq_head = p->next;
+		free(p->buf);
+		free(p);
+	}
 	bdr_channel_free(c->ch);
 	bdr_wbuf_free(&c->msg);
 	free(c);
@@ -122,8 +145,9 @@ static struct conn *conn_new(struct bdrd *d, bool outgoing)
 	bdr_wbuf_init(&c->msg, BDR_WIRE_MSG_MAX);
 	uv_tcp_init(d->loop, &c->tcp);
 	uv_timer_init(d->loop, &c->timer);
-	c->tcp.data = c->timer.data = c;
-	c->handles_open = 2;
+	uv_timer_init(d->loop, &c->thr_timer);
+	c->tcp.data = c->timer.data = c->thr_timer.data = c;
+	c->handles_open = 3;
 	c->last_rx_ns = c->last_tx_ns = bdrd_now_ns();
 	c->next = d->conns;
 	d->conns = c;
@@ -165,28 +189,138 @@ static void write_done(uv_write_t *req, int status)
 		sender_on_drain(c->tx);
 }
 
-static int flush(struct conn *c)
+static int write_buf(struct conn *c, uint8_t *buf, size_t len)
 {
-	struct write_req *w;
+	struct write_req *w = calloc(1, sizeof(*w));
 	uv_buf_t b;
 	int r;
 
-	if (!bdr_channel_out_len(c->ch))
-		return 0;
-	if (!(w = calloc(1, sizeof(*w))))
+	if (!w) {
+		free(buf);
 		return -ENOMEM;
-	bdr_channel_take_out(c->ch, &w->buf, &w->len);
-	w->c = c;
-	b = uv_buf_init((char *)w->buf, (unsigned)w->len);
+	}
+	w->c = c, w->buf = buf, w->len = len;
+	b = uv_buf_init((char *)buf, (unsigned)len);
 	r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_done);
 	if (r < 0) {
-		free(w->buf);
+		free(buf);
 		free(w);
 		return r;
 	}
-	c->backlog += w->len;
 	c->last_tx_ns = bdrd_now_ns();
 	return 0;
+}
+
+/* The throttle follows the local hour of the address's rate table. */
+static void throttle_hour(struct conn *c, int64_t mono)
+{
+	int64_t now = bdrd_now_ns();
+	int day, hour;
+
+	if (now < c->thr_hour_at || bdr_schedule_local(now, &day, &hour) < 0)
+		return;
+	c->thr_hour_at = now + 1000000000ll; /* within a second of the change */
+	if (hour != c->thr_hour) {
+		c->thr_hour = hour;
+		bdr_throttle_set_hour(&c->thr, hour, mono);
+	}
+}
+
+static void on_thr_timer(uv_timer_t *t);
+
+/* Writes what the throttle allows of the pending output, in pieces of any
+ * size (the sealed stream may be cut anywhere), and sleeps on a timer for
+ * the rest. */
+static int write_pending(struct conn *c)
+{
+	int64_t now = (int64_t)uv_hrtime();
+
+	throttle_hour(c, now);
+	while (c->pq_head) {
+		struct pending *p = c->pq_head;
+		size_t left = p->len - p->off;
+		uint64_t n = bdr_throttle_allow(&c->thr, now, left);
+		uint8_t *piece;
+		int r;
+
+		if (!n) {
+			int64_t wait = bdr_throttle_wait_ns(&c->thr, now, left);
+			uv_timer_start(&c->thr_timer, on_thr_timer, (uint64_t)(wait + 999999) / 1000000, 0);
+			return 0;
+		}
+		if (!(piece = malloc(n)))
+			return -ENOMEM;
+		memcpy(piece, p->buf + p->off, n);
+		bdr_throttle_consume(&c->thr, now, n);
+		p->off += n;
+		if (p->off == p->len) {
+			c->pq_head = p->next;
+			if (!c->pq_head)
+				c->pq_tail = NULL;
+			free(p->buf);
+			free(p);
+		}
+		if ((r = write_buf(c, piece, n)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void on_thr_timer(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+	int r;
+
+	if (c->closing)
+		return;
+	if ((r = write_pending(c)) < 0)
+		conn_close(c, r, "write failed");
+}
+
+void conn_set_rate(struct conn *c, const struct bdr_rate_spec *spec)
+{
+	int64_t now = (int64_t)uv_hrtime();
+	int day, hour = 0;
+
+	bdr_schedule_local(bdrd_now_ns(), &day, &hour);
+	if (!c->throttled) {
+		bdr_throttle_init(&c->thr, spec, hour, now);
+	} else {
+		bdr_throttle_set_spec(&c->thr, spec, now);
+		bdr_throttle_set_hour(&c->thr, hour, now);
+	}
+	c->thr_hour = hour;
+	c->thr_hour_at = bdrd_now_ns() + 1000000000ll;
+	c->throttled = spec->mode != BDR_RATE_UNLIMITED;
+	if (!c->throttled && c->pq_head && !c->closing)
+		write_pending(c); /* whatever waited goes now */
+}
+
+static int flush(struct conn *c)
+{
+	struct pending *p;
+	uint8_t *buf;
+	size_t len;
+
+	if (!bdr_channel_out_len(c->ch))
+		return 0;
+	bdr_channel_take_out(c->ch, &buf, &len);
+	c->backlog += len;
+	if (!c->throttled && !c->pq_head)
+		return write_buf(c, buf, len);
+	if (!(p = calloc(1, sizeof(*p)))) {
+		free(buf);
+		return -ENOMEM;
+	}
+	p->buf = buf, p->len = len;
+	if (c->pq_tail)
+		c->pq_tail->next = p;
+	else
+		c->pq_head = p;
+	c->pq_tail = p;
+	if (uv_is_active((uv_handle_t *)&c->thr_timer))
+		return 0; /* the timer comes back for it */
+	return write_pending(c);
 }
 
 /* Encodes, seals and writes m; a failure is returned, the caller closes. */
@@ -231,6 +365,8 @@ int conn_send(struct conn *c, const struct bdr_msg *m)
 
 static void close_handles(struct conn *c)
 {
+	if (!uv_is_closing((uv_handle_t *)&c->thr_timer))
+		uv_close((uv_handle_t *)&c->thr_timer, handle_closed);
 	if (!uv_is_closing((uv_handle_t *)&c->timer))
 		uv_close((uv_handle_t *)&c->timer, handle_closed);
 	if (!uv_is_closing((uv_handle_t *)&c->tcp))

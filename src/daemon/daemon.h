@@ -132,6 +132,9 @@ int conn_accept(struct bdrd *d);
 /* Opens an outgoing connection to peer for tx (which it then owns). */
 int conn_connect(struct bdrd *d, const char *peer, struct send_xfer *tx);
 int conn_send(struct conn *c, const struct bdr_msg *m);
+/* Applies an address's rate limit to what c writes from now on. */
+struct bdr_rate_spec;
+void conn_set_rate(struct conn *c, const struct bdr_rate_spec *spec);
 /* Bytes handed to the kernel's socket and not yet written. */
 size_t conn_backlog(const struct conn *c);
 void conn_close(struct conn *c, int err, const char *why);
