@@ -166,6 +166,15 @@ static unsigned file_with(char *buf, size_t n, const struct bdr_config_key *k, c
 		snprintf(buf, n, MINIMAL "[limits]\n%s = %s\n", k->name, value);
 		return 6;
 	}
+	if (k->section == BDR_CONFIG_ADDRESS) {
+		used = (size_t)snprintf(buf, n,
+					MINIMAL "[peer branch]\npublic_key = %s\naddress = a\n"
+						"[address a]\n%s = %s\n",
+					pk1_b64, k->name, value);
+		if (strcmp(k->name, "host") != 0)
+			snprintf(buf + used, n - used, "host = 10.0.0.7:7411\n");
+		return 9;
+	}
 	used = (size_t)snprintf(buf, n, MINIMAL "[peer branch]\n%s = %s\n", k->name, value);
 	if (strcmp(k->name, "public_key") != 0)
 		snprintf(buf + used, n - used, "public_key = %s\n", pk1_b64);
@@ -174,9 +183,10 @@ static unsigned file_with(char *buf, size_t n, const struct bdr_config_key *k, c
 
 static const char *label_of(const struct bdr_config_key *k)
 {
-	return k->section == BDR_CONFIG_SITE ? "[site]"
-	       : k->section == BDR_CONFIG_LIMITS ? "[limits]"
-						 : "[peer branch]";
+	return k->section == BDR_CONFIG_SITE	   ? "[site]"
+	       : k->section == BDR_CONFIG_LIMITS  ? "[limits]"
+	       : k->section == BDR_CONFIG_ADDRESS ? "[address a]"
+						  : "[peer branch]";
 }
 
 static void accept_value(const char *key, const char *value)
@@ -289,7 +299,10 @@ Test(config, every_default_is_valid_and_applied)
 	char *text;
 
 	cr_assert_gt(n, 0);
-	load_ok(MINIMAL "[limits]\n");
+	/* An [address NAME] with only its host, for that section's defaults. */
+	load_ok(MINIMAL "[limits]\n[peer branch]\n"
+			"public_key = yqRwV0H6bTfvOGrNLBkXwkbH/mbaJkw46AyV/40pTYc=\naddress = a\n"
+			"[address a]\nhost = 10.0.0.7:7411\n");
 	text = dump_text(&cfg);
 	for (size_t i = 0; i < n; i++) {
 		char line[512];
@@ -297,7 +310,9 @@ Test(config, every_default_is_valid_and_applied)
 		if (!keys[i].def) {
 			cr_assert(keys[i].section == BDR_CONFIG_PEER ||
 					  (keys[i].flags & BDR_CONFIG_F_REQUIRED) ||
-					  keys[i].type == BDR_CONFIG_T_GROUP,
+					  keys[i].type == BDR_CONFIG_T_GROUP ||
+					  keys[i].type == BDR_CONFIG_T_TIMEZONE ||
+					  keys[i].type == BDR_CONFIG_T_CAPACITY,
 				  "%s: no default, so required or optional by nature", keys[i].name);
 			continue;
 		}
@@ -564,6 +579,422 @@ Test(config, peer_addresses_repeat_in_order)
 	refuse_value("address", "10.0.0.1:0", "the port must be a number from 1 to 65535");
 }
 
+/* ---- [address NAME] sections: schedules and rate limits ---- */
+
+#define PEER_BRANCH "[peer branch]\npublic_key = yqRwV0H6bTfvOGrNLBkXwkbH/mbaJkw46AyV/40pTYc=\n"
+
+static bool all_open(const struct bdr_schedule *s)
+{
+	struct bdr_schedule d;
+
+	bdr_schedule_default(&d);
+	return memcmp(s, &d, sizeof(d)) == 0;
+}
+
+/* The first address of the first peer. */
+static const struct bdr_config_address *first_address(void)
+{
+	cr_assert_geq(cfg.n_peers, 1);
+	cr_assert_geq(cfg.peers[0].address.n, 1);
+	return &cfg.peers[0].address.v[0];
+}
+
+Test(config, named_and_inline_addresses)
+{
+	load_ok(MINIMAL "[address mpls]\n" /* 5: before the peer that uses it */
+			"host = 10.0.0.7:7411\n"
+			"schedule = weekdays 08-18 high\n"
+			"schedule = weekend all closed\n"
+			"rate = 08-18 256K, 18-08 unlimited\n"
+			"capacity = 10Mbit\n"
+			PEER_BRANCH
+			"address = mpls\n"
+			"address = 10.0.0.9:7411\n"
+			"address = [2001:db8::9]:7411\n"
+			"address = backup.site_2\n"
+			"[address backup.site_2]\n" /* after it */
+			"host = backup.example.net:7412\n");
+	const struct bdr_peer_config *p = bdr_config_peer(&cfg, "branch");
+	cr_assert_eq(p->address.n, 4);
+
+	/* Named: host, port, schedule and rate from its section. */
+	const struct bdr_config_address *a = &p->address.v[0];
+	cr_assert_str_eq(a->name, "mpls");
+	cr_assert_str_eq(a->host, "10.0.0.7");
+	cr_assert_eq(a->port, 7411);
+	cr_assert_eq(a->schedule.cell[0][8], BDR_SCHED_HIGH, "Monday 08:00");
+	cr_assert_eq(a->schedule.cell[4][17], BDR_SCHED_HIGH, "Friday 17:00");
+	cr_assert_eq(a->schedule.cell[0][7], BDR_SCHED_ALL);
+	cr_assert_eq(a->schedule.cell[4][18], BDR_SCHED_ALL);
+	cr_assert_eq(a->schedule.cell[5][10], BDR_SCHED_CLOSED, "Saturday");
+	cr_assert_eq(a->schedule.cell[6][23], BDR_SCHED_CLOSED, "Sunday");
+	cr_assert_eq(a->rate.mode, BDR_RATE_HOURLY);
+	cr_assert_eq(bdr_rate_at(&a->rate, 8), 256 * 1024);
+	cr_assert_eq(bdr_rate_at(&a->rate, 17), 256 * 1024);
+	cr_assert_eq(bdr_rate_at(&a->rate, 18), 0, "unlimited");
+	cr_assert_eq(a->rate.capacity_bps, 1250000);
+
+	/* Inline: always open, unlimited, no name. */
+	for (int i = 1; i <= 2; i++) {
+		a = &p->address.v[i];
+		cr_assert_str_eq(a->name, "");
+		cr_assert(all_open(&a->schedule));
+		cr_assert_eq(a->rate.mode, BDR_RATE_UNLIMITED);
+		cr_assert_eq(a->rate.capacity_bps, 0);
+	}
+	cr_assert_str_eq(p->address.v[1].host, "10.0.0.9");
+	cr_assert_str_eq(p->address.v[2].host, "2001:db8::9");
+	cr_assert_eq(p->address.v[2].port, 7411);
+
+	/* A section with only its host has the defaults too. */
+	a = &p->address.v[3];
+	cr_assert_str_eq(a->name, "backup.site_2");
+	cr_assert_str_eq(a->host, "backup.example.net");
+	cr_assert_eq(a->port, 7412);
+	cr_assert(all_open(&a->schedule));
+	cr_assert_eq(a->rate.mode, BDR_RATE_UNLIMITED);
+
+	/* A peer may use only named addresses; names are case-sensitive. */
+	load_ok(MINIMAL PEER_BRANCH "address = Line\naddress = line\n"
+			"[address line]\nhost = [::1]:1\n[address Line]\nhost = 127.0.0.1:2\n");
+	cr_assert_str_eq(cfg.peers[0].address.v[0].host, "127.0.0.1");
+	cr_assert_str_eq(cfg.peers[0].address.v[1].host, "::1");
+}
+
+/* Every name resolves to a section, and every section to one peer. */
+Test(config, address_sections_are_used_once)
+{
+	char text[4096];
+
+	/* A name with no section, reported on the peer's line. */
+	load_refused(MINIMAL PEER_BRANCH "address = mpls\n");
+	cr_assert_eq(errs.n, 1, "%s", all_errors());
+	expect_error(7, "[peer branch] address 'mpls': no [address mpls] section");
+	/* A host missing its port is a name; a dot earns a hint. */
+	load_refused(MINIMAL PEER_BRANCH "address = paris.example.net\n");
+	expect_error(7, "[peer branch] address 'paris.example.net': no [address "
+			"paris.example.net] section (or is it a host missing its :PORT?)");
+	/* Digits and dots are an IPv4 address, never a name. */
+	refuse_value("address", "10.0.0.1", "expected HOST:PORT");
+	refuse_value("address", "a/b", "expected HOST:PORT or the name of an [address NAME] "
+				       "section: address 'a/b': byte 0x2f at offset 1 is not allowed "
+				       "(allowed: A-Z a-z 0-9 . _ - +)");
+
+	/* A section no peer uses, and a name that differs by case. */
+	load_refused(MINIMAL PEER_BRANCH "address = MPLS\n[address mpls]\nhost = 10.0.0.7:7411\n");
+	expect_error(7, "[peer branch] address 'MPLS': no [address MPLS] section");
+	expect_error(8, "[address mpls] is used by no peer");
+	cr_assert_eq(errs.n, 2, "%s", all_errors());
+	load_refused(MINIMAL "[address mpls]\nhost = 10.0.0.7:7411\n");
+	expect_error(5, "[address mpls] is used by no peer");
+	cr_assert_eq(errs.n, 1, "%s", all_errors());
+
+	/* A section two peers use. */
+	snprintf(text, sizeof(text),
+		 MINIMAL "[peer lyon]\npublic_key = %s\naddress = mpls\n"            /* 5-7 */
+			 "[peer paris]\npublic_key = %s\naddress = 10.0.0.1:1\n"     /* 8-10 */
+			 "address = mpls\n"                                          /* 11 */
+			 "[address mpls]\nhost = 10.0.0.7:7411\n",
+		 pk1_b64, pk2_b64);
+	load_refused(text);
+	cr_assert_eq(errs.n, 1, "%s", all_errors());
+	expect_error(11, "[peer paris] address 'mpls': [address mpls] is already used by "
+			 "[peer lyon] (line 7)");
+
+	/* Twice by one peer, or its host listed besides it. */
+	load_refused(MINIMAL PEER_BRANCH "address = mpls\naddress = mpls\n"
+					 "[address mpls]\nhost = 10.0.0.7:7411\n");
+	cr_assert_eq(errs.n, 1, "%s", all_errors());
+	expect_error(8, "[peer branch] address = mpls: listed twice");
+	load_refused(MINIMAL PEER_BRANCH "address = 10.0.0.7:7411\naddress = mpls\n"
+					 "[address mpls]\nhost = 10.0.0.7:7411\n");
+	cr_assert_eq(errs.n, 1, "%s", all_errors());
+	expect_error(8, "[peer branch] address 'mpls': 10.0.0.7:7411 is listed twice");
+	load_refused(MINIMAL PEER_BRANCH "address = mpls\naddress = 10.0.0.7:7411\n"
+					 "[address mpls]\nhost = 10.0.0.7:7411\n");
+	cr_assert_eq(errs.n, 1, "%s", all_errors());
+	expect_error(7, "[peer branch] address 'mpls': 10.0.0.7:7411 is listed twice");
+	load_refused(MINIMAL PEER_BRANCH "address = a\naddress = b\n[address a]\nhost = [::1]:1\n"
+					 "[address b]\nhost = [::1]:1\n");
+	cr_assert_eq(errs.n, 1, "%s", all_errors());
+	expect_error(8, "[peer branch] address 'b': [::1]:1 is listed twice");
+	/* The same host for two peers is their business. */
+	snprintf(text, sizeof(text),
+		 MINIMAL "[peer lyon]\npublic_key = %s\naddress = a\n"
+			 "[peer paris]\npublic_key = %s\naddress = b\n"
+			 "[address a]\nhost = 10.0.0.7:1\n[address b]\nhost = 10.0.0.7:1\n",
+		 pk1_b64, pk2_b64);
+	load_ok(text);
+
+	/* The section's own problems. */
+	load_refused(MINIMAL PEER_BRANCH "address = mpls\n"                   /* 7 */
+		     "[address mpls]\n"                                       /* 8: no host */
+		     "schedule = all all closed\n"                            /* 9 */
+		     "[address mpls]\n"                                       /* 10 */
+		     "host = 10.0.0.8:1\n"                                    /* 11: skipped */
+		     "[address]\n"                                            /* 12 */
+		     "[address bad/name]\n"                                   /* 13 */
+		     "[address 10.0.0.7]\n"                                   /* 14 */
+		     "[address x]\n"                                          /* 15: unused */
+		     "host = 10.0.0.7\n"                                      /* 16 */
+		     "public_key = yqRwV0H6bTfvOGrNLBkXwkbH/mbaJkw46AyV/40pTYc=\n" /* 17 */
+		     "rate = 1M\n"                                            /* 18 */
+		     "rate = 2M\n"                                            /* 19 */
+		     "[peer other]\n"                                         /* 20 */
+		     "public_key = A8y7QzQT64Qo7MJzcbSjdgECLY/DmpMP0lHtX/3dDoI=\n"
+		     "schedule = all all all\n");                             /* 22 */
+	expect_error(8, "[address mpls] is missing the required key 'host'");
+	expect_error(10, "[address mpls] appears twice (first on line 8)");
+	expect_error(12, "[address] needs a name: [address NAME]");
+	expect_error(13, "[address bad/name]: address 'bad/name': byte 0x2f at offset 3 is not "
+			 "allowed (allowed: A-Z a-z 0-9 . _ - +)");
+	expect_error(14, "[address 10.0.0.7]: a name of digits and dots reads as an IPv4 "
+			 "address; the name needs another character");
+	expect_error(15, "[address x] is used by no peer");
+	expect_error(16, "[address x] host = 10.0.0.7: expected HOST:PORT");
+	expect_error(17, "[address x] unknown key 'public_key' (it belongs in [peer NAME])");
+	expect_error(19, "[address x] rate is set twice (first on line 18)");
+	expect_error(22, "[peer other] unknown key 'schedule' (it belongs in [address NAME])");
+	cr_assert_eq(errs.n, 10, "%s", all_errors());
+}
+
+/* Each schedule line's rules apply over the lines before, in file order. */
+Test(config, schedule_lines_apply_in_order)
+{
+	static const char *const lines[] = {
+		"all all closed",
+		"weekdays 08-18 high;weekdays 18-20 medium",
+		"fri 12-24 all",
+		"mon 08-09 closed",
+	};
+	char text[4096];
+	size_t used;
+	struct bdr_schedule want;
+	struct bdr_diag d;
+
+	used = (size_t)snprintf(text, sizeof(text),
+				MINIMAL PEER_BRANCH "address = a\n[address a]\nhost = 10.0.0.7:1\n");
+	for (size_t i = 0; i < 4; i++)
+		used += (size_t)snprintf(text + used, sizeof(text) - used, "schedule = %s\n",
+					 lines[i]);
+	load_ok(text);
+	const struct bdr_config_address *a = first_address();
+	cr_assert_eq(a->schedule.cell[0][8], BDR_SCHED_CLOSED, "line 4 over line 2");
+	cr_assert_eq(a->schedule.cell[0][9], BDR_SCHED_HIGH);
+	cr_assert_eq(a->schedule.cell[2][19], BDR_SCHED_MEDIUM);
+	cr_assert_eq(a->schedule.cell[2][20], BDR_SCHED_CLOSED, "line 1");
+	cr_assert_eq(a->schedule.cell[4][12], BDR_SCHED_ALL, "line 3 over line 2");
+	cr_assert_eq(a->schedule.cell[4][23], BDR_SCHED_ALL);
+	cr_assert_eq(a->schedule.cell[5][3], BDR_SCHED_CLOSED);
+	/* The same as every rule on one line, in that order. */
+	cr_assert_eq(bdr_schedule_parse(&want, "all all closed;weekdays 08-18 high;weekdays 18-20 "
+					       "medium;fri 12-24 all;mon 08-09 closed", &d), 0);
+	cr_assert_arr_eq(&a->schedule, &want, sizeof(want));
+
+	/* Another order, another grid: a later line wins. */
+	load_ok(MINIMAL PEER_BRANCH "address = a\n[address a]\nhost = 10.0.0.7:1\n"
+				    "schedule = fri 12-24 all\nschedule = all all closed\n");
+	cr_assert_eq(first_address()->schedule.cell[4][12], BDR_SCHED_CLOSED);
+
+	/* " ;" starts a comment: only the first rule is read. */
+	load_ok(MINIMAL PEER_BRANCH "address = a\n[address a]\nhost = 10.0.0.7:1\n"
+				    "schedule = mon 08-18 high ;tue all closed\n");
+	cr_assert_eq(first_address()->schedule.cell[0][10], BDR_SCHED_HIGH);
+	cr_assert_eq(first_address()->schedule.cell[1][10], BDR_SCHED_ALL);
+}
+
+/* A refused schedule or rate says what the module says, after the usual
+ * "FILE:LINE: [address a] key = value: ". */
+static void refuse_schedule(const char *value)
+{
+	struct bdr_schedule s;
+	struct bdr_diag d;
+
+	cr_assert_lt(bdr_schedule_parse(&s, value, &d), 0, "%s", value);
+	refuse_value("schedule", value, d.msg);
+}
+
+static void refuse_rate(const char *value)
+{
+	struct bdr_rate_spec r = { .mode = BDR_RATE_UNLIMITED };
+	struct bdr_diag d;
+
+	cr_assert_lt(bdr_rate_parse(&r, value, &d), 0, "%s", value);
+	refuse_value("rate", value, d.msg);
+}
+
+Test(config, bad_schedules_are_reported_on_their_line)
+{
+	/* schedule.h's example, word for word. */
+	refuse_value("schedule", "weekdays 08-18 high;mon-fry 08-18 high",
+		     "schedule rule 2 'mon-fry 08-18 high': unknown day 'fry'");
+	refuse_schedule("mon 08-25 high");
+	refuse_schedule("mon 08-18 loud");
+	refuse_schedule("mon 08:30-18 high");
+	refuse_schedule("someday all all");
+	refuse_schedule("mon 08-18");
+
+	/* On a later line, its rules are counted from 1 again; the lines
+	 * before still apply, and each bad line is reported. */
+	load_refused(MINIMAL PEER_BRANCH "address = a\n[address a]\nhost = 10.0.0.7:1\n"
+				    "schedule = mon 08-18 high\n"              /* 10 */
+				    "schedule = tue 25-26 high\n"              /* 11 */
+				    "schedule = wed all all;thu all never\n"); /* 12 */
+	cr_assert_eq(errs.n, 2, "%s", all_errors());
+	expect_error(11, "[address a] schedule = tue 25-26 high: schedule rule 1 "
+			 "'tue 25-26 high': hour '25' is out of range (00 to 24)");
+	struct bdr_schedule s;
+	struct bdr_diag d;
+	cr_assert_lt(bdr_schedule_parse(&s, "wed all all;thu all never", &d), 0);
+	cr_assert_not_null(strstr(d.msg, "schedule rule 2 "), "%s", d.msg);
+	expect_error(12, "[address a] schedule = wed all all;thu all never: %s", d.msg);
+}
+
+Test(config, rates_and_capacities)
+{
+	const struct bdr_config_address *a;
+
+	accept_value("rate", "08-18 256K, 18-08 unlimited");
+	a = first_address();
+	cr_assert_eq(a->rate.mode, BDR_RATE_HOURLY);
+	cr_assert_eq(bdr_rate_at(&a->rate, 8), 262144);
+	cr_assert_eq(bdr_rate_at(&a->rate, 7), 0);
+	accept_value("rate", "2Mbit");
+	for (int h = 0; h < 24; h++)
+		cr_assert_eq(bdr_rate_at(&first_address()->rate, h), 250000);
+	accept_value("rate", "pulse 64K 5s");
+	cr_assert_eq(first_address()->rate.mode, BDR_RATE_PULSE);
+	cr_assert_eq(first_address()->rate.block_bytes, 65536);
+	cr_assert_eq(first_address()->rate.gap_ns, 5000000000ll);
+	accept_value("rate", "unlimited");
+	cr_assert_eq(first_address()->rate.mode, BDR_RATE_UNLIMITED);
+	accept_value("capacity", "10Mbit");
+	cr_assert_eq(first_address()->rate.capacity_bps, 1250000);
+	cr_assert_eq(first_address()->rate.mode, BDR_RATE_UNLIMITED);
+
+	refuse_rate("08-18 256Q");
+	refuse_rate("2Mbps");
+	refuse_rate("10-12 1M, 11-13 2M");
+	refuse_rate("pulse 64K");
+	refuse_rate("08-18 101%");
+	refuse_rate("100bit");
+	refuse_value("rate", "10-12 1M, 11-13 2M", "hours '11-13' overlap an earlier range");
+	refuse_value("capacity", "50%", "capacity '50%': expected a rate such as 10Mbit");
+	refuse_value("capacity", "unlimited", "capacity 'unlimited': expected a rate such as 10Mbit");
+
+	/* A percentage needs the capacity, given before or after it. */
+	load_refused(MINIMAL PEER_BRANCH "address = a\n[address a]\nhost = 10.0.0.7:1\n"
+				    "rate = 08-18 50%\n"          /* 10 */
+				    "[address b]\n");             /* 11: unused, no host */
+	expect_error(10, "[address a] rate '08-18 50%%' needs the address's capacity");
+	cr_assert_eq(errs.n, 3, "%s", all_errors());
+	load_ok(MINIMAL PEER_BRANCH "address = a\n[address a]\nhost = 10.0.0.7:1\n"
+				    "rate = 08-18 50%\ncapacity = 10Mbit\n");
+	cr_assert_eq(bdr_rate_at(&first_address()->rate, 9), 625000);
+	cr_assert_eq(bdr_rate_at(&first_address()->rate, 18), 0);
+	load_ok(MINIMAL PEER_BRANCH "address = a\n[address a]\nhost = 10.0.0.7:1\n"
+				    "capacity = 10Mbit\nrate = 100%\n");
+	cr_assert_eq(bdr_rate_at(&first_address()->rate, 0), 1250000);
+
+	/* The dump writes a rate on one line, in canonical form: one that
+	 * would not fit there is refused, though it fits as written. */
+	char v[256];
+	for (int ranges = 19; ranges >= 12; ranges -= 7) {
+		size_t used = 0;
+
+		for (int h = 0; h < ranges; h++)
+			used += (size_t)snprintf(v + used, sizeof(v) - used, "%s%d-%d %d",
+						 h ? "," : "", h, h + 1, 125 * (h + 1));
+		cr_assert_leq(strlen("rate = ") + strlen(v), 199);
+		if (ranges == 19)
+			refuse_value("rate", v, "too many different hourly rates: written in "
+						"canonical form they take more than the 192 "
+						"characters of a line");
+		else
+			accept_value("rate", v);
+	}
+	cr_assert_eq(bdr_rate_at(&first_address()->rate, 11), 1500);
+}
+
+static bool have_zone(const char *name)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", name);
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+Test(config, timezones)
+{
+	struct stat st;
+
+	load_ok(MINIMAL);
+	cr_assert_null(cfg.site.timezone, "not set: the zone bdrd was started in");
+	accept_value("timezone", "UTC"); /* needs no file */
+	cr_assert_str_eq(cfg.site.timezone, "UTC");
+	if (have_zone("Europe/Paris")) {
+		accept_value("timezone", "Europe/Paris");
+		cr_assert_str_eq(cfg.site.timezone, "Europe/Paris");
+	}
+	if (have_zone("Etc/GMT+5"))
+		accept_value("timezone", "Etc/GMT+5");
+	if (have_zone("America/Argentina/Buenos_Aires"))
+		accept_value("timezone", "America/Argentina/Buenos_Aires");
+
+	refuse_value("timezone", "Europe/Pariss",
+		     "unknown time zone: no file /usr/share/zoneinfo/Europe/Pariss");
+	refuse_value("timezone", "Mars/Olympus_Mons",
+		     "unknown time zone: no file /usr/share/zoneinfo/Mars/Olympus_Mons");
+	if (stat("/usr/share/zoneinfo/Europe", &st) == 0 && S_ISDIR(st.st_mode))
+		refuse_value("timezone", "Europe", "/usr/share/zoneinfo/Europe is not a time zone file");
+	if (have_zone("zone.tab"))
+		refuse_value("timezone", "zone.tab",
+			     "/usr/share/zoneinfo/zone.tab is not a time zone file");
+	/* Names stay inside the database. */
+	const char *bad[] = { "../../../etc/passwd", "/etc/localtime", "Europe/../UTC",
+			      "Europe//Paris", "Europe/Paris/", "./UTC", "Europe/Par is", "CET;" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		refuse_value("timezone", bad[i], "not a time zone name, such as Europe/Paris or UTC");
+}
+
+/* Rules split over as many schedule lines as it takes, each within the
+ * line limit, load back to the same grid. */
+Test(config, dump_splits_long_schedules)
+{
+	static const char *const days[] = { "mon", "tue", "wed", "thu", "fri", "sat", "sun" };
+	static const char *const levels[] = { "closed", "high", "medium" };
+	char text[16384];
+	size_t used, n_lines = 0;
+
+	used = (size_t)snprintf(text, sizeof(text),
+				MINIMAL PEER_BRANCH "address = a\n[address a]\nhost = 10.0.0.7:1\n");
+	for (int day = 0; day < 7; day++)
+		for (int h = day % 3; h < 24; h += 3)
+			used += (size_t)snprintf(text + used, sizeof(text) - used,
+						 "schedule = %s %02d-%02d %s\n", days[day], h, h + 1,
+						 levels[(day + h) % 3]);
+	load_ok(text);
+	struct bdr_config first = cfg;
+	char *dump = dump_text(&first);
+
+	memset(&cfg, 0, sizeof(cfg));
+	for (char *line = dump, *end; *line; line = end + 1) {
+		end = strchr(line, '\n');
+		cr_assert_not_null(end);
+		cr_assert_leq(end - line, 199, "%.*s", (int)(end - line), line);
+		n_lines += strncmp(line, "schedule = ", 11) == 0;
+	}
+	cr_assert_gt(n_lines, 1, "%s", dump);
+	load_ok(dump);
+	cr_assert_arr_eq(&first_address()->schedule, &first.peers[0].address.v[0].schedule,
+			 sizeof(struct bdr_schedule));
+	cr_assert_eq(first_address()->schedule.cell[0][0], BDR_SCHED_CLOSED);
+	cr_assert_eq(first_address()->schedule.cell[0][1], BDR_SCHED_ALL);
+	free(dump);
+	bdr_config_free(&first);
+}
+
 Test(config, public_keys)
 {
 	char v[128], why[128];
@@ -686,8 +1117,8 @@ Test(config, malformed_lines)
 		     "[peer bad/name]\n"
 		     "[peer a b]\n"
 		     "[]\n");
-	expect_error(1, "'name' comes before any section: keys go under [site], [limits] or "
-			"[peer NAME]");
+	expect_error(1, "'name' comes before any section: keys go under [site], [limits], "
+			"[peer NAME] or [address NAME]");
 	expect_error(6, "expected 'key = value' or '[section]'");
 	expect_error(7, "expected 'key = value' or '[section]'");
 	expect_error(8, "[site] missing key name before '='");
@@ -765,7 +1196,7 @@ Test(config, unknown_sections_and_keys)
 		     "colour = blue\n"              /* 5 */
 		     "max_transfers = 3\n"          /* 6 */
 		     "public_key = x\n"             /* 7 */
-		     "[address paris]\n"            /* 8 */
+		     "[adress paris]\n"             /* 8 */
 		     "rate = 1M\n"                  /* 9: not reported again */
 		     "[limits]\n"                   /* 10 */
 		     "listen = 0.0.0.0:1\n"         /* 11 */
@@ -777,7 +1208,7 @@ Test(config, unknown_sections_and_keys)
 	expect_error(5, "[site] unknown key 'colour'");
 	expect_error(6, "[site] unknown key 'max_transfers' (it belongs in [limits])");
 	expect_error(7, "[site] unknown key 'public_key' (it belongs in [peer NAME])");
-	expect_error(8, "unknown section [address paris]");
+	expect_error(8, "unknown section [adress paris]");
 	expect_error(11, "[limits] unknown key 'listen' (it belongs in [site])");
 	expect_error(12, "[limits] unknown key 'max_transfer'");
 	expect_error(15, "[peer lyon] unknown key 'Address'");
@@ -910,7 +1341,7 @@ Test(config, every_problem_reported_in_line_order)
 	expect_error(4, "[site] log_level = loud: must be one of error, warn, info, debug");
 	expect_error(6, "[limits] max_transfers = 0: must be between 1 and 1024");
 	expect_error(7, "[peer lyon] is missing the required key 'public_key'");
-	expect_error(8, "[peer lyon] address = lyon: expected HOST:PORT");
+	expect_error(8, "[peer lyon] address 'lyon': no [address lyon] section");
 	expect_error(9, "[peer central] is this site's own name");
 	expect_error(11, "unknown section [nope]");
 
@@ -1006,6 +1437,7 @@ Test(config, unreadable_file)
 	"log_level = debug\n"                                                                  \
 	"keep_versions = 12\n"                                                                 \
 	"chunk_avg = 16384\n"                                                                  \
+	"timezone = UTC\n"                                                                     \
 	"[limits]\n"                                                                           \
 	"max_manifest_bytes = 3145728\n"                                                       \
 	"max_inflight_bytes = 1000000\n"                                                       \
@@ -1013,13 +1445,25 @@ Test(config, unreadable_file)
 	"connect_timeout_s = 30\n"                                                             \
 	"idle_timeout_s = 3600\n"                                                              \
 	"max_transfers = 2\n"                                                                  \
+	"max_transfers_per_peer = 5\n"                                                         \
+	"[address paris-line]\n"                                                               \
+	"capacity = 1000000\n"                                                                 \
+	"rate = 00-07 100%%, 7-19 25%%\n"                                                       \
+	"host = [2001:db8:30::1]:7411\n"                                                       \
 	"[peer lyon]\n"                                                                        \
 	"public_key = %s\n"                                                                    \
 	"address = lyon.example.net:7411\n"                                                    \
+	"address = lyon-dsl\n"                                                                 \
 	"address = [2001:db8:20::5]:7411\n"                                                    \
 	"address = 10.1.2.3:9\n"                                                               \
+	"[address lyon-dsl]\n"                                                                 \
+	"host = dsl.lyon.example.net:7412\n"                                                   \
+	"schedule = weekdays 08-18 high;Sat-Sun 0-24 closed\n"                                 \
+	"schedule = sun 20:00-24 MEDIUM\n"                                                     \
+	"rate = 08-18 256K, 18-8 1000000\n"                                                    \
 	"[peer paris]\n"                                                                       \
-	"public_key = %s\n"
+	"public_key = %s\n"                                                                    \
+	"address = paris-line\n"
 
 Test(config, dump_loads_back_to_the_same_configuration)
 {
@@ -1051,8 +1495,35 @@ Test(config, dump_loads_back_to_the_same_configuration)
 			cr_assert_not_null(strstr(dump, "listen = [2001:db8::1]:7500\n"));
 			cr_assert_not_null(strstr(dump, "data = /srv/bdr data\n"));
 			cr_assert_not_null(strstr(dump, "address = lyon.example.net:7411\n"
+							"address = lyon-dsl\n"
 							"address = [2001:db8:20::5]:7411\n"
 							"address = 10.1.2.3:9\n"));
+			cr_assert_not_null(strstr(dump, "timezone = UTC\n"), "%s", dump);
+			cr_assert_not_null(strstr(dump, "max_transfers_per_peer = 5\n"), "%s", dump);
+			/* Canonical schedules and rates, each section after its peer. */
+			cr_assert_not_null(strstr(dump, "\n[address lyon-dsl]\n"
+							"host = dsl.lyon.example.net:7412\n"
+							"schedule = weekdays 08-18 high; sat all "
+							"closed; sun 00-20 closed; sun 20-24 medium\n"
+							"rate = 08-18 256K, 18-08 8Mbit\n"
+							"\n[peer paris]\n"),
+					   "%s", dump);
+			cr_assert_not_null(strstr(dump, "address = paris-line\n"
+							"\n[address paris-line]\n"
+							"host = [2001:db8:30::1]:7411\n"
+							"schedule = all all all\n"
+							"rate = 00-07 100%, 07-19 25%\n"
+							"capacity = 8Mbit\n"),
+					   "%s", dump);
+			cr_assert_null(strstr(dump, "capacity = \n"), "unset: left out");
+			const struct bdr_config_address *dsl = &cfg.peers[0].address.v[1];
+			cr_assert_str_eq(dsl->name, "lyon-dsl");
+			cr_assert_arr_eq(&dsl->schedule, &first.peers[0].address.v[1].schedule,
+					 sizeof(dsl->schedule));
+			cr_assert(bdr_rate_equal(&dsl->rate, &first.peers[0].address.v[1].rate));
+			cr_assert(bdr_rate_equal(&cfg.peers[1].address.v[0].rate,
+						 &first.peers[1].address.v[0].rate));
+			cr_assert_eq(cfg.peers[1].address.v[0].rate.capacity_bps, 1000000);
 			cr_assert_eq(cfg.n_peers, 2);
 			cr_assert_arr_eq(cfg.peers[1].public_key, pk2, BDR_PK_LEN);
 			cr_assert_eq(cfg.site.log_level, BDR_LOG_DEBUG);
@@ -1189,6 +1660,71 @@ Test(config, diff_lists_changes_and_marks_restarts)
 	bdr_config_free(&next);
 }
 
+/* Schedules and rates are reloadable, section by section. */
+Test(config, diff_lists_address_changes)
+{
+	struct bdr_config_diff d;
+	const struct bdr_config_change *c;
+
+	load_ok(MINIMAL PEER_BRANCH "address = mpls\naddress = old\n"
+				    "[address mpls]\nhost = 10.0.0.7:7411\n"
+				    "schedule = weekdays 08-18 high\nrate = 1M\n"
+				    "[address old]\nhost = 10.0.0.8:1\n");
+	struct bdr_config next = load_other(
+		MINIMAL "timezone = UTC\n[limits]\nmax_transfers_per_peer = 3\n"
+		PEER_BRANCH "address = mpls\naddress = new\n"
+		"[address mpls]\nhost = 10.0.0.7:7411\n"
+		"schedule = weekdays 08-18 high\nschedule = fri 18-19 high\n"
+		"rate = 2M\ncapacity = 10Mbit\n"
+		"[address new]\nhost = 10.0.0.9:1\n");
+
+	cr_assert_eq(bdr_config_diff(&cfg, &next, &d), 0);
+	for (size_t i = 0; i < d.n; i++)
+		cr_assert(d.v[i].reloadable, "%s", d.v[i].text);
+	cr_assert_not(d.restart_needed);
+	cr_assert_eq(d.n, 8, "%zu changes", d.n);
+	c = change_of(&d, "[site] timezone = (unset) -> UTC");
+	cr_assert_eq(c->key, key_named("timezone"));
+	change_of(&d, "[limits] max_transfers_per_peer = 2 -> 3");
+	c = change_of(&d, "[peer branch] address = mpls old -> mpls new");
+	cr_assert_str_eq(c->address, "");
+	c = change_of(&d, "[address mpls] schedule = weekdays 08-18 high -> "
+			  "mon-thu 08-18 high; fri 08-19 high");
+	cr_assert_eq(c->key, key_named("schedule"));
+	cr_assert_str_eq(c->peer, "branch");
+	cr_assert_str_eq(c->address, "mpls");
+	c = change_of(&d, "[address mpls] rate = 1M -> 2M");
+	cr_assert_eq(c->key, key_named("rate"));
+	c = change_of(&d, "[address mpls] capacity = (unset) -> 10Mbit");
+	cr_assert_eq(c->key, key_named("capacity"));
+	c = change_of(&d, "[address old] removed");
+	cr_assert_null(c->key);
+	cr_assert_str_eq(c->address, "old");
+	cr_assert_str_eq(c->peer, "branch");
+	c = change_of(&d, "[address new] added");
+	cr_assert_null(c->key);
+	cr_assert_str_eq(c->address, "new");
+	bdr_config_diff_free(&d);
+
+	/* A host change shows in the section, not in the peer's list. */
+	bdr_config_free(&next);
+	next = load_other(MINIMAL PEER_BRANCH "address = mpls\naddress = old\n"
+					      "[address mpls]\nhost = 10.0.0.70:7411\n"
+					      "schedule = weekdays 08-18 high\nrate = 1M\n"
+					      "[address old]\nhost = 10.0.0.8:1\n");
+	cr_assert_eq(bdr_config_diff(&cfg, &next, &d), 0);
+	cr_assert_eq(d.n, 1, "%zu changes", d.n);
+	cr_assert_str_eq(d.v[0].text, "[address mpls] host = 10.0.0.7:7411 -> 10.0.0.70:7411");
+	cr_assert(d.v[0].reloadable);
+	bdr_config_diff_free(&d);
+
+	/* keep_fixed leaves every address as the new file has it. */
+	bdr_config_keep_fixed(&next, &cfg);
+	cr_assert_str_eq(bdr_config_peer(&next, "branch")->address.v[0].host, "10.0.0.70");
+	cr_assert_str_eq(bdr_config_peer(&cfg, "branch")->address.v[0].host, "10.0.0.7");
+	bdr_config_free(&next);
+}
+
 /* The reload sequence of config.h: the running values of the keys a reload
  * may not change survive, at the same addresses; the rest is new. */
 Test(config, keep_fixed_keeps_running_values)
@@ -1275,6 +1811,12 @@ Test(config, key_table_is_consistent)
 	cr_assert_str_eq(bdr_config_section_name(BDR_CONFIG_SITE), "site");
 	cr_assert_str_eq(bdr_config_section_name(BDR_CONFIG_LIMITS), "limits");
 	cr_assert_str_eq(bdr_config_section_name(BDR_CONFIG_PEER), "peer");
+	cr_assert_str_eq(bdr_config_section_name(BDR_CONFIG_ADDRESS), "address");
+	/* Schedules and rates change while the daemon runs, and
+	 * bdr_config_keep_fixed() never exchanges an address key. */
+	for (size_t i = 0; i < n; i++)
+		if (keys[i].section == BDR_CONFIG_ADDRESS)
+			cr_assert(keys[i].flags & BDR_CONFIG_F_RELOAD, "%s", keys[i].name);
 
 	/* config.h's example, and one of each kind. */
 	bdr_config_key_summary(key_named("keep_versions"), buf, sizeof(buf));
@@ -1286,7 +1828,14 @@ Test(config, key_table_is_consistent)
 	bdr_config_key_summary(key_named("control_group"), buf, sizeof(buf));
 	cr_assert_str_eq(buf, "Group name. Optional. Reloadable: no.");
 	bdr_config_key_summary(key_named("address"), buf, sizeof(buf));
-	cr_assert_str_eq(buf, "Address, repeatable, at most 16. Optional. Reloadable: yes.");
+	cr_assert_str_eq(buf, "Address or [address] section name, repeatable, at most 16. "
+			      "Optional. Reloadable: yes.");
+	bdr_config_key_summary(key_named("schedule"), buf, sizeof(buf));
+	cr_assert_str_eq(buf, "Schedule rules, repeatable. Default: all all all. Reloadable: yes.");
+	bdr_config_key_summary(key_named("rate"), buf, sizeof(buf));
+	cr_assert_str_eq(buf, "Rate limit. Default: unlimited. Reloadable: yes.");
+	bdr_config_key_summary(key_named("timezone"), buf, sizeof(buf));
+	cr_assert_str_eq(buf, "Time zone name. Optional. Reloadable: yes.");
 }
 
 static char *read_man_page(void)
@@ -1315,8 +1864,9 @@ struct entry {
 	unsigned line;
 };
 
-/* The key entries under "## [site]", "## [limits]" and "## [peer NAME]":
- * a line "*name* = ..." and the tab-indented lines after it. */
+/* The key entries under "## [site]", "## [limits]", "## [peer NAME]" and
+ * "## [address NAME]": a line "*name* = ..." and the tab-indented lines
+ * after it. */
 static size_t man_entries(char *text, struct entry *v, size_t max)
 {
 	size_t n = 0;
@@ -1332,7 +1882,8 @@ static size_t man_entries(char *text, struct entry *v, size_t max)
 			section = strcmp(line, "## [site]") == 0     ? BDR_CONFIG_SITE
 				  : strcmp(line, "## [limits]") == 0 ? BDR_CONFIG_LIMITS
 				  : strcmp(line, "## [peer NAME]") == 0 ? BDR_CONFIG_PEER
-									  : -1;
+				  : strcmp(line, "## [address NAME]") == 0 ? BDR_CONFIG_ADDRESS
+									     : -1;
 			cur = NULL;
 			continue;
 		}
@@ -1405,7 +1956,8 @@ Test(config, man_page_documents_every_key)
 }
 
 /* The two example files of bdr.conf(5) load (the group they name is
- * replaced by one that exists here). */
+ * replaced by one that exists here, and the time zone by UTC where the time
+ * zone database is not installed). */
 Test(config, man_page_examples_load)
 {
 	char *text = read_man_page(), *p = text;
@@ -1422,6 +1974,9 @@ Test(config, man_page_examples_load)
 			if (strncmp(line, "control_group = ", 16) == 0)
 				used += (size_t)snprintf(file + used, sizeof(file) - used,
 							 "control_group = %s\n", group);
+			else if (strncmp(line, "timezone = ", 11) == 0 && !have_zone(line + 11))
+				used += (size_t)snprintf(file + used, sizeof(file) - used,
+							 "timezone = UTC\n");
 			else
 				used += (size_t)snprintf(file + used, sizeof(file) - used, "%s\n",
 							 line);
@@ -1432,7 +1987,23 @@ Test(config, man_page_examples_load)
 			cr_assert_eq(cfg.limits.max_transfers, 16);
 			cr_assert_eq(cfg.limits.max_connections, 32);
 			cr_assert_eq(cfg.n_peers, 2);
-			cr_assert_eq(bdr_config_peer(&cfg, "branch-paris")->address.n, 2);
+			cr_assert_eq(cfg.limits.max_transfers_per_peer, 8);
+			cr_assert_not_null(cfg.site.timezone);
+			const struct bdr_peer_config *paris = bdr_config_peer(&cfg, "branch-paris");
+			cr_assert_eq(paris->address.n, 2);
+			const struct bdr_config_address *line = &paris->address.v[0];
+			cr_assert_str_eq(line->name, "paris-line");
+			cr_assert_str_eq(line->host, "paris.example.net");
+			cr_assert_eq(line->port, 7411);
+			/* Weekdays 08-18 high only, 18-20 medium; Friday 12:00 is day 4. */
+			cr_assert_eq(line->schedule.cell[4][12], BDR_SCHED_HIGH);
+			cr_assert_eq(line->schedule.cell[0][19], BDR_SCHED_MEDIUM);
+			cr_assert_eq(line->schedule.cell[0][20], BDR_SCHED_ALL);
+			cr_assert_eq(line->schedule.cell[5][12], BDR_SCHED_ALL);
+			cr_assert_eq(bdr_rate_at(&line->rate, 9), 10 * 1000 * 1000 / 8 / 4);
+			cr_assert_eq(bdr_rate_at(&line->rate, 18), 0, "unlimited");
+			cr_assert_str_eq(paris->address.v[1].name, "");
+			cr_assert_str_eq(paris->address.v[1].host, "10.20.0.5");
 			cr_assert_str_eq(bdr_config_peer(&cfg, "branch-lyon")->address.v[0].host,
 					 "2001:db8:20::5");
 		} else {

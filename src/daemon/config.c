@@ -12,13 +12,18 @@
  *   - leading whitespace, stripped so that inih's multi-line continuation
  *     never turns an indented key into a second value of the one before;
  *   - inline "; comments", stripped here so they work the same whatever
- *     INI_ALLOW_INLINE_COMMENTS the library was built with. */
+ *     INI_ALLOW_INLINE_COMMENTS the library was built with.
+ *
+ * [address NAME] sections are read into the parse state and copied into
+ * the peer address that names them once the whole file is read
+ * (resolve_addresses), since either may come first. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
@@ -40,6 +45,15 @@
 #define SITE(f) offsetof(struct bdr_config, site.f), sizeof(((struct bdr_config *)0)->site.f)
 #define LIMIT(f) offsetof(struct bdr_config, limits.f), sizeof(((struct bdr_config *)0)->limits.f)
 #define PEER(f) offsetof(struct bdr_peer_config, f), sizeof(((struct bdr_peer_config *)0)->f)
+#define ADDR(f) offsetof(struct bdr_config_address, f), \
+		sizeof(((struct bdr_config_address *)0)->f)
+/* The host key sets host and port: its field is the whole address. */
+#define ADDR_WHOLE 0, sizeof(struct bdr_config_address)
+
+/* The longest line read, besides indentation and comment: inih's buffer
+ * (INI_MAX_LINE, 200) less its NUL, as read_line enforces. The dump keeps
+ * its lines within it, so that it loads back. */
+#define LINE_CHARS 199
 
 /* A unix socket path must fit sun_path with its NUL. */
 #define SUN_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
@@ -47,6 +61,7 @@
 #define S BDR_CONFIG_SITE
 #define L BDR_CONFIG_LIMITS
 #define P BDR_CONFIG_PEER
+#define A BDR_CONFIG_ADDRESS
 enum {
 	REQ = BDR_CONFIG_F_REQUIRED,
 	RLD = BDR_CONFIG_F_RELOAD,
@@ -56,7 +71,10 @@ enum {
 /* section, name, type, default, min, max, flags, field, doc.
  * chunk_avg stops at 128K: the chunker's max is avg x 8 and may not pass
  * BDR_CHUNK_MAX_LIMIT (1 MiB). Limits apply to connections and transfers
- * that start after a reload. */
+ * that start after a reload. Every [address NAME] key is reloadable
+ * (bdr_config_keep_fixed relies on it; the tests check): schedules and
+ * rates change while the daemon runs. rate and capacity are two keys of
+ * one struct bdr_rate_spec, as bdr_rate_parse() wants them. */
 static const struct bdr_config_key keys[] = {
 	{ S, "name", BDR_CONFIG_T_SITE, NULL, 0, 0, REQ, SITE(name),
 	  "This site's name, as other sites write it in their [peer NAME] sections." },
@@ -76,6 +94,8 @@ static const struct bdr_config_key keys[] = {
 	  SITE(keep_versions), "How many versions of each package the library keeps." },
 	{ S, "chunk_avg", BDR_CONFIG_T_SIZE, "8K", KIB, 128 * KIB, POW2, SITE(chunk_avg),
 	  "The average chunk size of versions this site imports." },
+	{ S, "timezone", BDR_CONFIG_T_TIMEZONE, NULL, 0, 0, RLD, SITE(timezone),
+	  "The time zone in which the hours of schedules and rate limits are read." },
 
 	{ L, "max_manifest_bytes", BDR_CONFIG_T_SIZE, "64M", MIB, BDR_MAX_MANIFEST_BYTES, RLD,
 	  LIMIT(max_manifest_bytes), "The largest manifest accepted from a peer." },
@@ -89,6 +109,8 @@ static const struct bdr_config_key keys[] = {
 	  "Seconds a peer connection may stay silent before it is closed." },
 	{ L, "max_transfers", BDR_CONFIG_T_UINT, "8", 1, 1024, RLD, LIMIT(max_transfers),
 	  "Transfers running at once, to and from all peers together." },
+	{ L, "max_transfers_per_peer", BDR_CONFIG_T_UINT, "2", 1, 64, RLD,
+	  LIMIT(max_transfers_per_peer), "Transfers running at once to one peer." },
 	{ L, "retries", BDR_CONFIG_T_UINT, "10", 0, 1000, RLD, LIMIT(retries),
 	  "Failed attempts after which a transfer is given up as failed." },
 	{ L, "retry_delay_s", BDR_CONFIG_T_UINT, "5", 1, 86400, RLD, LIMIT(retry_delay_s),
@@ -98,10 +120,20 @@ static const struct bdr_config_key keys[] = {
 	  "The peer's public key, as bdrctl pubkey prints it on that site." },
 	{ P, "address", BDR_CONFIG_T_ADDRESSES, NULL, 0, BDR_CONFIG_MAX_ADDRESSES, RLD,
 	  PEER(address), "Where to reach the peer; repeat the key to list more, tried in order." },
+
+	{ A, "host", BDR_CONFIG_T_ADDRESS, NULL, 0, 0, REQ | RLD, ADDR_WHOLE,
+	  "The host and TCP port this address stands for." },
+	{ A, "schedule", BDR_CONFIG_T_SCHEDULE, "all all all", 0, 0, RLD, ADDR(schedule),
+	  "When the address may be used, and by which priorities; repeat the key to add rules." },
+	{ A, "rate", BDR_CONFIG_T_RATE, "unlimited", 0, 0, RLD, ADDR(rate),
+	  "How fast bdrd may send to the address, hour by hour." },
+	{ A, "capacity", BDR_CONFIG_T_CAPACITY, NULL, 0, 0, RLD, ADDR(rate),
+	  "The capacity of the link, of which percentages in rate are taken." },
 };
 #undef S
 #undef L
 #undef P
+#undef A
 
 #define N_KEYS ARRAY_SIZE(keys)
 
@@ -113,7 +145,7 @@ const struct bdr_config_key *bdr_config_keys(size_t *n)
 
 const char *bdr_config_section_name(enum bdr_config_section s)
 {
-	static const char *const names[] = { "site", "limits", "peer" };
+	static const char *const names[] = { "site", "limits", "peer", "address" };
 
 	return (size_t)s < ARRAY_SIZE(names) ? names[s] : "?";
 }
@@ -126,17 +158,22 @@ static const struct bdr_config_key *find_key(int section, const char *name)
 	return NULL;
 }
 
-static void *field_of(const struct bdr_config_key *k, struct bdr_config *c,
-		      struct bdr_peer_config *peer)
+static bool in_sub(const struct bdr_config_key *k)
 {
-	return (char *)(k->section == BDR_CONFIG_PEER ? (void *)peer : (void *)c) + k->off;
+	return k->section == BDR_CONFIG_PEER || k->section == BDR_CONFIG_ADDRESS;
+}
+
+/* sub: the struct bdr_peer_config of a peer key, the struct
+ * bdr_config_address of an address key; unused for the others. */
+static void *field_of(const struct bdr_config_key *k, struct bdr_config *c, void *sub)
+{
+	return (char *)(in_sub(k) ? sub : (void *)c) + k->off;
 }
 
 static const void *cfield_of(const struct bdr_config_key *k, const struct bdr_config *c,
-			     const struct bdr_peer_config *peer)
+			     const void *sub)
 {
-	return (const char *)(k->section == BDR_CONFIG_PEER ? (const void *)peer
-							     : (const void *)c) + k->off;
+	return (const char *)(in_sub(k) ? sub : (const void *)c) + k->off;
 }
 
 /* Index of the peer called name, or c->n_peers. */
@@ -351,9 +388,12 @@ static void fmt_address(const struct bdr_config_address *a, char *buf, size_t n)
 
 /* parse stores into an empty (zeroed or freed) field, or leaves it as it
  * was and says why in why[n]; -ENOMEM is the only error that is not the
- * value's fault. format writes "" for an unset optional value. */
+ * value's fault. The fields of an address are never empty: they start as
+ * an inline address (new_address), and schedule, rate and capacity build
+ * on what they hold. format writes "" for an unset optional value. */
 struct type_ops {
 	const char *label; /* in the summary line */
+	bool repeat;       /* the key may be set more than once in a section */
 	int (*parse)(const struct bdr_config_key *k, const char *s, void *field, char *why,
 		     size_t n);
 	void (*format)(const struct bdr_config_key *k, const void *field, char *buf, size_t n);
@@ -428,15 +468,19 @@ static void free_string(void *field)
 	*(char **)field = NULL;
 }
 
+/* Sets host and port only: an [address NAME]'s host key shares the struct
+ * with its name, schedule and rate. */
 static int parse_address_key(const struct bdr_config_key *k, const char *s, void *field,
 			     char *why, size_t n)
 {
-	struct bdr_config_address a = { .port = 0 };
+	struct bdr_config_address a = { .port = 0 }, *f = field;
 	int err = parse_address(s, &a, why, n);
 
 	(void)k;
-	if (!err)
-		*(struct bdr_config_address *)field = a;
+	if (!err) {
+		memcpy(f->host, a.host, sizeof(f->host));
+		f->port = a.port;
+	}
 	return err;
 }
 
@@ -452,19 +496,65 @@ static void free_nothing(void *field)
 	(void)field;
 }
 
+static bool digits_and_dots(const char *s)
+{
+	return strspn(s, "0123456789.") == strlen(s);
+}
+
+/* HOST:PORT always has a ':' (an IPv6 host is in brackets); a value
+ * without one names an [address NAME] section, unless it is digits and
+ * dots, an IPv4 address missing its port. */
+static bool names_a_section(const char *s)
+{
+	return !strchr(s, ':') && s[0] != '[' && !digits_and_dots(s);
+}
+
+/* An inline address, as written, or a reference to an [address NAME]
+ * section (name set, no host yet): resolve_addresses() fills it in. */
+static void new_address(struct bdr_config_address *a)
+{
+	memset(a, 0, sizeof(*a));
+	bdr_schedule_default(&a->schedule);
+}
+
+static bool same_address(const struct bdr_config_address *a, const struct bdr_config_address *b)
+{
+	if (a->name[0] || b->name[0])
+		return strcmp(a->name, b->name) == 0;
+	return a->port == b->port && strcmp(a->host, b->host) == 0;
+}
+
+static void fmt_address_or_name(const struct bdr_config_address *a, char *buf, size_t n)
+{
+	if (a->name[0])
+		snprintf(buf, n, "%s", a->name);
+	else
+		fmt_address(a, buf, n);
+}
+
 static int parse_addresses(const struct bdr_config_key *k, const char *s, void *field,
 			   char *why, size_t n)
 {
 	struct bdr_config_addresses *l = field;
-	struct bdr_config_address a = { .port = 0 }, *v;
-	int err = parse_address(s, &a, why, n);
+	struct bdr_config_address a, *v;
+	struct bdr_diag d;
+	int err;
 
-	if (err)
-		return err;
+	new_address(&a);
+	if (!names_a_section(s)) {
+		if ((err = parse_address(s, &a, why, n)) < 0)
+			return err;
+	} else if (bdr_manifest_check_name("address", s, BDR_CONFIG_MAX_NAME, &d) < 0) {
+		return reason(why, n, -EINVAL,
+			      "expected HOST:PORT or the name of an [address NAME] section: %s",
+			      d.msg);
+	} else {
+		snprintf(a.name, sizeof(a.name), "%s", s);
+	}
 	if (l->n >= k->max)
 		return reason(why, n, -EINVAL, "more than %" PRIu64 " addresses", k->max);
 	for (size_t i = 0; i < l->n; i++)
-		if (l->v[i].port == a.port && strcmp(l->v[i].host, a.host) == 0)
+		if (same_address(&l->v[i], &a))
 			return reason(why, n, -EINVAL, "listed twice");
 	v = realloc(l->v, (l->n + 1) * sizeof(*v));
 	if (!v)
@@ -486,7 +576,7 @@ static void format_addresses(const struct bdr_config_key *k, const void *field, 
 	for (size_t i = 0; i < l->n && used + 1 < n; i++) {
 		if (i)
 			buf[used++] = ' ';
-		fmt_address(&l->v[i], buf + used, n - used);
+		fmt_address_or_name(&l->v[i], buf + used, n - used);
 		used += strlen(buf + used);
 	}
 }
@@ -587,23 +677,171 @@ static void format_pubkey(const struct bdr_config_key *k, const void *field, cha
 	snprintf(buf, n, "%s", b64);
 }
 
+/* A zone of the time zone database: its file exists and is a TZif file,
+ * which rules out the database's directories and tables (zone.tab and
+ * the like). The name is a relative path of plain components, so it names
+ * nothing outside BDR_CONFIG_ZONEINFO. "UTC" needs no file. */
+static bool zone_name_ok(const char *s)
+{
+	for (const char *c = s;;) {
+		size_t len = strcspn(c, "/");
+
+		if (len == 0 || strspn(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+					  "0123456789._+-") < len ||
+		    (c[0] == '.' && (len == 1 || (len == 2 && c[1] == '.'))))
+			return false;
+		if (!c[len])
+			return true;
+		c += len + 1;
+	}
+}
+
+static int parse_timezone(const struct bdr_config_key *k, const char *s, void *field, char *why,
+			  size_t n)
+{
+	char path[PATH_MAX], magic[4];
+	size_t got;
+	FILE *f;
+	int len;
+
+	(void)k;
+	if (strcmp(s, "UTC") == 0)
+		return dup_into(field, s);
+	len = snprintf(path, sizeof(path), "%s/%s", BDR_CONFIG_ZONEINFO, s);
+	if (!zone_name_ok(s) || len < 0 || (size_t)len >= sizeof(path))
+		return reason(why, n, -EINVAL, "not a time zone name, such as Europe/Paris or UTC");
+	if (!(f = fopen(path, "re"))) {
+		int e = errno;
+
+		if (e == ENOMEM)
+			return -ENOMEM;
+		if (e == ENOENT || e == ENOTDIR)
+			return reason(why, n, -ENOENT, "unknown time zone: no file %s", path);
+		return reason(why, n, -e, "cannot read %s: %s", path, strerror(e));
+	}
+	got = fread(magic, 1, sizeof(magic), f);
+	fclose(f);
+	if (got != sizeof(magic) || memcmp(magic, "TZif", sizeof(magic)) != 0)
+		return reason(why, n, -EINVAL, "%s is not a time zone file", path);
+	return dup_into(field, s);
+}
+
+/* Each line's rules apply over the lines before it, in file order: the
+ * schedule so far, as its canonical text (which parses back to it), then
+ * the line. The line is first parsed alone, so that an error counts the
+ * rules of that line from 1. */
+static int parse_schedule(const struct bdr_config_key *k, const char *s, void *field, char *why,
+			  size_t n)
+{
+	struct bdr_schedule *cur = field, line;
+	struct bdr_diag d;
+	size_t len, add = strlen(s) + 2;
+	char *text;
+	int err;
+
+	(void)k;
+	if (bdr_schedule_parse(&line, s, &d) < 0)
+		return reason(why, n, -EINVAL, "%s", d.msg);
+	if (!(text = malloc(BDR_SCHEDULE_TEXT_MAX + add)))
+		return -ENOMEM;
+	err = bdr_schedule_format(cur, text, BDR_SCHEDULE_TEXT_MAX);
+	len = strlen(text);
+	snprintf(text + len, add, ";%s", s);
+	if (!err)
+		err = bdr_schedule_parse(cur, text, &d);
+	free(text);
+	if (err) /* not expected: both parts parse */
+		return reason(why, n, -EINVAL, "%s", err == -ENOSPC ? "schedule too long" : d.msg);
+	return 0;
+}
+
+static void format_schedule(const struct bdr_config_key *k, const void *field, char *buf,
+			    size_t n)
+{
+	(void)k;
+	bdr_schedule_format(field, buf, n); /* n >= BDR_SCHEDULE_TEXT_MAX */
+}
+
+/* The rate keeps the capacity (bdr_rate_parse does), so rate and capacity
+ * may come in either order. The dump writes the canonical text on one
+ * line, so a rate whose canonical text would not fit there is refused:
+ * only a long list of different hourly rates can be that long. */
+static int parse_rate_key(const struct bdr_config_key *k, const char *s, void *field, char *why,
+			  size_t n)
+{
+	struct bdr_rate_spec r = *(struct bdr_rate_spec *)field;
+	char text[BDR_RATE_TEXT_MAX];
+	size_t room = LINE_CHARS - strlen(k->name) - 3; /* "rate = " */
+	struct bdr_diag d;
+
+	if (bdr_rate_parse(&r, s, &d) < 0)
+		return reason(why, n, -EINVAL, "%s", d.msg);
+	if (bdr_rate_format(&r, text, sizeof(text)) < 0 || strlen(text) > room)
+		return reason(why, n, -EINVAL,
+			      "too many different hourly rates: written in canonical form they "
+			      "take more than the %zu characters of a line",
+			      room);
+	*(struct bdr_rate_spec *)field = r;
+	return 0;
+}
+
+static void format_rate(const struct bdr_config_key *k, const void *field, char *buf, size_t n)
+{
+	(void)k;
+	bdr_rate_format(field, buf, n); /* n >= BDR_RATE_TEXT_MAX */
+}
+
+static int parse_capacity(const struct bdr_config_key *k, const char *s, void *field, char *why,
+			  size_t n)
+{
+	struct bdr_diag d;
+
+	(void)k;
+	if (bdr_rate_set_capacity(field, s, &d) < 0)
+		return reason(why, n, -EINVAL, "%s", d.msg);
+	return 0;
+}
+
+static void format_capacity(const struct bdr_config_key *k, const void *field, char *buf,
+			    size_t n)
+{
+	const struct bdr_rate_spec *r = field;
+
+	(void)k;
+	if (r->capacity_bps)
+		bdr_rate_format_bps(r->capacity_bps, buf, n);
+	else
+		buf[0] = '\0';
+}
+
 static const struct type_ops types[] = {
-	[BDR_CONFIG_T_UINT] = { "Integer", parse_number, format_number, free_nothing },
-	[BDR_CONFIG_T_SIZE] = { "Byte size", parse_number, format_number, free_nothing },
-	[BDR_CONFIG_T_SITE] = { "Site name", parse_site, format_string, free_string },
-	[BDR_CONFIG_T_PATH] = { "Absolute path", parse_path, format_string, free_string },
-	[BDR_CONFIG_T_ADDRESS] = { "Address", parse_address_key, format_address, free_nothing },
-	[BDR_CONFIG_T_ADDRESSES] = { "Address, repeatable", parse_addresses, format_addresses,
-				     free_addresses },
-	[BDR_CONFIG_T_GROUP] = { "Group name", parse_group, format_group, free_group },
-	[BDR_CONFIG_T_LOG_LEVEL] = { "One of error, warn, info, debug", parse_log_level,
+	[BDR_CONFIG_T_UINT] = { "Integer", false, parse_number, format_number, free_nothing },
+	[BDR_CONFIG_T_SIZE] = { "Byte size", false, parse_number, format_number, free_nothing },
+	[BDR_CONFIG_T_SITE] = { "Site name", false, parse_site, format_string, free_string },
+	[BDR_CONFIG_T_PATH] = { "Absolute path", false, parse_path, format_string, free_string },
+	[BDR_CONFIG_T_ADDRESS] = { "Address", false, parse_address_key, format_address,
+				   free_nothing },
+	[BDR_CONFIG_T_ADDRESSES] = { "Address or [address] section name, repeatable", true,
+				     parse_addresses, format_addresses, free_addresses },
+	[BDR_CONFIG_T_GROUP] = { "Group name", false, parse_group, format_group, free_group },
+	[BDR_CONFIG_T_LOG_LEVEL] = { "One of error, warn, info, debug", false, parse_log_level,
 				     format_log_level, free_nothing },
-	[BDR_CONFIG_T_PUBKEY] = { "Base64 public key, 44 characters", parse_pubkey,
+	[BDR_CONFIG_T_PUBKEY] = { "Base64 public key, 44 characters", false, parse_pubkey,
 				  format_pubkey, free_nothing },
+	[BDR_CONFIG_T_TIMEZONE] = { "Time zone name", false, parse_timezone, format_string,
+				    free_string },
+	[BDR_CONFIG_T_SCHEDULE] = { "Schedule rules, repeatable", true, parse_schedule,
+				    format_schedule, free_nothing },
+	[BDR_CONFIG_T_RATE] = { "Rate limit", false, parse_rate_key, format_rate, free_nothing },
+	[BDR_CONFIG_T_CAPACITY] = { "Rate", false, parse_capacity, format_capacity,
+				    free_nothing },
 };
 
-/* Longest formatted value: a full list of addresses. */
-#define VALUE_MAX (BDR_CONFIG_MAX_ADDRESSES * (BDR_CONFIG_MAX_HOST + 9) + 1)
+/* Longest formatted value: a full list of addresses, or a schedule. */
+#define ADDRESSES_TEXT_MAX (BDR_CONFIG_MAX_ADDRESSES * (BDR_CONFIG_MAX_HOST + 9) + 1)
+#define VALUE_MAX \
+	(ADDRESSES_TEXT_MAX > BDR_SCHEDULE_TEXT_MAX ? ADDRESSES_TEXT_MAX : BDR_SCHEDULE_TEXT_MAX)
+_Static_assert(VALUE_MAX >= BDR_RATE_TEXT_MAX, "a rate fits a value buffer");
 
 static void fmt_value(const struct bdr_config_key *k, const void *field, char buf[VALUE_MAX])
 {
@@ -636,6 +874,20 @@ void bdr_config_key_summary(const struct bdr_config_key *k, char *buf, size_t si
 
 enum { CUR_NONE = -1, CUR_SKIP = -2 }; /* besides enum bdr_config_section */
 
+/* An [address NAME] section, until a peer's address takes it. */
+struct named {
+	struct bdr_config_address a;
+	unsigned line;      /* of the section */
+	size_t peer;        /* the peer that uses it; SIZE_MAX: none (yet) */
+	unsigned used_line; /* the line of that peer's address key */
+};
+
+/* A peer's "address = NAME", to resolve at the end. */
+struct ref {
+	size_t peer, slot; /* c->peers[peer].address.v[slot] */
+	unsigned line;
+};
+
 struct parse {
 	const char *path;
 	FILE *f;            /* owned */
@@ -650,11 +902,33 @@ struct parse {
 	unsigned sec_line;  /* its line */
 	unsigned site_line, limits_line; /* 0: not seen */
 	unsigned seen[N_KEYS]; /* line that set each key in the current section */
+	struct named *named; /* owned: the [address NAME] sections, n_named */
+	size_t n_named;
+	struct ref *refs;    /* owned: the peers' addresses that name one */
+	size_t n_refs;
 };
 
 static struct bdr_peer_config *cur_peer(struct parse *p)
 {
 	return p->cur == BDR_CONFIG_PEER ? &p->c->peers[p->c->n_peers - 1] : NULL;
+}
+
+/* The current peer or [address NAME], for field_of(). */
+static void *cur_sub(struct parse *p)
+{
+	if (p->cur == BDR_CONFIG_ADDRESS)
+		return &p->named[p->n_named - 1].a;
+	return cur_peer(p);
+}
+
+/* Index of the [address NAME] section, or p->n_named. */
+static size_t find_named(const struct parse *p, const char *name)
+{
+	size_t i = 0;
+
+	while (i < p->n_named && strcmp(p->named[i].a.name, name) != 0)
+		i++;
+	return i;
 }
 
 static void add_error_text(struct parse *p, unsigned line, const char *msg)
@@ -680,7 +954,7 @@ static void add_error(struct parse *p, unsigned line, const char *fmt, ...)
 
 static void add_error(struct parse *p, unsigned line, const char *fmt, ...)
 {
-	char msg[1024];
+	char msg[2048];
 	va_list ap;
 
 	if (p->full)
@@ -700,11 +974,13 @@ static void add_error(struct parse *p, unsigned line, const char *fmt, ...)
 	}
 }
 
-/* "[site]", "[limits]", "[peer NAME]". */
+/* "[site]", "[limits]", "[peer NAME]", "[address NAME]". */
 static void section_label(struct parse *p, int section, char *buf, size_t n)
 {
 	if (section == BDR_CONFIG_PEER)
 		snprintf(buf, n, "[peer %s]", cur_peer(p)->name);
+	else if (section == BDR_CONFIG_ADDRESS)
+		snprintf(buf, n, "[address %s]", p->named[p->n_named - 1].a.name);
 	else
 		snprintf(buf, n, "[%s]", bdr_config_section_name((enum bdr_config_section)section));
 }
@@ -745,12 +1021,26 @@ static void set_default(struct parse *p, const struct bdr_config_key *k, void *f
 		add_error(p, 0, "built-in default %s = %s: %s", k->name, k->def, why);
 }
 
-/* Applies the defaults of the keys the section did not set, and reports the
- * required ones missing on the section's line. */
-static void complete_section(struct parse *p, int section, struct bdr_peer_config *peer,
-			     bool report)
+/* A rate in percent needs the capacity, whichever of the two keys comes
+ * first: checked once both are read, and reported on the rate's line. */
+static void check_rate(struct parse *p, const struct bdr_config_address *a)
 {
-	char label[BDR_MAX_SITE_NAME + 16];
+	char label[BDR_CONFIG_MAX_NAME + 16];
+	struct bdr_diag d;
+
+	if (bdr_rate_check(&a->rate, &d) == 0)
+		return;
+	section_label(p, BDR_CONFIG_ADDRESS, label, sizeof(label));
+	for (size_t i = 0; i < N_KEYS; i++)
+		if (keys[i].type == BDR_CONFIG_T_RATE && keys[i].section == BDR_CONFIG_ADDRESS)
+			add_error(p, p->seen[i] ? p->seen[i] : p->sec_line, "%s %s", label, d.msg);
+}
+
+/* Applies the defaults of the keys the section did not set, and reports the
+ * required ones missing on the section's line. sub: as for field_of(). */
+static void complete_section(struct parse *p, int section, void *sub, bool report)
+{
+	char label[BDR_CONFIG_MAX_NAME + 16];
 
 	for (size_t i = 0; i < N_KEYS; i++) {
 		const struct bdr_config_key *k = &keys[i];
@@ -758,19 +1048,21 @@ static void complete_section(struct parse *p, int section, struct bdr_peer_confi
 		if ((int)k->section != section || p->seen[i])
 			continue;
 		if (k->def) {
-			set_default(p, k, field_of(k, p->c, peer));
+			set_default(p, k, field_of(k, p->c, sub));
 		} else if ((k->flags & REQ) && report) {
 			section_label(p, section, label, sizeof(label));
 			add_error(p, p->sec_line, "%s is missing the required key '%s'", label,
 				  k->name);
 		}
 	}
+	if (section == BDR_CONFIG_ADDRESS && report)
+		check_rate(p, sub);
 }
 
 static void end_section(struct parse *p)
 {
 	if (p->cur >= 0)
-		complete_section(p, p->cur, cur_peer(p), true);
+		complete_section(p, p->cur, cur_sub(p), true);
 	p->cur = CUR_NONE;
 	memset(p->seen, 0, sizeof(p->seen));
 }
@@ -796,6 +1088,36 @@ static void begin_peer(struct parse *p, const char *name)
 		snprintf(v->name, sizeof(v->name), "%s", name);
 		v->line = p->line;
 		p->cur = BDR_CONFIG_PEER;
+	}
+}
+
+/* Its name is checked like a value of a peer's address key: a name of
+ * digits and dots would read as an IPv4 address there. */
+static void begin_address(struct parse *p, const char *name)
+{
+	struct named *v;
+	struct bdr_diag d;
+	size_t i = find_named(p, name);
+
+	if (bdr_manifest_check_name("address", name, BDR_CONFIG_MAX_NAME, &d) < 0) {
+		add_error(p, p->line, "[address %s]: %s", name, d.msg);
+	} else if (digits_and_dots(name)) {
+		add_error(p, p->line, "[address %s]: a name of digits and dots reads as an IPv4 "
+				      "address; the name needs another character", name);
+	} else if (i < p->n_named) {
+		add_error(p, p->line, "[address %s] appears twice (first on line %u)", name,
+			  p->named[i].line);
+	} else if (!(v = realloc(p->named, (p->n_named + 1) * sizeof(*v)))) {
+		p->fatal = -ENOMEM;
+	} else {
+		p->named = v;
+		v = &p->named[p->n_named++];
+		new_address(&v->a);
+		snprintf(v->a.name, sizeof(v->a.name), "%s", name);
+		v->line = p->line;
+		v->peer = SIZE_MAX;
+		v->used_line = 0;
+		p->cur = BDR_CONFIG_ADDRESS;
 	}
 }
 
@@ -842,6 +1164,10 @@ static void section_line(struct parse *p, char *s)
 		add_error(p, p->line, "[peer] needs the peer's site name: [peer NAME]");
 	else if (strcmp(kind, "peer") == 0)
 		begin_peer(p, arg);
+	else if (strcmp(kind, "address") == 0 && !*arg)
+		add_error(p, p->line, "[address] needs a name: [address NAME]");
+	else if (strcmp(kind, "address") == 0)
+		begin_address(p, arg);
 	else
 		add_error(p, p->line, "unknown section [%s%s%s]", kind, *arg ? " " : "", arg);
 }
@@ -858,8 +1184,7 @@ static void unknown_key(struct parse *p, const char *label, const char *name)
 			k = &keys[i];
 	if (k)
 		add_error(p, p->line, "%s unknown key '%s' (it belongs in [%s%s])", label, name,
-			  bdr_config_section_name(k->section),
-			  k->section == BDR_CONFIG_PEER ? " NAME" : "");
+			  bdr_config_section_name(k->section), in_sub(k) ? " NAME" : "");
 	else
 		add_error(p, p->line, "%s unknown key '%s'", label, name);
 }
@@ -869,7 +1194,7 @@ static bool first_set(struct parse *p, const struct bdr_config_key *k, const cha
 {
 	size_t i = (size_t)(k - keys);
 
-	if (p->seen[i] && k->type != BDR_CONFIG_T_ADDRESSES) {
+	if (p->seen[i] && !types[k->type].repeat) {
 		add_error(p, p->line, "%s %s is set twice (first on line %u)", label, k->name,
 			  p->seen[i]);
 		return false;
@@ -879,33 +1204,53 @@ static bool first_set(struct parse *p, const struct bdr_config_key *k, const cha
 	return true;
 }
 
+/* An address just added to the current peer that names an [address NAME]
+ * section is resolved at the end, and errors then need its line. */
+static void note_ref(struct parse *p, const struct bdr_config_addresses *l)
+{
+	struct ref *v;
+
+	if (!l->v[l->n - 1].name[0])
+		return;
+	if (!(v = realloc(p->refs, (p->n_refs + 1) * sizeof(*v)))) {
+		p->fatal = -ENOMEM;
+		return;
+	}
+	p->refs = v;
+	p->refs[p->n_refs++] = (struct ref){ .peer = p->c->n_peers - 1, .slot = l->n - 1,
+					     .line = p->line };
+}
+
 static void set_value(struct parse *p, const struct bdr_config_key *k, const char *label,
 		      const char *value)
 {
-	char why[512] = "";
+	char why[768] = "";
+	void *field = field_of(k, p->c, cur_sub(p));
 	int err;
 
 	if (!*value) {
 		add_error(p, p->line, "%s %s has no value", label, k->name);
 		return;
 	}
-	err = types[k->type].parse(k, value, field_of(k, p->c, cur_peer(p)), why, sizeof(why));
+	err = types[k->type].parse(k, value, field, why, sizeof(why));
 	if (err == -ENOMEM)
 		p->fatal = err;
 	else if (err)
 		add_error(p, p->line, "%s %s = %s: %s", label, k->name, value, why);
+	else if (k->type == BDR_CONFIG_T_ADDRESSES)
+		note_ref(p, field);
 }
 
 static void set_key(struct parse *p, const char *name, const char *value)
 {
-	char label[BDR_MAX_SITE_NAME + 16];
+	char label[BDR_CONFIG_MAX_NAME + 16];
 	const struct bdr_config_key *k;
 
 	if (p->cur == CUR_SKIP)
 		return;
 	if (p->cur == CUR_NONE) {
 		add_error(p, p->line, "'%s' comes before any section: keys go under [site], "
-				      "[limits] or [peer NAME]", name);
+				      "[limits], [peer NAME] or [address NAME]", name);
 		return;
 	}
 	section_label(p, p->cur, label, sizeof(label));
@@ -1027,6 +1372,65 @@ static void check_peers(struct parse *p)
 	}
 }
 
+/* A named address of a peer that is also listed otherwise. Inline ones
+ * were compared as they were read, and names among themselves; this is a
+ * name's host against the rest. */
+static void check_resolved(struct parse *p, const struct ref *r)
+{
+	const struct bdr_peer_config *peer = &p->c->peers[r->peer];
+	const struct bdr_config_address *a = &peer->address.v[r->slot];
+	char text[BDR_CONFIG_MAX_HOST + 16];
+
+	for (size_t t = 0; t < peer->address.n; t++) {
+		const struct bdr_config_address *b = &peer->address.v[t];
+
+		/* A later name reports it itself, on its own line. */
+		if (t == r->slot || (t > r->slot && b->name[0]) || !b->port)
+			continue;
+		if (b->port == a->port && strcmp(b->host, a->host) == 0) {
+			fmt_address(a, text, sizeof(text));
+			add_error(p, r->line, "[peer %s] address '%s': %s is listed twice",
+				  peer->name, a->name, text);
+			return;
+		}
+	}
+}
+
+/* Copies each [address NAME] into the peer address that names it. A name
+ * with no section, a section two peers use and one no peer uses are
+ * errors: a mistyped name would otherwise leave a link without its limits. */
+static void resolve_addresses(struct parse *p)
+{
+	struct bdr_config *c = p->c;
+
+	for (size_t i = 0; i < p->n_refs; i++) {
+		const struct ref *r = &p->refs[i];
+		struct bdr_peer_config *peer = &c->peers[r->peer];
+		struct bdr_config_address *a = &peer->address.v[r->slot];
+		size_t j = find_named(p, a->name);
+		struct named *nm = j < p->n_named ? &p->named[j] : NULL;
+
+		if (!nm) {
+			add_error(p, r->line, "[peer %s] address '%s': no [address %s] section%s",
+				  peer->name, a->name, a->name,
+				  strchr(a->name, '.') ? " (or is it a host missing its :PORT?)" : "");
+		} else if (nm->peer != SIZE_MAX) {
+			add_error(p, r->line, "[peer %s] address '%s': [address %s] is already used "
+					      "by [peer %s] (line %u)", peer->name, a->name, a->name,
+				  c->peers[nm->peer].name, nm->used_line);
+		} else {
+			nm->peer = r->peer;
+			nm->used_line = r->line;
+			*a = nm->a;
+			check_resolved(p, r);
+		}
+	}
+	for (size_t i = 0; i < p->n_named; i++)
+		if (p->named[i].peer == SIZE_MAX)
+			add_error(p, p->named[i].line, "[address %s] is used by no peer",
+				  p->named[i].a.name);
+}
+
 static void finish(struct parse *p, int rc)
 {
 	if (rc == -2)
@@ -1040,6 +1444,7 @@ static void finish(struct parse *p, int rc)
 		add_error(p, 0, "missing the [site] section");
 	if (!p->limits_line)
 		complete_section(p, BDR_CONFIG_LIMITS, NULL, false);
+	resolve_addresses(p);
 	check_peers(p);
 	sort_errors(&p->errs);
 }
@@ -1064,6 +1469,8 @@ int bdr_config_load(const char *path, struct bdr_config *out, struct bdr_config_
 	err = p.fatal ? p.fatal : p.errs.n ? -BDR_EFORMAT : 0;
 out:
 	free(p.buf);
+	free(p.named);
+	free(p.refs);
 	if (err)
 		bdr_config_free(out);
 	if (errs)
@@ -1084,8 +1491,13 @@ void bdr_config_free(struct bdr_config *c)
 {
 	free_fields(BDR_CONFIG_SITE, c);
 	free_fields(BDR_CONFIG_LIMITS, c);
-	for (size_t i = 0; i < c->n_peers; i++)
+	for (size_t i = 0; i < c->n_peers; i++) {
+		struct bdr_config_addresses *l = &c->peers[i].address;
+
+		for (size_t j = 0; j < l->n; j++)
+			free_fields(BDR_CONFIG_ADDRESS, &l->v[j]);
 		free_fields(BDR_CONFIG_PEER, &c->peers[i]);
+	}
 	free(c->peers);
 	free(c->path);
 	memset(c, 0, sizeof(*c));
@@ -1099,14 +1511,41 @@ const struct bdr_peer_config *bdr_config_peer(const struct bdr_config *c, const 
 }
 /* ---- dump -------------------------------------------------------------- */
 
-static void dump_keys(FILE *f, int section, const struct bdr_config *c,
-		      const struct bdr_peer_config *peer)
+/* A schedule's canonical rules, "r1; r2; ...", on as many lines of the
+ * repeatable key as it takes to keep each within LINE_CHARS: the lines
+ * apply in order, as the rules do. A rule is far shorter than a line. */
+static void dump_rules(FILE *f, const char *name, const char *text)
+{
+	size_t room = LINE_CHARS - strlen(name) - 3; /* "NAME = " */
+
+	while (*text) {
+		size_t len = strlen(text);
+
+		if (len > room) {
+			const char *s = text;
+
+			len = 0;
+			while ((s = strstr(s, "; ")) && (size_t)(s - text) <= room) {
+				len = (size_t)(s - text);
+				s += 2;
+			}
+			if (!len) /* not expected */
+				len = strlen(text);
+		}
+		fprintf(f, "%s = %.*s\n", name, (int)len, text);
+		text += len;
+		text += strspn(text, "; ");
+	}
+}
+
+/* sub: as for field_of(). */
+static void dump_keys(FILE *f, int section, const struct bdr_config *c, const void *sub)
 {
 	char buf[VALUE_MAX];
 
 	for (size_t i = 0; i < N_KEYS; i++) {
 		const struct bdr_config_key *k = &keys[i];
-		const void *field = cfield_of(k, c, peer);
+		const void *field = cfield_of(k, c, sub);
 
 		if ((int)k->section != section)
 			continue;
@@ -1114,17 +1553,20 @@ static void dump_keys(FILE *f, int section, const struct bdr_config *c,
 			const struct bdr_config_addresses *l = field;
 
 			for (size_t j = 0; j < l->n; j++) {
-				fmt_address(&l->v[j], buf, sizeof(buf));
+				fmt_address_or_name(&l->v[j], buf, sizeof(buf));
 				fprintf(f, "%s = %s\n", k->name, buf);
 			}
 			continue;
 		}
 		fmt_value(k, field, buf);
-		if (*buf) /* unset optional keys are left out */
+		if (k->type == BDR_CONFIG_T_SCHEDULE)
+			dump_rules(f, k->name, buf);
+		else if (*buf) /* unset optional keys are left out */
 			fprintf(f, "%s = %s\n", k->name, buf);
 	}
 }
 
+/* Each peer is followed by the [address NAME] sections it uses. */
 int bdr_config_dump(const struct bdr_config *c, FILE *f)
 {
 	fprintf(f, "# bdrd: effective configuration loaded from %s\n\n[site]\n", c->path);
@@ -1132,8 +1574,16 @@ int bdr_config_dump(const struct bdr_config *c, FILE *f)
 	fprintf(f, "\n[limits]\n");
 	dump_keys(f, BDR_CONFIG_LIMITS, c, NULL);
 	for (size_t i = 0; i < c->n_peers; i++) {
+		const struct bdr_config_addresses *l = &c->peers[i].address;
+
 		fprintf(f, "\n[peer %s]\n", c->peers[i].name);
 		dump_keys(f, BDR_CONFIG_PEER, c, &c->peers[i]);
+		for (size_t j = 0; j < l->n; j++) {
+			if (!l->v[j].name[0])
+				continue;
+			fprintf(f, "\n[address %s]\n", l->v[j].name);
+			dump_keys(f, BDR_CONFIG_ADDRESS, c, &l->v[j]);
+		}
 	}
 	return fflush(f) == 0 && !ferror(f) ? 0 : -EIO;
 }
@@ -1141,7 +1591,7 @@ int bdr_config_dump(const struct bdr_config *c, FILE *f)
 /* ---- reload ------------------------------------------------------------ */
 
 static int add_change(struct bdr_config_diff *d, const struct bdr_config_key *k, const char *peer,
-		      bool reloadable, char *text)
+		      const char *address, bool reloadable, char *text)
 {
 	struct bdr_config_change *v;
 
@@ -1156,6 +1606,7 @@ static int add_change(struct bdr_config_diff *d, const struct bdr_config_key *k,
 	v = &d->v[d->n++];
 	*v = (struct bdr_config_change){ .key = k, .reloadable = reloadable, .text = text };
 	snprintf(v->peer, sizeof(v->peer), "%s", peer ? peer : "");
+	snprintf(v->address, sizeof(v->address), "%s", address ? address : "");
 	d->restart_needed |= !reloadable;
 	return 0;
 }
@@ -1175,16 +1626,19 @@ static char *xasprintf(const char *fmt, ...)
 }
 
 /* Values are compared as text: formats are canonical, so equal text is an
- * equal value, and the text is what the change reports anyway. */
-static int diff_keys(struct bdr_config_diff *d, int section, const struct bdr_config *a,
-		     const struct bdr_peer_config *pa, const struct bdr_config *b,
-		     const struct bdr_peer_config *pb)
+ * equal value, and the text is what the change reports anyway. sa, sb: as
+ * for field_of(); peer, address: what the changes are about. */
+static int diff_keys(struct bdr_config_diff *d, int section, const char *peer, const char *address,
+		     const struct bdr_config *a, const void *sa, const struct bdr_config *b,
+		     const void *sb)
 {
-	char va[VALUE_MAX], vb[VALUE_MAX], label[BDR_MAX_SITE_NAME + 16];
+	char va[VALUE_MAX], vb[VALUE_MAX], label[BDR_CONFIG_MAX_NAME + 16];
 	int err = 0;
 
-	if (pa)
-		snprintf(label, sizeof(label), "[peer %s]", pa->name);
+	if (address)
+		snprintf(label, sizeof(label), "[address %s]", address);
+	else if (peer)
+		snprintf(label, sizeof(label), "[peer %s]", peer);
 	else
 		snprintf(label, sizeof(label), "[%s]",
 			 bdr_config_section_name((enum bdr_config_section)section));
@@ -1193,10 +1647,10 @@ static int diff_keys(struct bdr_config_diff *d, int section, const struct bdr_co
 
 		if ((int)k->section != section)
 			continue;
-		fmt_value(k, cfield_of(k, a, pa), va);
-		fmt_value(k, cfield_of(k, b, pb), vb);
+		fmt_value(k, cfield_of(k, a, sa), va);
+		fmt_value(k, cfield_of(k, b, sb), vb);
 		if (strcmp(va, vb) != 0)
-			err = add_change(d, k, pa ? pa->name : NULL, k->flags & RLD,
+			err = add_change(d, k, peer, address, k->flags & RLD,
 					 xasprintf("%s %s = %s -> %s", label, k->name,
 						   *va ? va : "(unset)", *vb ? vb : "(unset)"));
 	}
@@ -1212,15 +1666,60 @@ static int diff_peers(struct bdr_config_diff *d, const struct bdr_config *a,
 		const struct bdr_peer_config *pa = &a->peers[i], *pb = bdr_config_peer(b, pa->name);
 
 		if (pb)
-			err = diff_keys(d, BDR_CONFIG_PEER, a, pa, b, pb);
+			err = diff_keys(d, BDR_CONFIG_PEER, pa->name, NULL, a, pa, b, pb);
 		else
-			err = add_change(d, NULL, pa->name, true,
+			err = add_change(d, NULL, pa->name, NULL, true,
 					 xasprintf("[peer %s] removed", pa->name));
 	}
 	for (size_t i = 0; i < b->n_peers && !err; i++)
 		if (!bdr_config_peer(a, b->peers[i].name))
-			err = add_change(d, NULL, b->peers[i].name, true,
+			err = add_change(d, NULL, b->peers[i].name, NULL, true,
 					 xasprintf("[peer %s] added", b->peers[i].name));
+	return err;
+}
+
+/* The [address NAME] of a loaded configuration (names are unique in it),
+ * and in *peer the peer that uses it; NULL if there is none. */
+static const struct bdr_config_address *find_address(const struct bdr_config *c, const char *name,
+						     const struct bdr_peer_config **peer)
+{
+	for (size_t i = 0; i < c->n_peers; i++)
+		for (size_t j = 0; j < c->peers[i].address.n; j++)
+			if (strcmp(c->peers[i].address.v[j].name, name) == 0) {
+				*peer = &c->peers[i];
+				return &c->peers[i].address.v[j];
+			}
+	return NULL;
+}
+
+/* Sections by name, wherever they are used: one that moves from a peer to
+ * another shows in both peers' address keys, and here only if its own
+ * keys change. */
+static int diff_addresses(struct bdr_config_diff *d, const struct bdr_config *a,
+			  const struct bdr_config *b)
+{
+	const struct bdr_peer_config *pa, *pb;
+	const struct bdr_config_address *x, *y;
+	int err = 0;
+
+	for (size_t i = 0; i < a->n_peers && !err; i++)
+		for (size_t j = 0; j < a->peers[i].address.n && !err; j++) {
+			x = &a->peers[i].address.v[j];
+			if (!x->name[0])
+				continue;
+			if ((y = find_address(b, x->name, &pb)))
+				err = diff_keys(d, BDR_CONFIG_ADDRESS, pb->name, x->name, a, x, b, y);
+			else
+				err = add_change(d, NULL, a->peers[i].name, x->name, true,
+						 xasprintf("[address %s] removed", x->name));
+		}
+	for (size_t i = 0; i < b->n_peers && !err; i++)
+		for (size_t j = 0; j < b->peers[i].address.n && !err; j++) {
+			y = &b->peers[i].address.v[j];
+			if (y->name[0] && !find_address(a, y->name, &pa))
+				err = add_change(d, NULL, b->peers[i].name, y->name, true,
+						 xasprintf("[address %s] added", y->name));
+		}
 	return err;
 }
 
@@ -1230,11 +1729,13 @@ int bdr_config_diff(const struct bdr_config *cur, const struct bdr_config *next,
 	int err;
 
 	memset(out, 0, sizeof(*out));
-	err = diff_keys(out, BDR_CONFIG_SITE, cur, NULL, next, NULL);
+	err = diff_keys(out, BDR_CONFIG_SITE, NULL, NULL, cur, NULL, next, NULL);
 	if (!err)
-		err = diff_keys(out, BDR_CONFIG_LIMITS, cur, NULL, next, NULL);
+		err = diff_keys(out, BDR_CONFIG_LIMITS, NULL, NULL, cur, NULL, next, NULL);
 	if (!err)
 		err = diff_peers(out, cur, next);
+	if (!err)
+		err = diff_addresses(out, cur, next);
 	if (err)
 		bdr_config_diff_free(out);
 	return err;
@@ -1261,13 +1762,15 @@ static void swap_bytes(void *a, void *b, size_t n)
 }
 
 /* Exchanging (not copying) moves ownership along with the value, so
- * nothing is allocated and nothing can fail. */
+ * nothing is allocated and nothing can fail. Every [address NAME] key is
+ * reloadable (the table's comment), so only site, limits and peer keys
+ * are ever exchanged. */
 void bdr_config_keep_fixed(struct bdr_config *next, struct bdr_config *cur)
 {
 	for (size_t i = 0; i < N_KEYS; i++) {
 		const struct bdr_config_key *k = &keys[i];
 
-		if (k->flags & RLD)
+		if ((k->flags & RLD) || k->section == BDR_CONFIG_ADDRESS)
 			continue;
 		if (k->section != BDR_CONFIG_PEER) {
 			swap_bytes(field_of(k, next, NULL), field_of(k, cur, NULL), k->size);

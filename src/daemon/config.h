@@ -3,9 +3,10 @@
  * the reload rules and the man page check in tests/test_config.c all
  * follow from that table; adding a key is adding a row and a field.
  *
- * Daemon layer. This module does no I/O beyond reading the file and one
- * group lookup, so the daemon may call it from a signal-driven reload or
- * from uv_queue_work; it never includes uv.h.
+ * Daemon layer. This module does no I/O beyond reading the file, one
+ * group lookup and a look at the time zone's file, so the daemon may call
+ * it from a signal-driven reload or from uv_queue_work; it never includes
+ * uv.h.
  *
  * Reload (SIGHUP), as the daemon should do it:
  *
@@ -19,7 +20,10 @@
  *                                           until restart"
  *   bdr_config_keep_fixed(&next, &cur);     next keeps the running values
  *                                           of every non-reloadable key
- *   bdr_config_free(&cur); cur = next;      then re-find peers by name */
+ *   bdr_config_free(&cur); cur = next;      then re-find peers by name
+ *
+ * Every key of [address NAME] sections (host, schedule, rate, capacity),
+ * [site] timezone and [limits] max_transfers_per_peer is reloadable. */
 #ifndef BDR_DAEMON_CONFIG_H
 #define BDR_DAEMON_CONFIG_H
 
@@ -32,20 +36,34 @@
 #include "bdr/key.h"
 #include "bdr/manifest.h"
 #include "daemon/log.h"
+#include "daemon/schedule.h"
+#include "daemon/throttle.h"
 
 #define BDR_CONFIG_PATH_DEFAULT "/etc/bdr/bdr.conf"
 #define BDR_CONFIG_MAX_HOST 253      /* a DNS name's limit */
 #define BDR_CONFIG_MAX_ADDRESSES 16  /* address lines per peer */
 #define BDR_CONFIG_MAX_ERRORS 100    /* reported per load; then it stops */
+#define BDR_CONFIG_MAX_NAME 64       /* of an [address NAME] section */
+/* Where [site] timezone names are looked up ("UTC" need not be there). */
+#define BDR_CONFIG_ZONEINFO "/usr/share/zoneinfo"
 
 /* host:port. host is a literal IPv4 or IPv6 address (kept without the
  * brackets the file needs for IPv6) or a DNS name the daemon resolves when
- * it connects or binds. A struct, not a string, so the per-address
- * schedules and rate limits of a later issue ([address ...] sections) can
- * be added as fields here. */
+ * it connects or binds.
+ *
+ * A peer's address is written either inline, "address = HOST:PORT" (name
+ * "", the default schedule and rate: always open, unlimited), or as the
+ * name of an [address NAME] section, "address = NAME", which gives host
+ * and port (its host key) and may give a schedule, a rate and a capacity.
+ * The load resolves names: every address of a loaded peer has its host,
+ * port, schedule and rate, whichever way it was written. [site] listen
+ * uses host and port only (its schedule and rate are zero). */
 struct bdr_config_address {
 	char host[BDR_CONFIG_MAX_HOST + 1];
 	uint16_t port;
+	char name[BDR_CONFIG_MAX_NAME + 1]; /* the [address NAME], or "" */
+	struct bdr_schedule schedule; /* in [site] timezone's local time */
+	struct bdr_rate_spec rate;    /* rate and capacity (capacity_bps) */
 };
 
 /* A repeatable key's values, in file order. */
@@ -71,6 +89,13 @@ struct bdr_config_site {
 	enum bdr_log_level log_level;
 	uint32_t keep_versions; /* for bdr_library_opts.keep_versions */
 	uint32_t chunk_avg;     /* for bdr_chunker_params_default() */
+	/* owned: the zone schedules are read in, an IANA name such as
+	 * "Europe/Paris" whose BDR_CONFIG_ZONEINFO file was a TZif file at
+	 * load, or "UTC"; NULL: the zone the daemon was started in (its TZ, or
+	 * /etc/localtime). The daemon sets TZ from it (":NAME"; "UTC0" for UTC,
+	 * which needs no file) and calls tzset() before it reads any schedule,
+	 * and again after a reload that changes it. */
+	char *timezone;
 };
 
 struct bdr_config_limits {
@@ -80,6 +105,7 @@ struct bdr_config_limits {
 	uint32_t connect_timeout_s;
 	uint32_t idle_timeout_s;
 	uint32_t max_transfers; /* running at once, all peers together */
+	uint32_t max_transfers_per_peer; /* running at once to one peer */
 	uint32_t retries;       /* failed attempts before a transfer fails */
 	uint32_t retry_delay_s; /* between attempts */
 };
@@ -88,7 +114,8 @@ struct bdr_peer_config {
 	char name[BDR_MAX_SITE_NAME + 1]; /* from [peer NAME] */
 	uint8_t public_key[BDR_PK_LEN];
 	struct bdr_config_addresses address; /* may be empty: the peer only
-					      * connects to us */
+					      * connects to us; each is used by
+					      * this peer only */
 	unsigned line; /* of the [peer NAME] line */
 };
 
@@ -130,10 +157,17 @@ const struct bdr_peer_config *bdr_config_peer(const struct bdr_config *c, const 
  * 0 or -EIO. */
 int bdr_config_dump(const struct bdr_config *c, FILE *f);
 
-/* One key that differs between two configurations. */
+/* One key that differs between two configurations. [address NAME]
+ * sections are matched by name: a section's key changes are listed with
+ * address set to its name and peer to the peer that uses it (in next); a
+ * section that appears or goes is one change with key NULL and address
+ * set, besides the change to its peer's address key. */
 struct bdr_config_change {
-	const struct bdr_config_key *key; /* NULL: a whole peer added or removed */
+	const struct bdr_config_key *key; /* NULL: a whole peer (address "")
+					   * or [address] section added or
+					   * removed */
 	char peer[BDR_MAX_SITE_NAME + 1]; /* the [peer NAME], or "" */
+	char address[BDR_CONFIG_MAX_NAME + 1]; /* the [address NAME], or "" */
 	bool reloadable;
 	char *text; /* owned: "[site] listen = 0.0.0.0:7411 -> [::]:7411" */
 };
@@ -159,6 +193,7 @@ enum bdr_config_section {
 	BDR_CONFIG_SITE,
 	BDR_CONFIG_LIMITS,
 	BDR_CONFIG_PEER, /* [peer NAME], one per peer site */
+	BDR_CONFIG_ADDRESS, /* [address NAME], one per named peer address */
 };
 
 enum bdr_config_type {
@@ -167,10 +202,16 @@ enum bdr_config_type {
 	BDR_CONFIG_T_SITE,      /* a site name */
 	BDR_CONFIG_T_PATH,      /* an absolute path; max: its longest length */
 	BDR_CONFIG_T_ADDRESS,   /* host:port */
-	BDR_CONFIG_T_ADDRESSES, /* host:port, repeatable; max: how many */
+	BDR_CONFIG_T_ADDRESSES, /* host:port or an [address] section's name,
+				 * repeatable; max: how many */
 	BDR_CONFIG_T_GROUP,     /* the name of an existing group */
 	BDR_CONFIG_T_LOG_LEVEL, /* error, warn, info or debug */
 	BDR_CONFIG_T_PUBKEY,    /* base64 Ed25519 public key */
+	BDR_CONFIG_T_TIMEZONE,  /* "UTC" or a zone of BDR_CONFIG_ZONEINFO */
+	BDR_CONFIG_T_SCHEDULE,  /* bdr_schedule_parse() rules, repeatable: each
+				 * line's rules apply over the lines before */
+	BDR_CONFIG_T_RATE,      /* bdr_rate_parse(), into a bdr_rate_spec */
+	BDR_CONFIG_T_CAPACITY,  /* bdr_rate_set_capacity(), into the same */
 };
 
 #define BDR_CONFIG_F_REQUIRED 1u /* no default: must be set */
@@ -184,13 +225,14 @@ struct bdr_config_key {
 	const char *def;   /* the default, as written in a file; NULL: none */
 	uint64_t min, max; /* numbers: bounds; see the type for others */
 	unsigned flags;
-	size_t off, size;  /* the field, in struct bdr_config (site, limits) or
-			    * struct bdr_peer_config (peer) */
+	size_t off, size;  /* the field, in struct bdr_config (site, limits),
+			    * struct bdr_peer_config (peer) or struct
+			    * bdr_config_address (address) */
 	const char *doc;   /* one line; opens the key's entry in bdr.conf(5) */
 };
 
 const struct bdr_config_key *bdr_config_keys(size_t *n);
-/* "site", "limits", "peer". */
+/* "site", "limits", "peer", "address". */
 const char *bdr_config_section_name(enum bdr_config_section s);
 /* One line of type, bounds, default and reloadability, e.g.
  * "Integer, 1 to 100. Default: 5. Reloadable: no." bdr.conf(5) carries it
