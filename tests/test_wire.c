@@ -120,6 +120,8 @@ static void tw_msg(struct tb *t, const struct bdr_msg *m)
 		tb_u64(t, m->offer.xfer), TB_ARRAY(t, m->offer.package);
 		tb_u64(t, m->offer.version), tb_u64(t, m->offer.manifest_len);
 		tb_u32(t, m->offer.flags);
+		if (m->offer.flags & 1) /* DELTA: base follows */
+			tb_u64(t, m->offer.base);
 		break;
 	case 3:
 		tb_u64(t, m->manifest.xfer), tb_u64(t, m->manifest.offset);
@@ -178,6 +180,14 @@ static void s_offer(struct bdr_msg *m)
 	strcpy(m->offer.package, "demo-pkg_1.0+x");
 	m->offer.version = 42;
 	m->offer.manifest_len = 1234567;
+}
+
+static void s_offer_delta(struct bdr_msg *m)
+{
+	s_offer(m);
+	m->offer.manifest_len = 1141; /* the delta's length */
+	m->offer.flags = BDR_OFFER_DELTA;
+	m->offer.base = 41;
 }
 
 static void s_manifest(struct bdr_msg *m)
@@ -307,7 +317,7 @@ static void s_pong(struct bdr_msg *m)
 static void (*const samples[])(struct bdr_msg *m) = {
 	s_auth, s_offer, s_manifest, s_need, s_need_last, s_need_flags, s_chunk_raw,
 	s_chunk_zlib, s_chunk_dict_chunk, s_chunk_dict_file, s_done_ok, s_done_held,
-	s_done_failed, s_cancel, s_error, s_ping, s_pong,
+	s_done_failed, s_cancel, s_error, s_ping, s_pong, s_offer_delta,
 };
 #define NSAMPLES (sizeof(samples) / sizeof(samples[0]))
 
@@ -384,6 +394,7 @@ static void assert_msg_eq(const struct bdr_msg *a, const struct bdr_msg *b)
 		cr_assert_eq(a->offer.version, b->offer.version);
 		cr_assert_eq(a->offer.manifest_len, b->offer.manifest_len);
 		cr_assert_eq(a->offer.flags, b->offer.flags);
+		cr_assert_eq(a->offer.base, b->offer.base);
 		break;
 	case BDR_MSG_MANIFEST: case BDR_MSG_NEED: case BDR_MSG_CHUNK: assert_bulk_eq(a, b); break;
 	case BDR_MSG_DONE:
@@ -524,24 +535,39 @@ Test(wire, spec_writer_matches_every_sample)
 	}
 }
 
-/* Every byte written out literally from the OFFER table. */
+/* Every byte written out literally from the OFFER table: with DELTA, and
+ * the same OFFER without it, which ends at flags. */
 Test(wire, offer_bytes_follow_the_spec)
 {
-	static const uint8_t want[] = {
+	uint8_t want[] = {
 		0x02,                                           /* type OFFER */
 		0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* xfer */
 		0x03, 0x00, 'p', 'k', 'g',                      /* package str16 */
 		0x2a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* version 42 */
 		0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, /* manifest_len 65536 */
-		0x00, 0x00, 0x00, 0x00,                         /* flags */
+		0x01, 0x00, 0x00, 0x00,                         /* flags DELTA */
+		0x29, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* base 41 */
 	};
-	struct tb t = { (uint8_t *)want, sizeof(want) };
+	struct tb t = { want, sizeof(want) };
 	struct bdr_msg m = { .type = BDR_MSG_OFFER };
 
 	m.offer.xfer = 0x0102030405060708ull;
 	strcpy(m.offer.package, "pkg");
 	m.offer.version = 42;
 	m.offer.manifest_len = 65536;
+	m.offer.flags = BDR_OFFER_DELTA;
+	m.offer.base = 41;
+	assert_same(&t, &m);
+	/* Without its base it is truncated, whatever else follows. */
+	t.n -= 8;
+	expect_decode(t.b, t.n, -BDR_EFORMAT, "OFFER: truncated (ends before the end of base)");
+	t.n += 4;
+	expect_decode(t.b, t.n, -BDR_EFORMAT, "OFFER: truncated (ends before the end of base)");
+	/* No flags: no base. */
+	want[sizeof(want) - 12] = 0x00;
+	t.n = sizeof(want) - 8;
+	m.offer.flags = 0;
+	m.offer.base = 0;
 	assert_same(&t, &m);
 }
 
@@ -850,10 +876,27 @@ Test(wire, offer_rules)
 	expect_good(&m);
 	m.offer.manifest_len = 1;
 	expect_good(&m);
-	m.offer.flags = 1;
-	expect_bad(&m, -BDR_EFORMAT, "flags");
+	m.offer.flags = 2;
+	expect_bad(&m, -BDR_EFORMAT, "OFFER: reserved flag bits 0x2 set");
 	m.offer.flags = 0x80000000u;
-	expect_bad(&m, -BDR_EFORMAT, "flags");
+	expect_bad(&m, -BDR_EFORMAT, "reserved flag bits 0x80000000");
+	/* Reserved bits stay reserved next to DELTA, base or not. */
+	m.offer.flags = BDR_OFFER_DELTA | 4;
+	m.offer.base = 7;
+	expect_bad(&m, -BDR_EFORMAT, "reserved flag bits 0x4");
+	m.offer.flags = BDR_OFFER_DELTA;
+	expect_good(&m);
+	m.offer.base = UINT64_MAX;
+	expect_good(&m);
+	m.offer.base = 0;
+	expect_bad(&m, -BDR_EFORMAT, "OFFER: base version 0");
+	m.offer.base = m.offer.version;
+	expect_bad(&m, -BDR_EFORMAT, "OFFER: delta against the offered version itself");
+	/* A base without the flag would not be sent: the encoder refuses it
+	 * (a decoder never sees it, the bytes would just end earlier). */
+	m.offer.flags = 0;
+	m.offer.base = 7;
+	expect_encode(&m, -BDR_EFORMAT, "OFFER: base without the DELTA flag");
 }
 
 Test(wire, offer_package_names)

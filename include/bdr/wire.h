@@ -43,7 +43,9 @@ struct bdr_diag;
 #define BDR_CAP_ZLIB (1u << 0)
 #define BDR_CAP_ZLIB_DICT (1u << 1)
 #define BDR_CAP_RESUME (1u << 2)
-#define BDR_CAPS_ALL (BDR_CAP_ZLIB | BDR_CAP_ZLIB_DICT | BDR_CAP_RESUME)
+#define BDR_CAP_MANIFEST_DELTA (1u << 3) /* OFFER may carry BDR_OFFER_DELTA */
+/* Every capability this code knows; a daemon offers what it implements. */
+#define BDR_CAPS_ALL (BDR_CAP_ZLIB | BDR_CAP_ZLIB_DICT | BDR_CAP_RESUME | BDR_CAP_MANIFEST_DELTA)
 
 enum bdr_msg_type {
 	BDR_MSG_AUTH = 1,
@@ -57,6 +59,9 @@ enum bdr_msg_type {
 	BDR_MSG_PING = 9,
 	BDR_MSG_PONG = 10,
 };
+
+/* OFFER flags. */
+#define BDR_OFFER_DELTA 1u /* the MANIFEST pieces are a delta against version base (mdelta.h) */
 
 /* NEED flags. */
 #define BDR_NEED_LAST 1u
@@ -96,8 +101,9 @@ struct bdr_msg {
 			uint64_t xfer;
 			char package[BDR_MAX_PACKAGE_NAME + 1];
 			uint64_t version;
-			uint64_t manifest_len;
+			uint64_t manifest_len; /* with BDR_OFFER_DELTA: the delta's length */
 			uint32_t flags;
+			uint64_t base; /* BDR_OFFER_DELTA only, else 0 */
 		} offer;
 		struct {
 			uint64_t xfer;

@@ -25,7 +25,7 @@
 #define CHUNK_MAX (1 + CHUNK_FIXED + DICTREF_MAX + 4 + BDR_CODEC_DATA_MAX)
 #define NEED_MAX (1 + 8 + 4 + 4 + BDR_WIRE_NEED_MAX * BDR_WIRE_REF_LEN)
 #define MANIFEST_MAX (1 + 8 + 8 + 4 + BDR_WIRE_MANIFEST_PIECE)
-#define OFFER_MAX (1 + 8 + 2 + BDR_MAX_PACKAGE_NAME + 8 + 8 + 4)
+#define OFFER_MAX (1 + 8 + 2 + BDR_MAX_PACKAGE_NAME + 8 + 8 + 4 + 8)
 #define DONE_MAX (1 + 8 + 1 + 4 + 2 + BDR_WIRE_TEXT_MAX) /* the longest text message */
 
 _Static_assert(CHUNK_FIXED == 29 && DICTREF_MAX == 4249, "CHUNK layout as in proto/wire.md");
@@ -153,9 +153,16 @@ static int check_offer(const struct bdr_msg *m, struct bdr_diag *d)
 	err = check_len(d, m->type, "manifest_len", m->offer.manifest_len, BDR_MAX_MANIFEST_BYTES);
 	if (err)
 		return err;
-	if (m->offer.flags)
-		return msg_err(d, -BDR_EFORMAT, m->type, "flags 0x%" PRIx32 ": none are defined",
-			       m->offer.flags);
+	if (m->offer.flags & ~BDR_OFFER_DELTA)
+		return msg_err(d, -BDR_EFORMAT, m->type, "reserved flag bits 0x%" PRIx32 " set",
+			       m->offer.flags & ~BDR_OFFER_DELTA);
+	if (!(m->offer.flags & BDR_OFFER_DELTA))
+		return m->offer.base ? msg_err(d, -BDR_EFORMAT, m->type, "base without the DELTA flag")
+				     : 0;
+	if (m->offer.base == 0)
+		return msg_err(d, -BDR_EFORMAT, m->type, "base version 0 is invalid");
+	if (m->offer.base == m->offer.version)
+		return msg_err(d, -BDR_EFORMAT, m->type, "delta against the offered version itself");
 	return 0;
 }
 
@@ -391,7 +398,11 @@ static int get_offer(struct dec *x, struct bdr_msg *m)
 	m->offer.version = bdr_r_u64(&x->r);
 	m->offer.manifest_len = bdr_r_u64(&x->r);
 	m->offer.flags = bdr_r_u32(&x->r);
-	return x->r.err ? truncated(x, "flags") : 0;
+	if (x->r.err)
+		return truncated(x, "flags");
+	if (m->offer.flags & BDR_OFFER_DELTA)
+		m->offer.base = bdr_r_u64(&x->r);
+	return x->r.err ? truncated(x, "base") : 0;
 }
 
 static int get_manifest(struct dec *x, struct bdr_msg *m)
@@ -518,6 +529,8 @@ static void put_offer(struct bdr_wbuf *w, const struct bdr_msg *m)
 	bdr_w_u64(w, m->offer.version);
 	bdr_w_u64(w, m->offer.manifest_len);
 	bdr_w_u32(w, m->offer.flags);
+	if (m->offer.flags & BDR_OFFER_DELTA)
+		bdr_w_u64(w, m->offer.base);
 }
 
 static void put_manifest(struct bdr_wbuf *w, const struct bdr_msg *m)

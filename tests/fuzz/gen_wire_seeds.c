@@ -1,7 +1,7 @@
 /* Writes the wire fuzzer's seed corpus into the directory argv[1]: one
- * valid encoding of every message type, and of each CHUNK codec and
- * dictref kind, so the fuzzer starts on the accepting path of every
- * decoder. Run at build time (tests/fuzz). */
+ * valid encoding of every message type, and of each CHUNK codec, dictref
+ * kind and OFFER form (full manifest or delta), so the fuzzer starts on
+ * the accepting path of every decoder. Run at build time (tests/fuzz). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +120,10 @@ int main(int argc, char **argv)
 	strcpy(m.offer.package, "demo-pkg_1.0+x");
 	m.offer.manifest_len = 4000;
 	write_seed(argv[1], "offer", &m);
+	m.offer.manifest_len = 600; /* a manifest delta against version 41 */
+	m.offer.flags = BDR_OFFER_DELTA;
+	m.offer.base = 41;
+	write_seed(argv[1], "offer-delta", &m);
 	m = (struct bdr_msg){ .type = BDR_MSG_MANIFEST, .manifest.xfer = 3 };
 	m.manifest.len = 300;
 	m.manifest.data = data;
