@@ -162,7 +162,7 @@ static int channel_open(struct conn *c)
 		.site = c->d->cfg.site.name,
 		.key = &c->d->key,
 		/* Dictionary chunks are not produced yet; offer what we speak. */
-		.caps = BDR_CAP_ZLIB | BDR_CAP_RESUME,
+		.caps = BDR_CAP_ZLIB | BDR_CAP_RESUME | BDR_CAP_MANIFEST_DELTA,
 		.peer_key = peer_key,
 		.peer_key_arg = c,
 	};

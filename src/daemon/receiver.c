@@ -17,6 +17,8 @@
 
 #include "bdr/compress.h"
 #include "bdr/error.h"
+#include "bdr/library.h"
+#include "bdr/mdelta.h"
 #include "bdr/rebuild.h"
 #include "daemon/daemon.h"
 
@@ -63,6 +65,8 @@ struct recv_xfer {
 	enum rx_state state;
 	uint8_t *mbuf;              /* owned */
 	uint64_t mlen, mgot, mcap;
+	uint64_t base;              /* the pieces are a delta against it (0: none) */
+	uint64_t max_manifest;      /* max_manifest_bytes, copied at OFFER */
 	struct bdr_rebuild *rb;     /* owned; touched only by jobs */
 	struct bdr_chunk_ref *missing; /* owned: from the last plan */
 	uint32_t nmissing;
@@ -166,10 +170,35 @@ static void finish(struct recv_xfer *rx, uint8_t status, int err, const char *ms
 
 /* ---- planning (worker, under lib_lock) ---- */
 
+/* The pieces were a delta: rebuild the signed manifest from the base we
+ * hold. A base we do not hold is -BDR_ENOTFOUND, which the sender answers
+ * by offering the manifest in full. */
+static int apply_delta(struct recv_xfer *rx)
+{
+	uint8_t *bbuf = NULL, *out = NULL;
+	size_t blen = 0, olen = 0;
+	int r = bdr_library_manifest_read(rx->d->lib, rx->package, rx->base, &bbuf, &blen);
+
+	if (r < 0)
+		return bdr_diag_set(&rx->dg, -BDR_ENOTFOUND, "manifest delta against version %" PRIu64
+				    ", which this site does not hold", rx->base);
+	r = bdr_mdelta_apply(bbuf, blen, rx->mbuf, rx->mlen, rx->max_manifest, &out, &olen, &rx->dg);
+	free(bbuf);
+	if (r < 0)
+		return r;
+	free(rx->mbuf);
+	rx->mbuf = out;
+	rx->mlen = olen;
+	return 0;
+}
+
 static int plan_run(struct bdrd_job *job)
 {
 	struct recv_xfer *rx = container_of(job, struct recv_xfer, job);
-	int r = bdr_rebuild_begin(rx->d->lib, rx->mbuf, rx->mlen, rx->signer, &rx->rb, &rx->dg);
+	int r = rx->base ? apply_delta(rx) : 0;
+
+	if (r == 0)
+		r = bdr_rebuild_begin(rx->d->lib, rx->mbuf, rx->mlen, rx->signer, &rx->rb, &rx->dg);
 
 	if (r == -EEXIST) {
 		rx->held = true;
@@ -454,6 +483,10 @@ static void on_offer(struct conn *c, const struct bdr_msg *m)
 
 	for (rx = *list; rx; rx = rx->next)
 		n++;
+	if ((m->offer.flags & BDR_OFFER_DELTA) && !(conn_caps(c) & BDR_CAP_MANIFEST_DELTA)) {
+		conn_close(c, -BDR_EFORMAT, "OFFER with a manifest delta, a capability not agreed");
+		return;
+	}
 	if (rx_find(c, m->offer.xfer) || n >= MAX_RX_PER_CONN) {
 		conn_close(c, -BDR_EFORMAT, n >= MAX_RX_PER_CONN ? "too many transfers on one connection"
 								  : "OFFER for a transfer already running");
@@ -467,6 +500,8 @@ static void on_offer(struct conn *c, const struct bdr_msg *m)
 	rx->xfer = m->offer.xfer;
 	rx->version = m->offer.version;
 	rx->mlen = m->offer.manifest_len;
+	rx->base = m->offer.flags & BDR_OFFER_DELTA ? m->offer.base : 0;
+	rx->max_manifest = d->cfg.limits.max_manifest_bytes;
 	snprintf(rx->package, sizeof(rx->package), "%s", m->offer.package);
 	snprintf(rx->peer, sizeof(rx->peer), "%s", conn_peer(c));
 	rx->ctx = (struct bdr_log_ctx){ .peer = rx->peer, .package = rx->package, .version = rx->version };
@@ -477,7 +512,11 @@ static void on_offer(struct conn *c, const struct bdr_msg *m)
 		if (p)
 			memcpy(rx->signer, p->public_key, sizeof(rx->signer));
 	}
-	log_info(&rx->ctx, "offer", "offered (manifest %" PRIu64 " bytes)", rx->mlen);
+	if (rx->base)
+		log_info(&rx->ctx, "offer", "offered (manifest as a %" PRIu64 "-byte delta against version %"
+			 PRIu64 ")", rx->mlen, rx->base);
+	else
+		log_info(&rx->ctx, "offer", "offered (manifest %" PRIu64 " bytes)", rx->mlen);
 	if (rx->mlen > d->cfg.limits.max_manifest_bytes) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "manifest of %" PRIu64 " bytes exceeds max_manifest_bytes %" PRIu64,

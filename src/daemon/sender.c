@@ -23,6 +23,7 @@
 #include "bdr/error.h"
 #include "bdr/library.h"
 #include "bdr/manifest.h"
+#include "bdr/mdelta.h"
 #include "daemon/daemon.h"
 
 #define BATCH_RAW (4u << 20)   /* raw bytes read and compressed per job */
@@ -73,6 +74,12 @@ struct send_xfer {
 	struct loc *locs;          /* owned, sorted by (id, len) */
 	size_t nlocs;
 	char tree[PATH_MAX];
+	/* The manifest as a delta against the version the peer last confirmed
+	 * (proto/wire.md, "Manifest delta"), when that is shorter. */
+	uint64_t base;             /* 0: none */
+	uint8_t *dbuf;             /* owned */
+	size_t dlen;
+	bool no_delta;             /* the peer could not use it: send in full */
 	bool loaded;
 	struct bdr_diag dg;
 	/* on the wire */
@@ -97,6 +104,7 @@ static void unref(struct send_xfer *tx)
 		return;
 	bdr_manifest_free(&tx->m);
 	free(tx->mbuf);
+	free(tx->dbuf);
 	free(tx->locs);
 	free(tx->q);
 	free(tx);
@@ -195,6 +203,30 @@ static int build_locs(struct send_xfer *tx)
 	return 0;
 }
 
+/* The delta against the highest version the peer confirmed, if we still
+ * hold it and the delta is shorter. Best effort: any failure means the
+ * manifest goes in full. */
+static void load_delta(struct send_xfer *tx)
+{
+	struct bdr_library *lib = tx->d->lib;
+	uint8_t *bbuf = NULL;
+	size_t blen = 0;
+	uint64_t base;
+
+	if (bdr_db_peer_version_get(bdr_library_db(lib), tx->row.peer, tx->row.package, &base) < 0 ||
+	    base >= tx->row.version || base == 0)
+		return;
+	if (bdr_library_manifest_read(lib, tx->row.package, base, &bbuf, &blen) == 0 &&
+	    bdr_mdelta_encode(bbuf, blen, tx->mbuf, tx->mlen, &tx->dbuf, &tx->dlen) == 0 &&
+	    tx->dlen < tx->mlen) {
+		tx->base = base;
+	} else {
+		free(tx->dbuf);
+		tx->dbuf = NULL, tx->dlen = 0;
+	}
+	free(bbuf);
+}
+
 static int load_run(struct bdrd_job *job)
 {
 	struct send_xfer *tx = container_of(job, struct send_xfer, job);
@@ -210,6 +242,8 @@ static int load_run(struct bdrd_job *job)
 					  sizeof(tx->tree));
 	if (r == 0)
 		r = build_locs(tx);
+	if (r == 0)
+		load_delta(tx);
 	return r;
 }
 
@@ -237,20 +271,33 @@ static void load_done(struct bdrd_job *job, int rc)
 
 /* ---- OFFER and MANIFEST ---- */
 
+static bool use_delta(const struct send_xfer *tx)
+{
+	return tx->base && !tx->no_delta && tx->c && (conn_caps(tx->c) & BDR_CAP_MANIFEST_DELTA);
+}
+
+/* What the MANIFEST pieces carry: the delta or the manifest. */
+static size_t offered_len(const struct send_xfer *tx)
+{
+	return use_delta(tx) ? tx->dlen : tx->mlen;
+}
+
 static void send_manifest_pieces(struct send_xfer *tx)
 {
 	size_t limit = tx->d->cfg.limits.max_inflight_bytes;
+	const uint8_t *buf = use_delta(tx) ? tx->dbuf : tx->mbuf;
+	size_t len = offered_len(tx);
 
-	while (tx->c && tx->moff < tx->mlen && conn_backlog(tx->c) < limit) {
+	while (tx->c && tx->moff < len && conn_backlog(tx->c) < limit) {
 		struct bdr_msg m = { .type = BDR_MSG_MANIFEST };
-		size_t n = tx->mlen - tx->moff;
+		size_t n = len - tx->moff;
 
 		if (n > BDR_WIRE_MANIFEST_PIECE)
 			n = BDR_WIRE_MANIFEST_PIECE;
 		m.manifest.xfer = (uint64_t)tx->row.id;
 		m.manifest.offset = tx->moff;
 		m.manifest.len = (uint32_t)n;
-		m.manifest.data = tx->mbuf + tx->moff;
+		m.manifest.data = buf + tx->moff;
 		if (conn_send(tx->c, &m) < 0)
 			return;
 		tx->moff += n;
@@ -264,12 +311,20 @@ static void send_offer(struct send_xfer *tx)
 	m.offer.xfer = (uint64_t)tx->row.id;
 	snprintf(m.offer.package, sizeof(m.offer.package), "%s", tx->row.package);
 	m.offer.version = tx->row.version;
-	m.offer.manifest_len = tx->mlen;
+	m.offer.manifest_len = offered_len(tx);
+	if (use_delta(tx)) {
+		m.offer.flags = BDR_OFFER_DELTA;
+		m.offer.base = tx->base;
+	}
 	if (conn_send(tx->c, &m) < 0)
 		return;
 	tx->moff = 0;
-	log_info(&tx->ctx, "offer", "offering version (manifest %zu bytes, %zu chunks)", tx->mlen,
-		 tx->nlocs);
+	if (use_delta(tx))
+		log_info(&tx->ctx, "offer", "offering version (manifest %zu bytes as a %zu-byte delta "
+			 "against version %" PRIu64 ", %zu chunks)", tx->mlen, tx->dlen, tx->base, tx->nlocs);
+	else
+		log_info(&tx->ctx, "offer", "offering version (manifest %zu bytes, %zu chunks)", tx->mlen,
+			 tx->nlocs);
 	send_manifest_pieces(tx);
 }
 
@@ -463,7 +518,7 @@ void sender_on_drain(struct send_xfer *tx)
 	/* Not before the OFFER: until load_done the manifest belongs to the
 	 * load job (a drain of the handshake's bytes comes first). */
 	tx->refs++; /* a failed send closes the connection, which drops its ref */
-	if (tx->loaded && tx->moff < tx->mlen)
+	if (tx->loaded && tx->moff < offered_len(tx))
 		send_manifest_pieces(tx);
 	pump(tx);
 	unref(tx);
@@ -475,7 +530,7 @@ static int on_need(struct send_xfer *tx, const struct bdr_msg *m)
 {
 	uint32_t n = m->need.count;
 
-	if (!tx->loaded || tx->moff < tx->mlen)
+	if (!tx->loaded || tx->moff < offered_len(tx))
 		return -BDR_EFORMAT;
 	if (tx->qlen + (size_t)n > tx->nlocs + BDR_WIRE_NEED_MAX)
 		return -BDR_ELIMIT; /* more than the version holds: a confused peer */
@@ -510,6 +565,17 @@ static void on_done(struct send_xfer *tx, const struct bdr_msg *m)
 		 * version on a connection whose loss it has not noticed yet (our
 		 * previous attempt). Back to the queue. */
 		conn_close(tx->c, -EBUSY, "the destination is busy with this version");
+		return;
+	}
+	if (m->done.status == BDR_DONE_FAILED && use_delta(tx) &&
+	    (m->done.error == -BDR_ENOTFOUND || m->done.error == -BDR_EFORMAT ||
+	     m->done.error == -BDR_EVERSION || m->done.error == -BDR_EHASH)) {
+		/* The peer no longer holds the base, or could not use the delta:
+		 * the same transfer again, with the manifest in full. */
+		log_info(&tx->ctx, "offer", "the destination could not use the manifest delta (%s); "
+			 "offering the manifest in full", m->done.message);
+		tx->no_delta = true;
+		send_offer(tx);
 		return;
 	}
 	if (m->done.status == BDR_DONE_FAILED) {

@@ -10,6 +10,7 @@ $BDR_TEST_TMP (meson sets it) or /tmp; BDR_TEST_KEEP=1 keeps it.
 import os
 import random
 import re
+import shutil
 import socket
 import struct
 import sys
@@ -43,21 +44,29 @@ def edit_in_place(rng, path, nbytes):
 
 # ---- 1 ----
 
-def check_overhead(sender, receiver, package, version, wire_bytes):
-    m = re.findall(r"package=%s version=%d offer: offering version \(manifest (\d+) bytes, "
-                   r"(\d+) chunks\)" % (re.escape(package), version), sender.log_text())
+def offer_logged(sender, package, version):
+    """(manifest bytes, bytes offered for it: the delta's when one was
+    sent, chunks) from the sender's last offer of package version."""
+    m = re.findall(r"package=%s version=%d offer: offering version \(manifest (\d+) bytes"
+                   r"(?: as a (\d+)-byte delta against version \d+)?, (\d+) chunks\)"
+                   % (re.escape(package), version), sender.log_text())
     assert m, "the sender's log names no offer of %s version %d" % (package, version)
-    manifest, chunks = int(m[-1][0]), int(m[-1][1])
+    manifest, delta, chunks = m[-1]
+    return int(manifest), int(delta or manifest), int(chunks)
+
+
+def check_overhead(sender, receiver, package, version, wire_bytes):
+    manifest, offered, chunks = offer_logged(sender, package, version)
     rec = [r for r in receiver.status(package)["received"] if r["version"] == version]
     assert rec, "the receiver has no record of %s version %d" % (package, version)
     chunk_bytes = rec[0]["bytes_received"]
     overhead = wire_bytes - chunk_bytes
-    T.log("%s v%d: %d wire bytes = %d chunk bytes + %d (manifest %d, %d chunks)"
-          % (package, version, wire_bytes, chunk_bytes, overhead, manifest, chunks))
-    assert 0 <= overhead <= manifest + 64 * chunks + 4096, (
+    T.log("%s v%d: %d wire bytes = %d chunk bytes + %d (manifest %d sent as %d, %d chunks)"
+          % (package, version, wire_bytes, chunk_bytes, overhead, manifest, offered, chunks))
+    assert 0 <= overhead <= offered + 64 * chunks + 4096, (
         "%d wire bytes for %d chunk bytes: %d bytes of overhead exceed a manifest of %d "
         "bytes sent once and 64 bytes per chunk" % (wire_bytes, chunk_bytes, overhead,
-                                                     manifest))
+                                                     offered))
 
 
 def test_push_then_delta(root):
@@ -124,6 +133,35 @@ def test_push_then_delta(root):
 
 
 # ---- 2 ----
+
+def test_manifest_delta_and_fallback(root):
+    """The second version's manifest travels as a delta against the first
+    (a few hundred bytes, not the whole list); a destination that lost the
+    base (its library wiped) answers so, and gets the manifest in full."""
+    hq, branch = hq_and_branch(root)
+    branch.start()
+    hq.start()
+    src = os.path.join(root, "src")
+    files = T.make_tree(src, seed=5, total=8 * MiB, big_files=False)
+    hq.push("app", src, to="branch")
+    rng = random.Random(6)
+    edit_in_place(rng, os.path.join(src, sorted(files)[0]), 100)
+    hq.push("app", src, to="branch")
+    T.assert_same_tree(src, branch.current_tree("app"))
+    manifest, offered, _ = offer_logged(hq, "app", 2)
+    assert offered < manifest / 10, "v2's manifest of %d bytes went as %d" % (manifest, offered)
+
+    branch.stop()
+    shutil.rmtree(branch.data)
+    os.makedirs(branch.data)
+    branch.start()
+    edit_in_place(rng, os.path.join(src, sorted(files)[1]), 100)
+    r3 = hq.push("app", src, to="branch")
+    assert r3.final["state"] == "activated", r3
+    T.assert_same_tree(src, branch.current_tree("app"))
+    assert "could not use the manifest delta" in hq.log_text(), "no fallback was logged"
+    assert "which this site does not hold" in branch.log_text()
+
 
 def test_unknown_key_refused(root):
     """A site whose key branch has not pinned cannot push to it: neither a
@@ -496,6 +534,7 @@ RESULTS = {}
 
 TESTS = [
     test_push_then_delta,
+    test_manifest_delta_and_fallback,
     test_unknown_key_refused,
     test_receiver_killed_resumes,
     test_sender_killed_with_queue,
