@@ -33,6 +33,8 @@ static const struct ctl_cmd commands[] = {
 	  0, 0 },
 	{ "peers", ctl_peers, "List the configured sites and their connections", "[--json]", SHOWS,
 	  0, 0 },
+	{ "schedule", ctl_schedule, "Show when and how fast this site sends to SITE's addresses",
+	  "SITE [--json]", SHOWS, 1, 1 },
 	{ "reload", ctl_reload, "Make bdrd reread its configuration", "", DAEMON, 0, 0 },
 };
 

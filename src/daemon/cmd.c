@@ -182,15 +182,17 @@ static json_t *transfers_json(struct bdrd *d, const char *pkg, int *rc)
 	*rc = bdr_db_transfer_list(d->db, pkg, &t, &n);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t rate, total;
+		char waiting[256];
 		bdrd_transfer_rate(d, &t[i], &rate, &total);
+		bdrd_waiting(d, &t[i], waiting, sizeof(waiting));
 		json_array_append_new(a, json_pack(
-			"{s:I, s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o}",
+			"{s:I, s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
 			"transfer", (json_int_t)t[i].id, "package", t[i].package, "to", t[i].peer,
 			"version", (json_int_t)t[i].version, "priority", prio[t[i].priority], "state",
 			xfer_state(&t[i]), "bytes_sent", (json_int_t)t[i].bytes_sent, "bytes_total",
 			(json_int_t)total, "bytes_saved", (json_int_t)t[i].bytes_saved,
 			"rate_bps", (json_int_t)rate, "attempts", (json_int_t)t[i].attempts,
-			"last_error", nullable(t[i].last_error)));
+			"last_error", nullable(t[i].last_error), "waiting", nullable(waiting)));
 	}
 	free(t);
 	return a;
@@ -285,7 +287,7 @@ static void cmd_peers(struct bdr_control_req *req, json_t *args, void *arg)
 		}
 		json_array_append_new(a, json_pack("{s:s, s:s, s:o, s:b, s:o}", "name", pc->name,
 						   "public_key", b64, "addresses", addrs, "connected",
-						   p && (p->out || p->n_in), "last_error",
+						   p && (p->nout || p->n_in), "last_error",
 						   nullable(p ? p->last_error : NULL)));
 	}
 	bdr_control_done(req, json_pack("{s:o}", "peers", a));
@@ -315,5 +317,6 @@ const struct bdr_control_cmd bdrd_commands[] = {
 	{ "packages", cmd_packages },
 	{ "peers", cmd_peers },
 	{ "reload", cmd_reload },
+	{ "schedule", bdrd_cmd_schedule },
 	{ NULL, NULL },
 };

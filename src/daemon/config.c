@@ -112,7 +112,7 @@ static const struct bdr_config_key keys[] = {
 	{ L, "max_transfers_per_peer", BDR_CONFIG_T_UINT, "2", 1, 64, RLD,
 	  LIMIT(max_transfers_per_peer), "Transfers running at once to one peer." },
 	{ L, "retries", BDR_CONFIG_T_UINT, "10", 0, 1000, RLD, LIMIT(retries),
-	  "Failed attempts after which a transfer is given up as failed." },
+	  "Retries of a failed transfer on one address before the next address is tried." },
 	{ L, "retry_delay_s", BDR_CONFIG_T_UINT, "5", 1, 86400, RLD, LIMIT(retry_delay_s),
 	  "Seconds between a failed attempt of a transfer and the next." },
 

@@ -15,6 +15,7 @@
 #include "bdr/channel.h"
 #include "bdr/error.h"
 #include "daemon/daemon.h"
+#include "daemon/policy.h"
 #include "daemon/schedule.h"
 #include "daemon/throttle.h"
 
@@ -35,6 +36,8 @@ struct conn {
 	bool ready;                /* the peer authenticated */
 	bool closing;
 	bool read_paused;
+	bool counted;              /* in its peer's nout */
+	enum bdr_db_priority prio; /* outgoing: of the push, for the schedule */
 	int handles_open;
 	char peer[BDR_MAX_SITE_NAME + 1]; /* configured name (outgoing), or from HELLO */
 	char addr[BDR_CONFIG_MAX_HOST + 8];
@@ -429,10 +432,11 @@ void conn_close(struct conn *c, int err, const char *why)
 		if (p && p->n_in)
 			p->n_in--;
 	}
-	if (c->outgoing) {
+	if (c->counted) {
 		struct bdrd_peer *p = bdrd_peer_get(c->d, c->peer);
-		if (p && p->out == c)
-			p->out = NULL;
+		if (p && p->nout)
+			p->nout--;
+		c->counted = false;
 	}
 	uv_timer_stop(&c->timer);
 	uv_read_stop((uv_stream_t *)&c->tcp);
@@ -591,7 +595,7 @@ void conn_pause_read(struct conn *c, bool pause)
 
 /* ---- timers: handshake deadline, keepalive, idle ---- */
 
-static void next_address(struct conn *c, int err, const char *what);
+static void connect_failed(struct conn *c, int err, const char *what);
 
 static void on_timer(uv_timer_t *t)
 {
@@ -602,7 +606,7 @@ static void on_timer(uv_timer_t *t)
 	if (!c->ready) {
 		if (c->outgoing && !c->ch) {
 			/* This address did not resolve or answer in time: the next. */
-			next_address(c, UV_ETIMEDOUT, "connecting to");
+			connect_failed(c, UV_ETIMEDOUT, "connecting to");
 			return;
 		}
 		conn_close(c, -ETIMEDOUT, c->outgoing ? "connect or handshake timed out" : "handshake timed out");
@@ -676,20 +680,16 @@ int conn_accept(struct bdrd *d)
 
 static void try_address(struct conn *c);
 
-static void next_address(struct conn *c, int err, const char *what)
+/* A failed attempt: the policy decides between a retry on this address
+ * and the next one (policy.h). */
+static void connect_failed(struct conn *c, int err, const char *what)
 {
-	const struct bdr_peer_config *p = bdr_config_peer(&c->d->cfg, c->peer);
 	struct bdr_log_ctx ctx;
 
 	ctx_of(c, &ctx);
 	bdr_log(BDR_LOG_WARN, &ctx, "connect", "%s %s: %s", what, c->addr, uv_strerror(err));
 	bdrd_peer_error(c->d, c->peer, "%s %s: %s", what, c->addr, uv_strerror(err));
-	c->addr_index++;
-	if (!p || c->addr_index >= p->address.n) {
-		conn_close(c, err, "no address of the peer answered");
-		return;
-	}
-	try_address(c);
+	conn_close(c, err, "cannot connect");
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -700,9 +700,9 @@ static void on_connect(uv_connect_t *req, int status)
 	if (c->closing)
 		return;
 	if (status < 0) {
-		/* The failed socket cannot be reused: a new conn takes over. */
+		/* The attempt failed: the policy chooses what comes next. */
 		uv_timer_stop(&c->timer);
-		next_address(c, status, "connecting to");
+		connect_failed(c, status, "connecting to");
 		return;
 	}
 	r = start_session(c);
@@ -728,7 +728,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 	}
 	uv_freeaddrinfo(res);
 	if (r < 0)
-		next_address(c, r, "resolving");
+		connect_failed(c, r, "resolving");
 	else
 		uv_timer_start(&c->timer, on_timer, c->d->cfg.limits.connect_timeout_s * 1000ull, 0);
 }
@@ -741,27 +741,13 @@ static void try_address(struct conn *c)
 	char port[8];
 	int r;
 
-	/* A socket that failed to connect is closed; start from a fresh one. */
-	if (uv_is_active((uv_handle_t *)&c->tcp) || c->addr[0]) {
-		struct conn *n = conn_new(c->d, true);
-		if (!n) {
-			conn_close(c, -ENOMEM, "out of memory");
-			return;
-		}
-		memcpy(n->peer, c->peer, sizeof(n->peer));
-		n->addr_index = c->addr_index;
-		n->tx = c->tx;
-		c->tx = NULL;
-		bdrd_peer_get(c->d, c->peer)->out = n;
-		conn_close(c, 0, "next address");
-		c = n;
-	}
 	snprintf(c->addr, sizeof(c->addr), "%s:%u", a->host, a->port);
 	snprintf(port, sizeof(port), "%u", a->port);
+	conn_set_rate(c, &a->rate);
 	c->gai.data = c;
 	r = uv_getaddrinfo(c->d->loop, &c->gai, on_resolved, a->host, port, &hints);
 	if (r < 0) {
-		next_address(c, r, "resolving");
+		connect_failed(c, r, "resolving");
 		return;
 	}
 	/* Not a handle, but c must outlive it like one: a close meanwhile (a
@@ -770,20 +756,56 @@ static void try_address(struct conn *c)
 	uv_timer_start(&c->timer, on_timer, c->d->cfg.limits.connect_timeout_s * 1000ull, 0);
 }
 
-int conn_connect(struct bdrd *d, const char *peer, struct send_xfer *tx)
+int conn_connect(struct bdrd *d, const char *peer, struct send_xfer *tx, unsigned addr,
+		 enum bdr_db_priority prio)
 {
 	const struct bdr_peer_config *p = bdr_config_peer(&d->cfg, peer);
+	struct bdrd_peer *bp = bdrd_peer_get(d, peer);
 	struct conn *c;
 
-	if (!p || !p->address.n)
+	if (!p || addr >= p->address.n)
 		return -EDESTADDRREQ;
-	if (!(c = conn_new(d, true)))
+	if (!bp || !(c = conn_new(d, true)))
 		return -ENOMEM;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->tx = tx;
-	bdrd_peer_get(d, peer)->out = c;
+	c->prio = prio;
+	c->addr_index = addr;
+	c->counted = true;
+	bp->nout++;
 	try_address(c);
 	return 0;
+}
+
+/* The address c uses in the running configuration (NULL: it went away in
+ * a reload). */
+static const struct bdr_config_address *conn_address(const struct conn *c)
+{
+	const struct bdr_peer_config *p = bdr_config_peer(&c->d->cfg, c->peer);
+
+	return p && c->addr_index < p->address.n ? &p->address.v[c->addr_index] : NULL;
+}
+
+void conn_check_windows(struct bdrd *d)
+{
+	int64_t now = bdrd_now_ns();
+
+	for (struct conn *c = d->conns; c; c = c->next) {
+		if (!c->outgoing || c->closing || !c->tx || !c->ready)
+			continue;
+		if (!bdr_policy_may_run(conn_address(c), c->prio, now))
+			sender_pause(c->tx);
+	}
+}
+
+void conn_apply_rates(struct bdrd *d)
+{
+	for (struct conn *c = d->conns; c; c = c->next) {
+		const struct bdr_config_address *a = c->outgoing && !c->closing ? conn_address(c) : NULL;
+
+		if (a)
+			conn_set_rate(c, &a->rate);
+	}
 }
 
 void conn_close_all(struct bdrd *d, const char *why)

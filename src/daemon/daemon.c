@@ -16,6 +16,7 @@
 #include "bdr/error.h"
 #include "bdr/library.h"
 #include "daemon/daemon.h"
+#include "daemon/policy.h"
 
 #define TICK_MS 1000
 #define PROGRESS_EVERY_NS (250 * 1000000ll)
@@ -98,42 +99,145 @@ void bdrd_peer_error(struct bdrd *d, const char *peer, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* ---- the scheduler: one push at a time per peer, max_transfers in all ---- */
+/* ---- the scheduler ----
+ *
+ * Per destination, the queue's next transfer (by priority, then age) starts
+ * on the first address whose schedule admits its priority now, while the
+ * destination has fewer than max_transfers_per_peer pushes running and the
+ * site fewer than max_transfers: one unreachable destination holds at most
+ * its own share of the slots. A transfer whose priority no address admits
+ * waits for the next window. */
+
+#define PICKS_PER_KICK 64
 
 static unsigned running(struct bdrd *d)
 {
 	unsigned n = 0;
 
 	for (struct bdrd_peer *p = d->peers; p; p = p->next)
-		n += p->out != NULL;
+		n += p->nout;
 	return n;
+}
+
+static void start_one(struct bdrd *d, const struct bdr_peer_config *pc, struct bdr_db_transfer *row,
+		      int addr)
+{
+	struct bdr_log_ctx ctx = { .peer = row->peer, .package = row->package, .version = row->version };
+	struct send_xfer *tx;
+	int r;
+
+	/* Taken at once, so the next pick does not return it again. */
+	row->state = BDR_XFER_SENDING;
+	row->address_index = (uint32_t)addr;
+	row->updated_ns = bdrd_now_ns();
+	if ((r = bdr_db_transfer_update(d->db, row)) < 0 || !(tx = sender_new(d, row))) {
+		bdr_log_err(BDR_LOG_ERROR, &ctx, r < 0 ? r : -ENOMEM, "queue", "cannot start transfer %"
+			    PRId64, row->id);
+		return;
+	}
+	log_info(&ctx, "connect", "starting transfer %" PRId64 " on address %d (%u failed attempts before)",
+		 row->id, addr, row->attempts);
+	r = conn_connect(d, pc->name, tx, (unsigned)addr, row->priority);
+	if (r < 0)
+		sender_detach(tx, r, "cannot connect");
+}
+
+static void give_up(struct bdrd *d, struct bdr_db_transfer *row, const char *why)
+{
+	struct bdr_log_ctx ctx = { .peer = row->peer, .package = row->package, .version = row->version };
+
+	bdr_log(BDR_LOG_ERROR, &ctx, "failed", "%s", why);
+	if (bdr_db_transfer_set_state(d->db, row->id, BDR_XFER_FAILED, why, bdrd_now_ns()) == 0)
+		bdr_db_transfer_get(d->db, row->id, row);
+	bdrd_transfer_changed(d, row);
 }
 
 static void start_next(struct bdrd *d, const struct bdr_peer_config *pc)
 {
 	struct bdrd_peer *p = bdrd_peer_get(d, pc->name);
-	struct bdr_db_transfer row;
-	struct send_xfer *tx;
-	int r;
+	int64_t now = bdrd_now_ns();
 
-	if (!p || p->out || !pc->address.n)
+	for (int picks = 0; p && picks < PICKS_PER_KICK; picks++) {
+		struct bdr_db_transfer row;
+		struct bdr_pick pick;
+		int r = bdr_db_transfer_next(d->db, pc->name, now, &row);
+
+		if (r == -BDR_ENOTFOUND)
+			return;
+		if (r < 0) {
+			bdr_log_err(BDR_LOG_ERROR, &(struct bdr_log_ctx){ .peer = pc->name }, r, "queue",
+				    "cannot read the queue: %s", bdr_db_errmsg(d->db));
+			return;
+		}
+		bdr_policy_pick(pc, &d->cfg.limits, row.address_index, row.priority, p->nout,
+				running(d), now, &pick);
+		/* Levels are nested (all > medium > high), so when no address
+		 * admits the queue's first priority now, none admits the rest:
+		 * this destination waits, and the schedule is looked at again at
+		 * every tick (a reload applies at once). */
+		p->window_opens = pick.kind == BDR_PICK_WINDOW ? pick.at : 0;
+		if (pick.kind == BDR_PICK_NO_ADDRESS)
+			give_up(d, &row, "no address of the destination is left to try");
+		else if (pick.kind != BDR_PICK_START)
+			return;
+		else
+			start_one(d, pc, &row, (int)pick.addr);
+	}
+}
+
+static void local_time(int64_t t_ns, char *buf, size_t n)
+{
+	time_t t = (time_t)(t_ns / 1000000000ll);
+	struct tm tm;
+
+	if (!localtime_r(&t, &tm) || !strftime(buf, n, "%a %Y-%m-%d %H:%M:%S %Z", &tm))
+		snprintf(buf, n, "?");
+}
+
+void bdrd_waiting(struct bdrd *d, const struct bdr_db_transfer *t, char *buf, size_t n)
+{
+	static const char *const prio[] = { "high", "medium", "low" };
+	const struct bdr_peer_config *pc = bdr_config_peer(&d->cfg, t->peer);
+	struct bdrd_peer *p = bdrd_peer_get(d, t->peer);
+	int64_t now = bdrd_now_ns();
+	struct bdr_pick pick;
+	char when[64];
+
+	buf[0] = 0;
+	if (t->state != BDR_XFER_QUEUED && t->state != BDR_XFER_PAUSED)
 		return;
-	r = bdr_db_transfer_next(d->db, pc->name, bdrd_now_ns(), &row);
-	if (r == -BDR_ENOTFOUND)
-		return;
-	if (r < 0) {
-		bdr_log_err(BDR_LOG_ERROR, &(struct bdr_log_ctx){ .peer = pc->name }, r, "queue",
-			    "cannot read the queue: %s", bdr_db_errmsg(d->db));
+	if (!pc) {
+		snprintf(buf, n, "%s is no longer configured", t->peer);
 		return;
 	}
-	if (!(tx = sender_new(d, &row)))
+	if (t->next_attempt_ns > now) {
+		local_time(t->next_attempt_ns, when, sizeof(when));
+		snprintf(buf, n, "retry at %s", when);
 		return;
-	log_info(&(struct bdr_log_ctx){ .peer = row.peer, .package = row.package,
-					.version = row.version },
-		 "connect", "starting transfer %" PRId64 " (attempt %u)", row.id, row.attempts + 1);
-	r = conn_connect(d, pc->name, tx);
-	if (r < 0)
-		sender_detach(tx, r, "cannot connect");
+	}
+	bdr_policy_pick(pc, &d->cfg.limits, t->address_index, t->priority, p ? p->nout : 0,
+			running(d), now, &pick);
+	switch (pick.kind) {
+	case BDR_PICK_WINDOW:
+		local_time(pick.at, when, sizeof(when));
+		if (pick.at == INT64_MAX)
+			snprintf(buf, n, "no address is open to %s priority in the coming week", prio[t->priority]);
+		else
+			snprintf(buf, n, "window closed to %s priority; opens %s", prio[t->priority], when);
+		break;
+	case BDR_PICK_SLOT_PEER:
+		snprintf(buf, n, "waiting for a slot: %u transfers to %s at once (max_transfers_per_peer)",
+			 p ? p->nout : 0, t->peer);
+		break;
+	case BDR_PICK_SLOT_ALL:
+		snprintf(buf, n, "waiting for a slot: %u transfers at once (max_transfers)", running(d));
+		break;
+	case BDR_PICK_NO_ADDRESS:
+		snprintf(buf, n, "no address of %s is left to try", t->peer);
+		break;
+	default:
+		snprintf(buf, n, "starting");
+	}
 }
 
 void bdrd_kick(struct bdrd *d)
@@ -149,6 +253,7 @@ static void waiters_recheck(struct bdrd *d);
 static void on_tick(uv_timer_t *t)
 {
 	waiters_recheck(t->data);
+	conn_check_windows(t->data);
 	bdrd_kick(t->data);
 }
 
@@ -306,6 +411,22 @@ static void waiters_recheck(struct bdrd *d)
 	}
 }
 
+/* Schedules are read in the site's zone. Only the loop thread reads local
+ * time, so setting TZ here races with nothing. */
+static void apply_timezone(const struct bdr_config *c)
+{
+	char tz[PATH_MAX + 2];
+
+	if (!c->site.timezone) {
+		unsetenv("TZ");
+	} else {
+		snprintf(tz, sizeof(tz), strcmp(c->site.timezone, "UTC") ? ":%s" : "UTC0",
+			 c->site.timezone);
+		setenv("TZ", tz, 1);
+	}
+	tzset();
+}
+
 /* ---- reload ---- */
 
 int bdrd_reload(struct bdrd *d, struct bdr_config_errors *errs)
@@ -334,6 +455,8 @@ int bdrd_reload(struct bdrd *d, struct bdr_config_errors *errs)
 	bdr_config_free(&d->cfg);
 	d->cfg = next;
 	bdr_log_set_level(d->cfg.site.log_level);
+	apply_timezone(&d->cfg);
+	conn_apply_rates(d);
 	log_info(NULL, "reload", "configuration reloaded from %s", d->cfg.path);
 	sd_notify(0, "READY=1");
 	bdrd_kick(d);
@@ -496,6 +619,7 @@ int bdrd_run(const char *config_path)
 	}
 	bdr_config_errors_free(&errs);
 	bdr_log_init(d.cfg.site.name, d.cfg.site.log_level, STDERR_FILENO);
+	apply_timezone(&d.cfg);
 	uv_mutex_init(&d.lib_lock);
 	signal(SIGPIPE, SIG_IGN);
 	if (open_state(&d) < 0) {

@@ -37,7 +37,8 @@ struct recv_xfer;
  * configuration, so nothing holds a pointer into it across loop turns). */
 struct bdrd_peer {
 	char name[BDR_MAX_SITE_NAME + 1];
-	struct conn *out;   /* the outgoing connection carrying a push, or NULL */
+	unsigned nout;      /* outgoing connections, one per push running */
+	int64_t window_opens; /* the queue waits for a window opening then (0: not) */
 	unsigned n_in;      /* authenticated incoming connections */
 	char last_error[256];
 	/* The running push's progress, for status and push --wait. */
@@ -88,6 +89,9 @@ int bdrd_reload(struct bdrd *d, struct bdr_config_errors *errs);
 void bdrd_wait(struct bdrd *d, struct bdr_control_req *req, int64_t transfer);
 /* Now, for every row and decision (CLOCK_REALTIME, ns). */
 int64_t bdrd_now_ns(void);
+/* Why a queued or paused transfer is not running ("" if it is not
+ * waiting): a retry time, a closed window, a concurrency limit. */
+void bdrd_waiting(struct bdrd *d, const struct bdr_db_transfer *t, char *buf, size_t n);
 /* Starts whatever transfers are due (called on every state change). */
 void bdrd_kick(struct bdrd *d);
 void bdrd_peer_error(struct bdrd *d, const char *peer, const char *fmt, ...)
@@ -129,8 +133,15 @@ void bdrd_transfer_changed(struct bdrd *d, const struct bdr_db_transfer *t);
 
 /* conn.c: one peer connection over the channel. */
 int conn_accept(struct bdrd *d);
-/* Opens an outgoing connection to peer for tx (which it then owns). */
-int conn_connect(struct bdrd *d, const char *peer, struct send_xfer *tx);
+/* Opens an outgoing connection to peer for tx (which it then owns),
+ * starting with address index addr and going on with later addresses that
+ * the schedule opens to prio. */
+int conn_connect(struct bdrd *d, const char *peer, struct send_xfer *tx, unsigned addr,
+		 enum bdr_db_priority prio);
+/* Every second: pauses pushes whose window closed. */
+void conn_check_windows(struct bdrd *d);
+/* After a reload: running pushes take their address's new rate. */
+void conn_apply_rates(struct bdrd *d);
 int conn_send(struct conn *c, const struct bdr_msg *m);
 /* Applies an address's rate limit to what c writes from now on. */
 struct bdr_rate_spec;
@@ -155,6 +166,9 @@ struct send_xfer *sender_new(struct bdrd *d, const struct bdr_db_transfer *row);
 void sender_start(struct send_xfer *tx, struct conn *c); /* the channel is ready */
 void sender_on_msg(struct send_xfer *tx, const struct bdr_msg *m);
 void sender_on_drain(struct send_xfer *tx);              /* write backlog shrank */
+/* The schedule window closed: stop cleanly (CANCEL), paused, resumable. */
+void sender_pause(struct send_xfer *tx);
+enum bdr_db_priority sender_priority(const struct send_xfer *tx);
 /* The connection went away or could not be made: the row goes back to the
  * queue (or failed), and tx is freed once no job holds it. */
 void sender_detach(struct send_xfer *tx, int err, const char *why);
@@ -166,5 +180,6 @@ void receiver_detach_all(struct conn *c);
 
 /* cmd.c: the control commands. */
 extern const struct bdr_control_cmd bdrd_commands[];
+bdr_control_handler_fn bdrd_cmd_schedule;
 
 #endif

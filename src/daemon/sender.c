@@ -25,6 +25,7 @@
 #include "bdr/manifest.h"
 #include "bdr/mdelta.h"
 #include "daemon/daemon.h"
+#include "daemon/policy.h"
 
 #define BATCH_RAW (4u << 20)   /* raw bytes read and compressed per job */
 #define BATCH_CHUNKS 1024u
@@ -617,35 +618,67 @@ void sender_on_msg(struct send_xfer *tx, const struct bdr_msg *m)
 							: "NEED out of turn or too large");
 }
 
+enum bdr_db_priority sender_priority(const struct send_xfer *tx)
+{
+	return tx->row.priority;
+}
+
+void sender_pause(struct send_xfer *tx)
+{
+	struct bdr_msg m = { .type = BDR_MSG_CANCEL };
+	struct conn *c = tx->c;
+
+	if (!c || tx->ended)
+		return;
+	/* The receiver keeps the chunks it verified; the next window resumes. */
+	m.cancel.xfer = (uint64_t)tx->row.id;
+	bdr_wire_text(m.cancel.reason, "the schedule window closed");
+	(void)conn_send(c, &m);
+	if (!tx->c)
+		return; /* the send failed and closed: detached, queued for a retry */
+	tx->row.state = BDR_XFER_PAUSED;
+	/* Due at once: the scheduler holds it until a window admits it. */
+	tx->row.next_attempt_ns = bdrd_now_ns();
+	tx->row.last_error[0] = 0;
+	row_save(tx, true);
+	tx->ended = true;
+	log_info(&tx->ctx, "paused", "the schedule window closed; %" PRIu64 " bytes sent so far",
+		 tx->row.bytes_sent);
+	conn_close(c, 0, "schedule window closed");
+}
+
 /* A failed attempt: back to the queue after retry_delay_s (the receiver
  * keeps what it verified), or failed once `retries` attempts in a row made
  * no progress. A stopping daemon's cut is no failure: it resumes at the
  * next start. */
 static void requeue(struct send_xfer *tx, int err, const char *why)
 {
-	const struct bdr_config_limits *l = &tx->d->cfg.limits;
+	const struct bdr_peer_config *pc = bdr_config_peer(&tx->d->cfg, tx->row.peer);
 	char reason[sizeof(tx->row.last_error)];
-	int64_t now = bdrd_now_ns();
+	struct bdr_failure f;
 
 	snprintf(reason, sizeof(reason), "%s: %s", why, bdrd_strerror(err));
-	tx->row.state = BDR_XFER_QUEUED;
-	tx->row.next_attempt_ns = now;
+	bdr_policy_failure(&tx->d->cfg.limits, pc ? (unsigned)pc->address.n : 0, tx->row.address_index,
+			   tx->row.attempts, tx->progress_bytes > 0, tx->d->stopping, bdrd_now_ns(), &f);
+	tx->row.state = f.state;
+	tx->row.attempts = f.attempts;
+	tx->row.address_index = f.address;
+	tx->row.next_attempt_ns = f.next_attempt_ns;
 	if (tx->d->stopping) {
 		bdrd_strcpy(tx->row.last_error, sizeof(tx->row.last_error), "interrupted by a stopping daemon");
-		row_save(tx, true);
-		return;
-	}
-	tx->row.attempts = tx->progress_bytes ? 1 : tx->row.attempts + 1;
-	bdrd_strcpy(tx->row.last_error, sizeof(tx->row.last_error), reason);
-	if (tx->row.attempts > l->retries) {
-		tx->row.state = BDR_XFER_FAILED;
+	} else if (f.state == BDR_XFER_FAILED) {
 		snprintf(tx->row.last_error, sizeof(tx->row.last_error),
-			 "gave up after %u failed attempts: %.200s", tx->row.attempts, reason);
+			 "gave up: every address failed %u times; last: %.200s",
+			 tx->d->cfg.limits.retries + 1, reason);
 		bdr_log(BDR_LOG_ERROR, &tx->ctx, "failed", "%s", tx->row.last_error);
+	} else if (f.moved) {
+		bdrd_strcpy(tx->row.last_error, sizeof(tx->row.last_error), reason);
+		bdr_log(BDR_LOG_WARN, &tx->ctx, "failover", "%s; address %u had its %u retries, trying "
+			"address %u", reason, f.address - 1, tx->d->cfg.limits.retries, f.address);
 	} else {
-		tx->row.next_attempt_ns = now + (int64_t)l->retry_delay_s * 1000000000ll;
-		bdr_log(BDR_LOG_WARN, &tx->ctx, "retry", "attempt %u failed: %s; retrying in %u s",
-			tx->row.attempts, reason, l->retry_delay_s);
+		bdrd_strcpy(tx->row.last_error, sizeof(tx->row.last_error), reason);
+		bdr_log(BDR_LOG_WARN, &tx->ctx, "retry", "attempt %u on address %u failed: %s; retrying in %u s",
+			f.attempts, f.address, reason, tx->d->cfg.limits.retry_delay_s);
 	}
 	row_save(tx, true);
 }

@@ -206,7 +206,8 @@ class PushProcess:
 class Site:
     """One bdr site: key, bdr.conf, data directory, control socket, bdrd."""
 
-    def __init__(self, root, name, host="127.0.0.1", dirname=None, **site_opts):
+    def __init__(self, root, name, host="127.0.0.1", dirname=None, extra_config="",
+                 **site_opts):
         self.name = name
         self.dir = os.path.join(root, dirname or name)
         self.data = os.path.join(self.dir, "data")
@@ -220,6 +221,7 @@ class Site:
         self.site_opts = dict(site_opts)   # extra [site] keys
         self.limits = {}                   # [limits] keys
         self.peers = []                    # (name, public_key, [addresses])
+        self.extra_config = extra_config   # text written at the end of bdr.conf
         self.proc = None
         self.starts = 0
         self.notify = None                 # the notify socket kept by start(keep_notify=True)
@@ -234,8 +236,13 @@ class Site:
 
     def add_peer(self, other, address=True, public_key=None, name=None):
         """Lists other (a Site) as a peer. address=False: it only connects
-        to us. public_key/name override what is written (wrong pins)."""
-        addrs = [other.address] if address is True else ([address] if address else [])
+        to us; a string or a list: the address lines written (HOST:PORT or
+        [address NAME] names). public_key/name override what is written
+        (wrong pins)."""
+        if isinstance(address, (list, tuple)):
+            addrs = list(address)
+        else:
+            addrs = [other.address] if address is True else ([address] if address else [])
         self.peers.append((name or other.name, public_key or other.public_key, addrs))
         if self.proc:
             self.write_config()
@@ -249,6 +256,8 @@ class Site:
         for name, pk, addrs in self.peers:
             lines += ["", "[peer %s]" % name, "public_key = " + pk]
             lines += ["address = " + a for a in addrs]
+        if self.extra_config:
+            lines += ["", self.extra_config.strip("\n")]
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
 

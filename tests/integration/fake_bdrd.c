@@ -61,6 +61,94 @@ static void reload(struct bdr_control_req *req, json_t *args, void *arg)
 			 "/etc/bdr/bdr.conf:9: peer 'x': no address");
 }
 
+/* schedule: three addresses of branch, seen on Wednesday 2026-11-25 at
+ * noon, Paris time: an hourly rate whose runs fit the narrow grid, a pulse,
+ * and a rate too long for its single hour (the wide grid). */
+static json_t *grid(const char *const days[7])
+{
+	json_t *g = json_array();
+
+	for (int d = 0; d < 7; d++) {
+		json_t *row = json_array();
+		for (int h = 0; h < 24; h++)
+			json_array_append_new(row, json_integer(days[d][h] - '0'));
+		json_array_append_new(g, row);
+	}
+	return g;
+}
+
+static json_t *rates(const json_int_t bps[24])
+{
+	json_t *a = json_array();
+
+	for (int h = 0; h < 24; h++)
+		json_array_append_new(a, json_integer(bps[h]));
+	return a;
+}
+
+static void schedule(struct bdr_control_req *req, json_t *args, void *arg)
+{
+	static const char *const mpls[7] = {
+		"111111111111111111111111", "111111111111111111111111", "111111111111111111111111",
+		"111111111111111111111111", "111111111111111111000000", "222222222222222222222222",
+		"222222222222222222222222",
+	};
+	static const char *const open[7] = {
+		"333333333333333333333333", "333333333333333333333333", "333333333333333333333333",
+		"333333333333333333333333", "333333333333333333333333", "333333333333333333333333",
+		"333333333333333333333333",
+	};
+	static const char *const night[7] = {
+		"333333300000000000003333", "333333300000000000003333", "333333300000000000003333",
+		"333333300000000000003333", "333333300000000000003333", "333333300000000000003333",
+		"333333300000000000003333",
+	};
+	static const json_int_t office[24] = { 0, 0, 0, 0, 0, 0, 0, 0, 262144, 262144, 262144,
+					       262144, 262144, 262144, 262144, 262144, 262144,
+					       262144 };
+	static const json_int_t mixed[24] = { 0, 0, 0, 0, 0, 0, 0, 0, 250000, 262144, 262144,
+					      262144, 262144, 262144, 262144, 262144, 262144,
+					      262144 };
+	const char *site;
+
+	(void)arg;
+	if (bdr_control_unpack(req, args, "{s:s}", "site", &site) < 0)
+		return;
+	if (!strcmp(site, "hermit")) { /* a peer that only connects to us */
+		bdr_control_done(req, json_pack("{s:s, s:n, s:s, s:[]}", "site", site, "timezone", "now",
+						"2026-11-25T11:00:00+00:00", "addresses"));
+		return;
+	}
+	if (strcmp(site, "branch")) {
+		bdr_control_fail(req, "unknown_site", "no site named '%s'", site);
+		return;
+	}
+	bdr_control_done(req, json_pack(
+		"{s:s, s:s, s:s, s:["
+		"{s:i, s:s, s:s, s:s, s:o, s:s, s:o, s:n, s:{s:b, s:b, s:b}, s:{s:s, s:n, s:n},"
+		" s:{s:n, s:s, s:n}},"
+		"{s:i, s:n, s:s, s:s, s:o, s:s, s:n, s:{s:i, s:i}, s:{s:b, s:b, s:b},"
+		" s:{s:n, s:n, s:n}, s:{s:n, s:n, s:n}},"
+		"{s:i, s:s, s:s, s:s, s:o, s:s, s:o, s:n, s:{s:b, s:b, s:b}, s:{s:n, s:n, s:n},"
+		" s:{s:s, s:s, s:s}}]}",
+		"site", "branch", "timezone", "Europe/Paris", "now", "2026-11-25T12:00:00+01:00",
+		"addresses",
+		"index", 0, "name", "mpls", "address", "10.0.0.7:7411", "schedule",
+		"all all high; fri 18-24 closed; weekend all medium", "grid", grid(mpls), "rate",
+		"08-18 256K", "rates_bps", rates(office), "pulse", "open_now", "high", 1, "medium", 0,
+		"low", 0, "until", "high", "2026-11-27T18:00:00+01:00", "medium", "low", "next_open",
+		"high", "medium", "2026-11-28T00:00:00+01:00", "low",
+		"index", 1, "name", "address", "[2001:db8::7]:7411", "schedule", "all all all",
+		"grid", grid(open), "rate", "pulse 1M 30s", "rates_bps", "pulse", "block_bytes",
+		1048576, "gap_ms", 30000, "open_now", "high", 1, "medium", 1, "low", 1, "until",
+		"high", "medium", "low", "next_open", "high", "medium", "low",
+		"index", 2, "name", "dsl", "address", "dsl.example:7411", "schedule",
+		"all 07-20 closed", "grid", grid(night), "rate", "08-09 2Mbit, 09-18 256K",
+		"rates_bps", rates(mixed), "pulse", "open_now", "high", 0, "medium", 0, "low", 0,
+		"until", "high", "medium", "low", "next_open", "high", "2026-11-25T20:00:00+01:00",
+		"medium", "2026-11-25T20:00:00+01:00", "low", "2026-11-25T20:00:00+01:00"));
+}
+
 struct push {
 	uv_timer_t timer;
 	struct bdr_control_req *req;
@@ -126,7 +214,8 @@ static void push(struct bdr_control_req *req, json_t *args, void *arg)
 
 static const struct bdr_control_cmd table[] = {
 	{ "status", status }, { "packages", packages }, { "peers", peers },
-	{ "reload", reload }, { "push", push },         { NULL, NULL },
+	{ "reload", reload }, { "push", push },         { "schedule", schedule },
+	{ NULL, NULL },
 };
 
 static void on_term(uv_signal_t *s, int sig)

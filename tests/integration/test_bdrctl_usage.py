@@ -31,7 +31,7 @@ import traceback
 BDRCTL = FAKE = None
 TMP = None
 DEFAULT_SOCKET = "/run/bdr/control.sock"
-COMMANDS = ["keygen", "pubkey", "push", "status", "packages", "peers", "reload"]
+COMMANDS = ["keygen", "pubkey", "push", "status", "packages", "peers", "schedule", "reload"]
 NOBODY = 65534
 
 # The canned answers of fake_bdrd.c.
@@ -50,6 +50,64 @@ PEER_KEY = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA="
 PEERS = {"peers": [{"name": "branch1", "public_key": PEER_KEY,
                     "addresses": ["10.0.0.7:7743", "branch1.example:7743"],
                     "connected": True, "last_error": None}]}
+
+
+def _grid(*days):
+    return [[int(c) for c in d] for d in days]
+
+
+SCHEDULE = {
+    "site": "branch", "timezone": "Europe/Paris", "now": "2026-11-25T12:00:00+01:00",
+    "addresses": [
+        {"index": 0, "name": "mpls", "address": "10.0.0.7:7411",
+         "schedule": "all all high; fri 18-24 closed; weekend all medium",
+         "grid": _grid(*["1" * 24] * 4, "1" * 18 + "0" * 6, *["2" * 24] * 2),
+         "rate": "08-18 256K", "rates_bps": [0] * 8 + [262144] * 10 + [0] * 6, "pulse": None,
+         "open_now": {"high": True, "medium": False, "low": False},
+         "until": {"high": "2026-11-27T18:00:00+01:00", "medium": None, "low": None},
+         "next_open": {"high": None, "medium": "2026-11-28T00:00:00+01:00", "low": None}},
+        {"index": 1, "name": None, "address": "[2001:db8::7]:7411", "schedule": "all all all",
+         "grid": _grid(*["3" * 24] * 7), "rate": "pulse 1M 30s", "rates_bps": None,
+         "pulse": {"block_bytes": 1048576, "gap_ms": 30000},
+         "open_now": {"high": True, "medium": True, "low": True},
+         "until": {"high": None, "medium": None, "low": None},
+         "next_open": {"high": None, "medium": None, "low": None}},
+        {"index": 2, "name": "dsl", "address": "dsl.example:7411", "schedule": "all 07-20 closed",
+         "grid": _grid(*["3" * 7 + "0" * 13 + "3" * 4] * 7), "rate": "08-09 2Mbit, 09-18 256K",
+         "rates_bps": [0] * 8 + [250000] + [262144] * 9 + [0] * 6, "pulse": None,
+         "open_now": {"high": False, "medium": False, "low": False},
+         "until": {"high": None, "medium": None, "low": None},
+         "next_open": {"high": "2026-11-25T20:00:00+01:00",
+                       "medium": "2026-11-25T20:00:00+01:00",
+                       "low": "2026-11-25T20:00:00+01:00"}},
+    ]}
+HOURS_ROW = "    " + "".join(" %02d" % h for h in range(24))
+WIDE_HOURS_ROW = "    " + "".join("   %02d" % h for h in range(24))
+DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+SCHEDULE_TEXT = "\n".join(
+    ["schedule of branch in Europe/Paris time, now Wed 2026-11-25 12:00",
+     "",
+     "address 0 mpls 10.0.0.7:7411 (rate: 08-18 256K)",
+     HOURS_ROW]
+    + ["%s  %s" % (d, "  ".join("H" * 24)) for d in DAYS[:4]]
+    + ["Fri  " + "  ".join("H" * 18 + "." * 6)]
+    + ["%s  %s" % (d, "  ".join("M" * 24)) for d in DAYS[5:]]
+    + ["rate -" + " " * 23 + "256K" + " " * 26 + "-",
+       "now: high open until Fri 18:00; medium closed, opens Sat 00:00; "
+       "low closed, never opens",
+       "",
+       "address 1 [2001:db8::7]:7411 (rate: pulse 1M 30s)",
+       HOURS_ROW]
+    + ["%s  %s" % (d, "  ".join("A" * 24)) for d in DAYS]
+    + ["pulse: blocks of 1M, each followed by 30s of quiet",
+       "now: high open, never closes; medium open, never closes; low open, never closes",
+       "",
+       "address 2 dsl dsl.example:7411 (rate: 08-09 2Mbit, 09-18 256K)",
+       WIDE_HOURS_ROW]
+    + ["%-4s%s" % (d, "".join("%5s" % c for c in "A" * 7 + "." * 13 + "A" * 4)) for d in DAYS]
+    + ["rate" + "".join("%5s" % r for r in ["-"] * 8 + ["244K"] + ["256K"] * 9 + ["-"] * 6),
+       "now: high closed, opens Wed 20:00; medium closed, opens Wed 20:00; "
+       "low closed, opens Wed 20:00"]) + "\n"
 RELOAD_ERRORS = ["/etc/bdr/bdr.conf:3: unknown key 'lisen'",
                  "/etc/bdr/bdr.conf:9: peer 'x': no address"]
 
@@ -254,6 +312,10 @@ USAGE_ERRORS = [
     (["peers", "--wait"], "--wait"),
     (["reload", "extra"], "extra"),
     (["status", "app", "extra"], "extra"),
+    (["schedule"], "missing"),
+    (["schedule", "branch", "extra"], "extra"),
+    (["schedule", "branch", "--wait"], "--wait"),
+    (["schedule", "branch", "--to", "x"], "--to"),
     (["keygen", "--to", "x"], "--to"),
     (["status", "--socket"], "--socket"),
     (["push"], "missing"),
@@ -415,6 +477,37 @@ def check_peers(fake):
     v = json_one(p)
     assert v == PEERS, "peers --json: %s" % show(p)
     assert len(v["peers"][0]["public_key"]) == 44
+
+
+def check_schedule(fake):
+    """schedule SITE: per address a header, the 7x24 grid of levels, the
+    rate row (narrow, rates where they change; wide, every hour, when one
+    does not fit) or the pulse, and what is open now; --json is the
+    daemon's result; an unknown site is exit 4."""
+    p = bdrctl("-s", fake.path, "schedule", "branch")
+    expect(p, 0)
+    if p.stdout != SCHEDULE_TEXT:
+        import difflib
+        raise AssertionError("schedule output differs:\n" + "".join(difflib.unified_diff(
+            SCHEDULE_TEXT.splitlines(True), p.stdout.splitlines(True), "expected", "got")))
+    # The narrow grid fits 80 columns.
+    narrow = p.stdout.split("\n\naddress 2")[0].splitlines()
+    assert max(len(x) for x in narrow if not x.startswith("now: ")) <= 80, show(p)
+    for args in (["--json", "schedule", "branch"], ["schedule", "--json", "branch"],
+                 ["schedule", "branch", "--json"]):
+        p = bdrctl("-s", fake.path, *args)
+        expect(p, 0)
+        assert json_one(p) == SCHEDULE, "schedule --json: %s" % show(p)
+    # A peer without addresses, in bdrd's own time zone.
+    p = bdrctl("-s", fake.path, "schedule", "hermit")
+    expect(p, 0)
+    assert p.stdout == ("schedule of hermit in bdrd's local time, now Wed 2026-11-25 11:00\n"
+                        "hermit has no address: it connects to this site\n"), show(p)
+    for extra in ([], ["--json"]):
+        p = bdrctl("-s", fake.path, "schedule", "branch9", *extra)
+        expect(p, 4, stdout_empty=True, stderr_has=["no site named 'branch9'", "unknown_site"])
+    p = bdrctl("-s", fake.path, "schedule")
+    expect(p, 2, stdout_empty=True, stderr_has=["missing", "usage: bdrctl schedule SITE"])
 
 
 def check_push(fake):
@@ -602,6 +695,9 @@ def check_protocol():
         (["reload"], ['{"id":1,"ok":false,"error":{"code":"internal","message":"boom"}}'],
          1, ["boom"]),
         (["reload"], ['', '  ', '{"id":1,"ok":true,"result":{}}'], 0, []),
+        (["schedule", "branch"],
+         ['{"id":1,"ok":false,"error":{"code":"unknown_site","message":"no site"}}'],
+         4, ["no site"]),
         (["push", "app", src, "--to", "branch1"],
          ['{"id":1,"ok":false,"error":{"code":"import_failed","message":"cannot read x"}}'],
          1, ["cannot read x"]),
@@ -628,6 +724,8 @@ def check_protocol():
             and req.get("v") == 1 and req.get("cmd") == args[0], "request %r" % req
         if args[0] == "status":
             assert req.get("package") == "app", "request %r" % req
+        if args[0] == "schedule":
+            assert req.get("site") == "branch", "request %r" % req
         if args[0] == "push":
             assert req["package"] == "app" and req["to"] == "branch1" \
                 and req["dir"] == os.path.realpath(src) and req["priority"] == "medium" \
@@ -721,7 +819,7 @@ def main():
         fake = Fake(os.path.join(TMP, "fake.sock"))
         try:
             for fn in (check_socket_choice, check_status, check_packages, check_peers,
-                       check_push, check_push_wait, check_daemon_errors):
+                       check_schedule, check_push, check_push_wait, check_daemon_errors):
                 run(fn, fake)
         finally:
             fake.stop()

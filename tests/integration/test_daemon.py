@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bdrtest as T  # noqa: E402
@@ -433,12 +434,171 @@ def test_control_socket_permissions(root):
     assert not os.path.exists(hq.control)
 
 
+# ---- 6 ----
+
+PRIORITIES = ("high", "medium", "low")
+
+
+def grid_of(rules):
+    """A 7x24 grid from (days, first hour, end hour, level) rules applied
+    over all open (3), as bdr.conf(5) SCHEDULES reads them."""
+    g = [[3] * 24 for _ in range(7)]
+    for days, start, end, level in rules:
+        for d in days:
+            for h in range(start, end):
+                g[d][h] = level
+    return g
+
+
+def iso_utc(t):
+    return t.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def windows(grid, now):
+    """open_now, until and next_open of proto/control.md for each priority,
+    at now (UTC): an edge is the first hour, within 8 days, whose level
+    admits the priority (level > its index) differently from now."""
+    out = {"open_now": {}, "until": {}, "next_open": {}}
+    for p, name in enumerate(PRIORITIES):
+        def admits(t):
+            return grid[t.weekday()][t.hour] > p
+        is_open, change = admits(now), None
+        t = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        while t <= now + timedelta(days=8):
+            if admits(t) != is_open:
+                change = iso_utc(t)
+                break
+            t += timedelta(hours=1)
+        out["open_now"][name] = is_open
+        out["until"][name] = change if is_open else None
+        out["next_open"][name] = None if is_open else change
+    return out
+
+
+def narrow_rows(grid):
+    """The grid as bdrctl prints it for an address without wide rates."""
+    days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    return ["%-4s %s" % (days[d], "  ".join(".HMA"[x] for x in grid[d])) for d in range(7)]
+
+
+def test_schedule_command(root):
+    """bdrctl schedule SITE against a real bdrd with [site] timezone = UTC
+    (started with TZ=JST-9, which the configuration overrides): for each address of the peer, in file order, its canonical schedule
+    and rate, the grid the configuration describes, the rate of each hour
+    (a percentage of the capacity resolved), a pulse, and what is open now
+    for the daemon's own clock with the next edges; the human grid; a peer
+    without addresses; unknown sites; a reload that closes an address."""
+    hq = T.Site(root, "hq", timezone="UTC")
+    branch = T.Site(root, "branch")   # never started: its key and port are used
+    lonely = T.Site(root, "lonely")
+    vpn_port = T.free_port()
+    hq.add_peer(branch, address=["mpls", "vpn", "127.0.0.1:%d" % vpn_port])
+    hq.add_peer(lonely, address=False)
+    mpls = "\n".join(["[address mpls]", "host = " + branch.address,
+                      "schedule = weekdays 08-18 high; weekend all closed",
+                      "schedule = fri 18-22 medium",
+                      "rate = 08-18 25%, 18-08 256K", "capacity = 10Mbit"])
+    vpn = "\n".join(["[address vpn]", "host = [::1]:%d" % vpn_port,
+                     "schedule = all all medium; daily 00-06 all", "rate = pulse 1M 30s"])
+    hq.extra_config = mpls + "\n\n" + vpn
+    # Started in another zone: [site] timezone is what counts.
+    saved_tz = os.environ.get("TZ")
+    os.environ["TZ"] = "JST-9"
+    try:
+        hq.start()
+    finally:
+        if saved_tz is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = saved_tz
+
+    weekdays, weekend, every = range(0, 5), (5, 6), range(7)
+    mpls_grid = grid_of([(weekdays, 8, 18, 1), (weekend, 0, 24, 0), ((4,), 18, 22, 2)])
+    vpn_grid = grid_of([(every, 0, 24, 2), (every, 0, 6, 3)])
+    open_grid = grid_of([])
+
+    res = hq.ctl("schedule", "branch")
+    T.log("schedule branch: now %s, timezone %s" % (res.get("now"), res.get("timezone")))
+    assert set(res) == {"site", "timezone", "now", "addresses"}, res
+    assert res["site"] == "branch" and res["timezone"] == "UTC", res
+    now_s = res["now"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", now_s), \
+        "now %r is not UTC local time with its offset (was [site] timezone applied?)" % now_s
+    now = datetime.strptime(now_s[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    skew = abs((datetime.now(timezone.utc) - now).total_seconds())
+    assert skew < 30, "bdrd's now %s is %d s away from ours" % (now_s, skew)
+
+    addrs = res["addresses"]
+    assert [a["index"] for a in addrs] == [0, 1, 2], addrs
+    expected = [
+        dict(name="mpls", address=branch.address,
+             schedule="weekdays 08-18 high; fri 18-22 medium; weekend all closed",
+             grid=mpls_grid, rate="08-18 25%, 18-08 256K",
+             rates_bps=[262144] * 8 + [312500] * 10 + [262144] * 6, pulse=None),
+        dict(name="vpn", address="[::1]:%d" % vpn_port, schedule="all 06-24 medium",
+             grid=vpn_grid, rate="pulse 1M 30s", rates_bps=None,
+             pulse={"block_bytes": 1 << 20, "gap_ms": 30000}),
+        dict(name=None, address="127.0.0.1:%d" % vpn_port, schedule="all all all",
+             grid=open_grid, rate="unlimited", rates_bps=[0] * 24, pulse=None),
+    ]
+    for a, want in zip(addrs, expected):
+        want = dict(want, index=a["index"], **windows(want["grid"], now))
+        assert a == want, "address %d:\n got      %r\n expected %r" % (a["index"], a, want)
+    # the inline address is open to all, always
+    assert addrs[2]["open_now"] == {"high": True, "medium": True, "low": True}
+    assert addrs[2]["until"] == {"high": None, "medium": None, "low": None}
+
+    # What people see: the header, the grid, the rate row, the now line.
+    p = T.run([T.BDRCTL, "-s", hq.control, "schedule", "branch"])
+    blocks = p.stdout.split("\n\n")
+    T.log("bdrctl schedule branch:\n      " + "\n      ".join(blocks[1].splitlines()))
+    assert blocks[0].startswith("schedule of branch in UTC time, now "), p.stdout
+    assert len(blocks) == 4, p.stdout
+    lines = blocks[1].splitlines()
+    assert lines[0] == "address 0 mpls %s (rate: 08-18 25%%, 18-08 256K)" % branch.address, lines
+    assert lines[1] == "    " + "".join(" %02d" % h for h in range(24)), lines
+    assert lines[2:9] == narrow_rows(mpls_grid), lines
+    assert lines[9] == "rate 256K" + " " * 20 + "305K" + " " * 26 + "256K", lines
+    assert lines[10].startswith("now: high "), lines
+    lines = blocks[2].splitlines()
+    assert lines[0] == "address 1 vpn [::1]:%d (rate: pulse 1M 30s)" % vpn_port, lines
+    assert lines[2:9] == narrow_rows(vpn_grid), lines
+    assert lines[9] == "pulse: blocks of 1M, each followed by 30s of quiet", lines
+    lines = blocks[3].splitlines()
+    assert lines[0] == "address 2 127.0.0.1:%d (rate: unlimited)" % vpn_port, lines
+    assert lines[9] == ("now: high open, never closes; medium open, never closes; "
+                        "low open, never closes"), lines
+
+    # A peer that only connects to us has no address.
+    res = hq.ctl("schedule", "lonely")
+    assert res["site"] == "lonely" and res["addresses"] == [], res
+    # Unknown sites, this site itself among them: exit 4, unknown_site.
+    for site in ("nowhere", "hq"):
+        rc, out, err = hq.ctl("schedule", site, check=False)
+        assert rc == 4 and out is None and "unknown_site" in err, (site, rc, out, err)
+
+    # A reload that closes mpls for good: never opens.
+    hq.extra_config = mpls.replace("schedule = fri 18-22 medium", "schedule = all all closed") \
+        + "\n\n" + vpn
+    hq.write_config()
+    hq.ctl("reload")
+    a = hq.ctl("schedule", "branch")["addresses"][0]
+    assert a["schedule"] == "all all closed" and a["grid"] == [[0] * 24] * 7, a
+    assert a["open_now"] == {"high": False, "medium": False, "low": False}, a
+    assert a["next_open"] == {"high": None, "medium": None, "low": None}, a
+    p = T.run([T.BDRCTL, "-s", hq.control, "schedule", "branch"])
+    assert ("now: high closed, never opens; medium closed, never opens; "
+            "low closed, never opens") in p.stdout.split("\n\n")[1], p.stdout
+    hq.stop()
+
+
 TESTS = [
     test_check_config_and_exit_status,
     test_reload,
     test_refetch_corrupt_local_file,
     test_sigterm_sender_during_transfer,
     test_control_socket_permissions,
+    test_schedule_command,
 ]
 
 if __name__ == "__main__":
