@@ -10,6 +10,7 @@
 #ifndef BDR_IMPORT_H
 #define BDR_IMPORT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "bdr/key.h"
@@ -27,6 +28,8 @@ struct bdr_import_stats {
 	uint64_t bytes_read;
 	uint64_t files_quick; /* files taken from the quick-check cache */
 	uint64_t retries;     /* re-reads after a file changed under us */
+	bool unchanged;       /* the tree is the latest version, entry for entry:
+			       * no version was made, *version names that one */
 };
 
 struct bdr_import_req {
@@ -44,7 +47,9 @@ struct bdr_import_req {
 
 #define BDR_IMPORT_RACY_NS 2000000000ll
 
-/* The new version number is the latest held + 1. */
+/* The new version number is the latest held + 1; or, when the tree is the
+ * latest version entry for entry (content, modes, times), no version is
+ * made and *version is that one (st->unchanged). */
 int bdr_import(struct bdr_library *lib, const struct bdr_import_req *req, uint64_t *version,
 	       struct bdr_import_stats *st, struct bdr_diag *d);
 

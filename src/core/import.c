@@ -348,8 +348,12 @@ static int save_quick_check(struct import *im, uint64_t version)
 	struct bdr_db *db = bdr_library_db(im->lib);
 	int rc = bdr_db_begin(db);
 
-	for (size_t i = 0; rc == 0 && i < im->nqc; i++)
+	/* The version the files now live in: the new one, or the one an
+	 * unchanged tree turned out to be. */
+	for (size_t i = 0; rc == 0 && i < im->nqc; i++) {
+		im->qc[i].qc.version = version;
 		rc = bdr_db_qc_put(db, im->req->package, im->qc[i].path, &im->qc[i].qc);
+	}
 	if (rc == 0)
 		rc = bdr_db_qc_prune(db, im->req->package, version);
 	if (rc == 0)
@@ -379,6 +383,29 @@ static int seal(struct import *im, uint64_t version)
 		rc = bdr_library_stage_commit(im->lib, &im->stage, &im->m, buf, len, im->d);
 	free(buf);
 	return rc;
+}
+
+static bool same_entry(const struct bdr_entry *a, const struct bdr_entry *b)
+{
+	if (strcmp(a->path, b->path) || a->type != b->type || a->mode != b->mode ||
+	    a->mtime_ns != b->mtime_ns || a->size != b->size || a->nchunks != b->nchunks ||
+	    memcmp(a->hash, b->hash, sizeof(a->hash)))
+		return false;
+	if ((a->target || b->target) && (!a->target || !b->target || strcmp(a->target, b->target)))
+		return false;
+	return !a->nchunks || !memcmp(a->chunks, b->chunks, a->nchunks * sizeof(*a->chunks));
+}
+
+/* The new tree is the previous version entry for entry: no new version. */
+static bool unchanged(struct import *im)
+{
+	if (!im->prev_version || im->m.nentries != im->prev.nentries)
+		return false;
+	bdr_manifest_sort(&im->m);
+	for (uint32_t i = 0; i < im->m.nentries; i++)
+		if (!same_entry(&im->m.entries[i], &im->prev.entries[i]))
+			return false;
+	return true;
 }
 
 static void import_free(struct import *im)
@@ -416,7 +443,16 @@ int bdr_import(struct bdr_library *lib, const struct bdr_import_req *req, uint64
 	}
 	if ((rc = bdr_library_stage_begin(lib, req->package, im.prev_version + 1, &im.stage, d)) < 0)
 		goto out;
-	if ((rc = walk(&im, src, "")) < 0 || (rc = seal(&im, im.prev_version + 1)) < 0)
+	if ((rc = walk(&im, src, "")) < 0)
+		goto out;
+	if (unchanged(&im)) {
+		/* Pushing what the library holds already is no new version. */
+		im.st->unchanged = true;
+		*version = im.prev_version;
+		save_quick_check(&im, *version);
+		goto out;
+	}
+	if ((rc = seal(&im, im.prev_version + 1)) < 0)
 		goto out;
 	*version = im.prev_version + 1;
 	/* The version is in; a cache failure only costs a re-read next time. */

@@ -20,7 +20,8 @@ static void show_imported(const json_t *ev)
 {
 	char b[16];
 
-	printf("imported version %" PRIu64 ": %" PRIu64 " files, %s (%" PRIu64 " files read)\n",
+	printf("%s version %" PRIu64 ": %" PRIu64 " files, %s (%" PRIu64 " files read)\n",
+	       json_is_true(json_object_get(ev, "unchanged")) ? "unchanged since" : "imported",
 	       ctl_ju64(ev, "version"), ctl_ju64(ev, "files"), ctl_bytes(ctl_ju64(ev, "bytes"), b),
 	       ctl_ju64(ev, "files_read"));
 }

@@ -96,11 +96,13 @@ static void import_done(struct bdrd_job *job, int rc)
 	} else {
 		ctx.version = p->version;
 		log_info(&ctx, "imported", "%s: %" PRIu64 " files, %" PRIu64 " bytes, %" PRIu64
-			 " files read", p->dir, p->st.files, p->st.bytes, p->st.files_read);
-		bdr_control_event(p->req, json_pack("{s:s, s:I, s:I, s:I, s:I}", "event", "imported",
+			 " files read%s", p->dir, p->st.files, p->st.bytes, p->st.files_read,
+			 p->st.unchanged ? "; unchanged since this version, no new one made" : "");
+		bdr_control_event(p->req, json_pack("{s:s, s:I, s:I, s:I, s:I, s:b}", "event", "imported",
 						    "version", (json_int_t)p->version, "files",
 						    (json_int_t)p->st.files, "bytes", (json_int_t)p->st.bytes,
-						    "files_read", (json_int_t)p->st.files_read));
+						    "files_read", (json_int_t)p->st.files_read,
+						    "unchanged", p->st.unchanged));
 		queue_push(job->d, p);
 	}
 	free(p);
