@@ -521,6 +521,13 @@ void sender_on_drain(struct send_xfer *tx)
 	tx->refs++; /* a failed send closes the connection, which drops its ref */
 	if (tx->loaded && tx->moff < offered_len(tx))
 		send_manifest_pieces(tx);
+	/* Under a rate limit the queue drains long after the batches were
+	 * made: progress is what has left since. */
+	if (tx->loaded && tx->c && !tx->ended) {
+		row_save(tx, false);
+		if (tx->ended)
+			conn_close(tx->c, 0, "transfer no longer wanted");
+	}
 	pump(tx);
 	unref(tx);
 }

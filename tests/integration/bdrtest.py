@@ -207,7 +207,7 @@ class Site:
     """One bdr site: key, bdr.conf, data directory, control socket, bdrd."""
 
     def __init__(self, root, name, host="127.0.0.1", dirname=None, extra_config="",
-                 **site_opts):
+                 port=None, wrapper=None, **site_opts):
         self.name = name
         self.dir = os.path.join(root, dirname or name)
         self.data = os.path.join(self.dir, "data")
@@ -217,7 +217,12 @@ class Site:
         self.log_path = os.path.join(self.dir, "log")
         self.notify_path = os.path.join(self.dir, "notify.sock")
         self.host = host
-        self.port = free_port(host)
+        # port: a fixed one (a host of another network namespace, where the
+        # kernel cannot be asked for a free one here); default: a free port
+        self.port = port if port is not None else free_port(host)
+        # wrapper: the command bdrd runs under (["ip", "netns", "exec", NS]);
+        # it must exec bdrd, so the process started is the daemon itself
+        self.wrapper = list(wrapper or [])
         self.site_opts = dict(site_opts)   # extra [site] keys
         self.limits = {}                   # [limits] keys
         self.peers = []                    # (name, public_key, [addresses])
@@ -282,7 +287,8 @@ class Site:
         with open(self.log_path, "a") as logf:
             logf.write("==== test: start %d of %s\n" % (self.starts, self.name))
             logf.flush()
-            self.proc = subprocess.Popen([BDRD, "-c", self.conf], stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen(self.wrapper + [BDRD, "-c", self.conf],
+                                         stdin=subprocess.DEVNULL,
                                          stdout=logf, stderr=logf, env=env)
         _live.append(self)
         end = deadline(timeout)
