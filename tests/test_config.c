@@ -1312,6 +1312,44 @@ Test(config, peers_against_the_site_and_each_other)
 	cr_assert_eq(errs.v[0].line, 5);
 }
 
+/* The hierarchy: at most one parent; a dp has no children; the role and
+ * relations read back. */
+Test(config, hierarchy_relations)
+{
+	static const char pk3[] = "A8y7QzQT64Qo7MJzcbSjdgECLY/DmpMP0lHtX/3dDoI=";
+	char text[2048];
+
+	snprintf(text, sizeof(text),
+		 MINIMAL "[peer up]\npublic_key = %s\nrelation = parent\n"
+			 "[peer dp1]\npublic_key = %s\nrelation = child\n"
+			 "[peer other]\npublic_key = %s\n",
+		 pk1_b64, pk2_b64, pk3);
+	load_ok(text);
+	cr_assert_eq(cfg.site.role, BDR_ROLE_SITE);
+	cr_assert_eq(bdr_config_parent(&cfg), &cfg.peers[0]);
+	cr_assert_eq(cfg.peers[1].relation, BDR_REL_CHILD);
+	cr_assert_eq(cfg.peers[2].relation, BDR_REL_PEER);
+
+	snprintf(text, sizeof(text),
+		 MINIMAL "role = dp\n[peer up]\npublic_key = %s\nrelation = parent\n" /* 6 */
+			 "[peer up2]\npublic_key = %s\nrelation = parent\n"          /* 9 */
+			 "[peer low]\npublic_key = %s\nrelation = child\n"           /* 12 */
+			 "[peer x]\npublic_key = %s\nrelation = sibling\n",          /* 15 */
+		 pk1_b64, pk2_b64, pk3, "3LsjOw3gHpI0+50DNTLu7m06v0MnzXCjTRTwAnQZoXM=");
+	load_refused(text);
+	expect_error(9, "[peer up2] relation = parent, but [peer up] (line 6) is this site's "
+			"parent already");
+	expect_error(12, "[peer low] relation = child, but this site's role is dp, which relays "
+			 "nothing");
+	cr_assert_eq(errs.n, 3, "%s", all_errors());
+	cr_assert_not_null(strstr(all_errors(), "must be peer, parent or child"), "%s",
+			   all_errors());
+
+	snprintf(text, sizeof(text), MINIMAL "role = relay\n");
+	load_refused(text);
+	cr_assert_not_null(strstr(all_errors(), "must be site or dp"), "%s", all_errors());
+}
+
 /* Every problem is reported, each with its line, sorted by line even when
  * found later (a missing key is known only at the end of its section). */
 Test(config, every_problem_reported_in_line_order)
@@ -1509,6 +1547,7 @@ Test(config, dump_loads_back_to_the_same_configuration)
 							"\n[peer paris]\n"),
 					   "%s", dump);
 			cr_assert_not_null(strstr(dump, "address = paris-line\n"
+							"relation = peer\n"
 							"\n[address paris-line]\n"
 							"host = [2001:db8:30::1]:7411\n"
 							"schedule = all all all\n"

@@ -96,6 +96,8 @@ static const struct bdr_config_key keys[] = {
 	  "The average chunk size of versions this site imports." },
 	{ S, "timezone", BDR_CONFIG_T_TIMEZONE, NULL, 0, 0, RLD, SITE(timezone),
 	  "The time zone in which the hours of schedules and rate limits are read." },
+	{ S, "role", BDR_CONFIG_T_ROLE, "site", 0, 0, RLD, SITE(role),
+	  "site: receives versions and relays them to its children; dp: only receives." },
 
 	{ L, "max_manifest_bytes", BDR_CONFIG_T_SIZE, "64M", MIB, BDR_MAX_MANIFEST_BYTES, RLD,
 	  LIMIT(max_manifest_bytes), "The largest manifest accepted from a peer." },
@@ -120,6 +122,8 @@ static const struct bdr_config_key keys[] = {
 	  "The peer's public key, as bdrctl pubkey prints it on that site." },
 	{ P, "address", BDR_CONFIG_T_ADDRESSES, NULL, 0, BDR_CONFIG_MAX_ADDRESSES, RLD,
 	  PEER(address), "Where to reach the peer; repeat the key to list more, tried in order." },
+	{ P, "relation", BDR_CONFIG_T_RELATION, "peer", 0, 0, RLD, PEER(relation),
+	  "What the peer is to this site in the hierarchy: parent, child, or neither (peer)." },
 
 	{ A, "host", BDR_CONFIG_T_ADDRESS, NULL, 0, 0, REQ | RLD, ADDR_WHOLE,
 	  "The host and TCP port this address stands for." },
@@ -136,6 +140,14 @@ static const struct bdr_config_key keys[] = {
 #undef A
 
 #define N_KEYS ARRAY_SIZE(keys)
+
+const struct bdr_peer_config *bdr_config_parent(const struct bdr_config *c)
+{
+	for (size_t i = 0; i < c->n_peers; i++)
+		if (c->peers[i].relation == BDR_REL_PARENT)
+			return &c->peers[i];
+	return NULL;
+}
 
 const struct bdr_config_key *bdr_config_keys(size_t *n)
 {
@@ -658,6 +670,37 @@ static void format_log_level(const struct bdr_config_key *k, const void *field, 
 	snprintf(buf, n, "%s", bdr_log_level_name(*(const enum bdr_log_level *)field));
 }
 
+/* Names of the values of the enum-valued types, in enum order. */
+static const char *const role_names[] = { "site", "dp", NULL };
+static const char *const relation_names[] = { "peer", "parent", "child", NULL };
+
+_Static_assert(sizeof(enum bdr_site_role) == sizeof(int) &&
+	       sizeof(enum bdr_peer_relation) == sizeof(int), "choices are stored as int");
+
+static const char *const *choice_names(const struct bdr_config_key *k)
+{
+	return k->type == BDR_CONFIG_T_ROLE ? role_names : relation_names;
+}
+
+static int parse_choice(const struct bdr_config_key *k, const char *s, void *field, char *why,
+			size_t n)
+{
+	const char *const *names = choice_names(k);
+
+	for (int i = 0; names[i]; i++)
+		if (!strcmp(s, names[i])) {
+			*(int *)field = i;
+			return 0;
+		}
+	return k->type == BDR_CONFIG_T_ROLE ? reason(why, n, -EINVAL, "must be site or dp")
+					    : reason(why, n, -EINVAL, "must be peer, parent or child");
+}
+
+static void format_choice(const struct bdr_config_key *k, const void *field, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s", choice_names(k)[*(const int *)field]);
+}
+
 static int parse_pubkey(const struct bdr_config_key *k, const char *s, void *field, char *why,
 			size_t n)
 {
@@ -835,6 +878,10 @@ static const struct type_ops types[] = {
 	[BDR_CONFIG_T_RATE] = { "Rate limit", false, parse_rate_key, format_rate, free_nothing },
 	[BDR_CONFIG_T_CAPACITY] = { "Rate", false, parse_capacity, format_capacity,
 				    free_nothing },
+	[BDR_CONFIG_T_ROLE] = { "One of site, dp", false, parse_choice, format_choice,
+				free_nothing },
+	[BDR_CONFIG_T_RELATION] = { "One of peer, parent, child", false, parse_choice,
+				    format_choice, free_nothing },
 };
 
 /* Longest formatted value: a full list of addresses, or a schedule. */
@@ -1358,9 +1405,20 @@ static char *read_line(char *str, int num, void *stream)
 static void check_peers(struct parse *p)
 {
 	const struct bdr_config *c = p->c;
+	const struct bdr_peer_config *parent = NULL;
 
 	for (size_t i = 0; i < c->n_peers; i++) {
 		const struct bdr_peer_config *a = &c->peers[i];
+
+		if (a->relation == BDR_REL_PARENT && parent)
+			add_error(p, a->line, "[peer %s] relation = parent, but [peer %s] (line %u) "
+					      "is this site's parent already", a->name, parent->name,
+				  parent->line);
+		else if (a->relation == BDR_REL_PARENT)
+			parent = a;
+		if (a->relation == BDR_REL_CHILD && c->site.role == BDR_ROLE_DP)
+			add_error(p, a->line, "[peer %s] relation = child, but this site's role is "
+					      "dp, which relays nothing", a->name);
 
 		if (c->site.name && strcmp(a->name, c->site.name) == 0)
 			add_error(p, a->line, "[peer %s] is this site's own name", a->name);

@@ -79,6 +79,15 @@ struct bdr_config_group {
 	gid_t gid;  /* valid when name is set */
 };
 
+/* A site of the hierarchy (bdr.conf(5), HIERARCHY) receives versions and
+ * relays them to its children; a distribution point only receives. */
+enum bdr_site_role { BDR_ROLE_SITE, BDR_ROLE_DP };
+
+/* What a peer is to this site. A parent is the one site whose pushes it
+ * takes once it has one; a child is sent every version this site
+ * receives; a plain peer is neither (sites outside a hierarchy). */
+enum bdr_peer_relation { BDR_REL_PEER, BDR_REL_PARENT, BDR_REL_CHILD };
+
 struct bdr_config_site {
 	char *name;    /* owned: this site's name (bdr_manifest_check_site) */
 	struct bdr_config_address listen;
@@ -96,6 +105,7 @@ struct bdr_config_site {
 	 * which needs no file) and calls tzset() before it reads any schedule,
 	 * and again after a reload that changes it. */
 	char *timezone;
+	enum bdr_site_role role;
 };
 
 struct bdr_config_limits {
@@ -116,6 +126,7 @@ struct bdr_peer_config {
 	struct bdr_config_addresses address; /* may be empty: the peer only
 					      * connects to us; each is used by
 					      * this peer only */
+	enum bdr_peer_relation relation;
 	unsigned line; /* of the [peer NAME] line */
 };
 
@@ -151,6 +162,8 @@ void bdr_config_errors_free(struct bdr_config_errors *e);
 /* The [peer NAME] section, or NULL. Pointers into a config die with it:
  * after a reload, find peers again by name. */
 const struct bdr_peer_config *bdr_config_peer(const struct bdr_config *c, const char *name);
+/* The peer whose relation is parent, or NULL (a load allows one at most). */
+const struct bdr_peer_config *bdr_config_parent(const struct bdr_config *c);
 
 /* Prints the effective configuration (defaults filled in) as a file that
  * loads back to the same configuration. Holds no secrets: keys are public.
@@ -212,6 +225,8 @@ enum bdr_config_type {
 				 * line's rules apply over the lines before */
 	BDR_CONFIG_T_RATE,      /* bdr_rate_parse(), into a bdr_rate_spec */
 	BDR_CONFIG_T_CAPACITY,  /* bdr_rate_set_capacity(), into the same */
+	BDR_CONFIG_T_ROLE,      /* site or dp: enum bdr_site_role */
+	BDR_CONFIG_T_RELATION,  /* peer, parent or child: enum bdr_peer_relation */
 };
 
 #define BDR_CONFIG_F_REQUIRED 1u /* no default: must be set */

@@ -61,6 +61,7 @@ struct recv_xfer {
 	 * manifest must be signed by it (a relayed version, signed by its
 	 * origin, is the site hierarchy's concern). */
 	uint8_t signer[BDR_PK_LEN];
+	bool any_origin;            /* from our parent: signer is the manifest's */
 	struct bdr_log_ctx ctx;
 	enum rx_state state;
 	uint8_t *mbuf;              /* owned */
@@ -198,7 +199,8 @@ static int plan_run(struct bdrd_job *job)
 	int r = rx->base ? apply_delta(rx) : 0;
 
 	if (r == 0)
-		r = bdr_rebuild_begin(rx->d->lib, rx->mbuf, rx->mlen, rx->signer, &rx->rb, &rx->dg);
+		r = bdr_rebuild_begin(rx->d->lib, rx->mbuf, rx->mlen,
+				      rx->any_origin ? NULL : rx->signer, &rx->rb, &rx->dg);
 
 	if (r == -EEXIST) {
 		rx->held = true;
@@ -429,6 +431,16 @@ static int finish_run(struct bdrd_job *job)
 	return 1;
 }
 
+static uint64_t version_bytes(const struct recv_xfer *rx)
+{
+	const struct bdr_manifest *m = bdr_rebuild_manifest(rx->rb);
+	uint64_t n = 0;
+
+	for (uint32_t i = 0; i < m->nentries; i++)
+		n += m->entries[i].size;
+	return n;
+}
+
 static void finish_done(struct bdrd_job *job, int rc)
 {
 	struct recv_xfer *rx = container_of(job, struct recv_xfer, job);
@@ -441,6 +453,7 @@ static void finish_done(struct bdrd_job *job, int rc)
 	if (rc == 0) {
 		log_info(&rx->ctx, "activated", "verified and activated (%" PRIu64 " chunk bytes received)",
 			 rx->bytes_in);
+		bdrd_hier_relay(rx->d, rx->package, rx->version, version_bytes(rx));
 		finish(rx, BDR_DONE_ACTIVATED, 0, NULL);
 	} else if (rc == 1 && rx->nmissing && rx->rounds < MAX_ROUNDS) {
 		/* (nmissing 0: the bad files were built from received chunks
@@ -479,6 +492,8 @@ static void on_offer(struct conn *c, const struct bdr_msg *m)
 {
 	struct bdrd *d = conn_daemon(c);
 	struct recv_xfer *rx, **list = conn_receivers(c);
+	enum bdrd_offer_trust trust;
+	char why[160];
 	unsigned n = 0;
 
 	for (rx = *list; rx; rx = rx->next)
@@ -507,17 +522,18 @@ static void on_offer(struct conn *c, const struct bdr_msg *m)
 	rx->ctx = (struct bdr_log_ctx){ .peer = rx->peer, .package = rx->package, .version = rx->version };
 	rx->next = *list;
 	*list = rx;
-	{
-		const struct bdr_peer_config *p = bdr_config_peer(&d->cfg, rx->peer);
-		if (p)
-			memcpy(rx->signer, p->public_key, sizeof(rx->signer));
-	}
+	trust = bdrd_hier_offer(&d->cfg, rx->peer, why, sizeof(why));
+	if (trust == BDRD_OFFER_PEER_SIGNED)
+		memcpy(rx->signer, bdr_config_peer(&d->cfg, rx->peer)->public_key, sizeof(rx->signer));
+	rx->any_origin = trust == BDRD_OFFER_ANY_ORIGIN;
 	if (rx->base)
 		log_info(&rx->ctx, "offer", "offered (manifest as a %" PRIu64 "-byte delta against version %"
 			 PRIu64 ")", rx->mlen, rx->base);
 	else
 		log_info(&rx->ctx, "offer", "offered (manifest %" PRIu64 " bytes)", rx->mlen);
-	if (rx->mlen > d->cfg.limits.max_manifest_bytes) {
+	if (trust == BDRD_OFFER_REFUSE) {
+		finish(rx, BDR_DONE_FAILED, -BDR_EKEY, why);
+	} else if (rx->mlen > d->cfg.limits.max_manifest_bytes) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "manifest of %" PRIu64 " bytes exceeds max_manifest_bytes %" PRIu64,
 			 rx->mlen, d->cfg.limits.max_manifest_bytes);

@@ -225,7 +225,7 @@ class Site:
         self.wrapper = list(wrapper or [])
         self.site_opts = dict(site_opts)   # extra [site] keys
         self.limits = {}                   # [limits] keys
-        self.peers = []                    # (name, public_key, [addresses])
+        self.peers = []                    # (name, public_key, [addresses], relation)
         self.extra_config = extra_config   # text written at the end of bdr.conf
         self.proc = None
         self.starts = 0
@@ -239,16 +239,16 @@ class Site:
     def address(self):
         return "%s:%d" % (self.host, self.port)
 
-    def add_peer(self, other, address=True, public_key=None, name=None):
+    def add_peer(self, other, address=True, public_key=None, name=None, relation=None):
         """Lists other (a Site) as a peer. address=False: it only connects
         to us; a string or a list: the address lines written (HOST:PORT or
         [address NAME] names). public_key/name override what is written
-        (wrong pins)."""
+        (wrong pins). relation: parent or child (the hierarchy)."""
         if isinstance(address, (list, tuple)):
             addrs = list(address)
         else:
             addrs = [other.address] if address is True else ([address] if address else [])
-        self.peers.append((name or other.name, public_key or other.public_key, addrs))
+        self.peers.append((name or other.name, public_key or other.public_key, addrs, relation))
         if self.proc:
             self.write_config()
 
@@ -258,9 +258,11 @@ class Site:
         lines += ["%s = %s" % kv for kv in self.site_opts.items()]
         if self.limits:
             lines += ["", "[limits]"] + ["%s = %s" % kv for kv in self.limits.items()]
-        for name, pk, addrs in self.peers:
+        for name, pk, addrs, relation in self.peers:
             lines += ["", "[peer %s]" % name, "public_key = " + pk]
             lines += ["address = " + a for a in addrs]
+            if relation:
+                lines.append("relation = " + relation)
         if self.extra_config:
             lines += ["", self.extra_config.strip("\n")]
         with open(self.conf, "w") as f:

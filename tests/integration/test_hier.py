@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""The site hierarchy: real daemons on 127.0.0.1 in a three-level tree,
+
+    central --> region (role site) --> dp1, dp2 (role dp)
+
+one push at the top reaching every site bit-exact, each hop a delta on the
+next version; a cut link below the middle resuming when it returns; a
+distribution point refusing a push from a site that is not its parent.
+
+usage: test_hier.py BDRD BDRCTL [TEST...]   (TEST: a name below, with or
+without its test_ prefix; none runs them all). Data goes under
+$BDR_TEST_TMP (meson sets it) or /tmp; BDR_TEST_KEEP=1 keeps it.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bdrtest as T  # noqa: E402
+from bdrtest import MiB  # noqa: E402
+
+
+def tree(root, retry_delay_s=1):
+    """central -> region -> dp1, dp2; each site pins its parent and its
+    children and nobody else; only parents connect down."""
+    central = T.Site(root, "central")
+    region = T.Site(root, "region")
+    dps = [T.Site(root, n, role="dp") for n in ("dp1", "dp2")]
+    central.add_peer(region, relation="child")
+    region.add_peer(central, address=False, relation="parent")
+    for dp in dps:
+        region.add_peer(dp, relation="child")
+        dp.add_peer(region, address=False, relation="parent")
+    region.limits.update({"retries": 100, "retry_delay_s": retry_delay_s})
+    return central, region, dps
+
+
+def start(*sites):
+    for s in sites:
+        s.start()
+
+
+def wait_tree(site, package, src, timeout=120):
+    """Until site's current tree of package is src, bit-exact."""
+    def same():
+        dst = site.current_tree(package)
+        return os.path.isdir(dst) and not T.tree_diff(src, dst)
+    T.wait_until(same, timeout, 0.1, "%s to hold %s as %s" % (site.name, package, src))
+    T.assert_same_tree(src, site.current_tree(package))
+
+
+def relayed(site, package, version, to):
+    """The transfer row at site of package version to peer to, or None."""
+    for t in site.status()["transfers"]:
+        if t["package"] == package and t["version"] == version and t["to"] == to:
+            return t
+    return None
+
+
+def wait_relayed(site, package, version, to, timeout=120):
+    return T.wait_until(lambda: (relayed(site, package, version, to) or {}).get(
+        "state") == "activated" and relayed(site, package, version, to), timeout, 0.1,
+        "%s to have relayed %s v%d to %s" % (site.name, package, version, to))
+
+
+def test_push_reaches_the_tree(root):
+    """One push at central reaches region and both DPs with the same tree;
+    the next version is a delta on every hop (under 10% of the first)."""
+    central, region, dps = tree(root)
+    start(region, *dps, central)
+    v1, v2 = os.path.join(root, "v1"), os.path.join(root, "v2")
+    T.make_tree(v1, seed=81, total=4 * MiB)
+    res1 = central.push("app", v1, "region")
+    for s in [region] + dps:
+        wait_tree(s, "app", v1)
+    first = {dp.name: wait_relayed(region, "app", 1, dp.name)["bytes_sent"] for dp in dps}
+    T.copy_tree(v1, v2)
+    with open(os.path.join(v2, "added.txt"), "w") as f:
+        f.write("a new file in version 2\n" * 100)
+    res = central.push("app", v2, "region")
+    for s in [region] + dps:
+        wait_tree(s, "app", v2)
+    second = {dp.name: wait_relayed(region, "app", 2, dp.name)["bytes_sent"] for dp in dps}
+    T.log("central -> region: %d then %d bytes; region -> DPs: %s then %s"
+          % (res1.final["bytes_sent"], res.final["bytes_sent"], first, second))
+    assert res.final["bytes_sent"] < 0.1 * res1.final["bytes_sent"], (res1.final, res.final)
+    for dp in dps:
+        assert second[dp.name] < 0.1 * first[dp.name], (first, second)
+        assert not dp.status()["transfers"], "a dp relayed: %r" % dp.status()["transfers"]
+    for s in (central, region, *dps):
+        s.stop()
+
+
+def test_cut_link_resumes(root):
+    """dp2 is down while a version comes down the tree: dp1 gets it; the
+    region's transfer to dp2 waits and retries; once dp2 is back it gets
+    the version too, bit-exact."""
+    central, region, dps = tree(root)
+    dp1, dp2 = dps
+    start(region, dp1, central)
+    src = os.path.join(root, "src")
+    T.make_tree(src, seed=82, total=2 * MiB)
+    central.push("app", src, "region")
+    wait_tree(dp1, "app", src)
+    T.wait_until(lambda: (relayed(region, "app", 1, "dp2") or {}).get("attempts", 0) >= 1,
+                 30, 0.1, "a failed attempt to reach dp2")
+    t = relayed(region, "app", 1, "dp2")
+    T.log("dp2 down: region's transfer to it is %s after %d attempts (%s)"
+          % (t["state"], t["attempts"], t["last_error"]))
+    assert t["state"] in ("queued", "sending"), t
+    dp2.start()
+    wait_tree(dp2, "app", src)
+    wait_relayed(region, "app", 1, "dp2")
+    for s in (central, region, dp1, dp2):
+        s.stop()
+
+
+def test_dp_refuses_a_stranger(root):
+    """central pins dp1 and pushes to it directly; dp1 knows central's key
+    (a plain peer) but its parent is region: the push fails with the
+    reason, and dp1 holds nothing of it."""
+    central, region, dps = tree(root)
+    dp1 = dps[0]
+    central.add_peer(dp1)
+    dp1.add_peer(central, address=False)
+    start(region, dp1, central)
+    src = os.path.join(root, "src")
+    T.make_tree(src, seed=83, total=256 * 1024, big_files=False)
+    res = central.push("direct", src, "dp1", check=False)
+    assert res.rc != 0, "a push from a non-parent succeeded: %r" % res
+    T.log("central's push straight to dp1: rc %d, %s" % (res.rc, res.stderr.strip()))
+    assert "only this site's parent, region, may send it packages" in dp1.log_text()
+    assert "only this site's parent" in res.stderr, res.stderr
+    assert not dp1.has_package("direct") or not os.path.exists(dp1.current_tree("direct"))
+    for s in (central, region, dp1):
+        s.stop()
+
+
+TESTS = [
+    test_push_reaches_the_tree,
+    test_cut_link_resumes,
+    test_dp_refuses_a_stranger,
+]
+
+if __name__ == "__main__":
+    sys.exit(T.main(TESTS, sys.argv[1:]))
