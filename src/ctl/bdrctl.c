@@ -24,9 +24,12 @@ static const struct ctl_cmd commands[] = {
 	{ "keygen", ctl_keygen, "Create this site's key pair and print its public key", "[-o FILE]",
 	  CTL_OPT_OUT, 0, 0 },
 	{ "pubkey", ctl_pubkey, "Print this site's public key", "[-k FILE]", CTL_OPT_KEY, 0, 0 },
-	{ "push", ctl_push, "Import DIR as the next version of PACKAGE and send it to SITE",
-	  "PACKAGE DIR --to SITE [--priority high|medium|low] [--wait] [--json]",
+	{ "push", ctl_push, "Import DIR as the next version of PACKAGE and send it to SITES",
+	  "PACKAGE DIR --to SITE[,SITE...]|all [--priority high|medium|low] [--wait] [--json]",
 	  SHOWS | CTL_OPT_TO | CTL_OPT_PRIORITY | CTL_OPT_WAIT, 2, 2 },
+	{ "distribute", ctl_distribute, "Send a version of PACKAGE already in the library to SITES",
+	  "PACKAGE [--version N] --to SITE[,SITE...]|all [--priority high|medium|low] [--wait] "
+	  "[--json]", SHOWS | CTL_OPT_TO | CTL_OPT_PRIORITY | CTL_OPT_WAIT | CTL_OPT_VERSION, 1, 1 },
 	{ "status", ctl_status, "Show outgoing transfers and received versions",
 	  "[PACKAGE] [--json]", SHOWS, 0, 1 },
 	{ "packages", ctl_packages, "List the packages in this site's library", "[--json]", SHOWS,
@@ -55,11 +58,15 @@ static const struct ctl_optdef optdefs[] = {
 	  "-o, --output FILE     where to create the key (default " CTL_KEY_DEFAULT ")" },
 	{ { "key", required_argument, NULL, 'k' }, CTL_OPT_KEY,
 	  "-k, --key FILE        the key file (default " CTL_KEY_DEFAULT ")" },
-	{ { "to", required_argument, NULL, 't' }, CTL_OPT_TO, "-t, --to SITE         destination site" },
+	{ { "to", required_argument, NULL, 't' }, CTL_OPT_TO,
+	  "-t, --to SITES        destination: a site, sites separated by commas, or all (this\n"
+	  "                      site's children; without children, every peer with an address)" },
 	{ { "priority", required_argument, NULL, 'p' }, CTL_OPT_PRIORITY,
 	  "-p, --priority P      high, medium (default) or low" },
 	{ { "wait", no_argument, NULL, 'w' }, CTL_OPT_WAIT,
-	  "-w, --wait            wait until SITE has activated the version, showing progress" },
+	  "-w, --wait            wait until every SITE has activated the version, showing progress" },
+	{ { "version", required_argument, NULL, 'v' }, CTL_OPT_VERSION,
+	  "    --version N       the version to send (default: the latest)" },
 	{ { "help", no_argument, NULL, 'h' }, 0, "-h, --help            show this help" },
 };
 #define NOPTS (sizeof(optdefs) / sizeof(optdefs[0]))
@@ -171,6 +178,7 @@ static int set_opt(struct ctl_args *a, unsigned allowed, int ch)
 	case 't': a->to = optarg; break;
 	case 'p': a->priority = optarg; break;
 	case 'w': a->wait = true; break;
+	case 'v': a->version = optarg; break;
 	default: return 1;
 	}
 	return 0;
@@ -188,7 +196,7 @@ static int parse(const struct ctl_cmd *c, int argc, char **argv, struct ctl_args
 	/* ':' first: we print the messages. GNU getopt permutes, so options may
 	 * follow the positional arguments. optind 0 restarts the scan. */
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, ":s:o:k:t:p:wh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":s:o:k:t:p:v:wh", longopts, NULL)) != -1) {
 		if (ch == 'h') {
 			cmd_usage(c, stdout, true);
 			return BDR_EXIT_OK;

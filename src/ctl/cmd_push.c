@@ -1,4 +1,6 @@
-/* push: import a directory, queue its transfer, optionally follow it. */
+/* push and distribute: import a directory (or name a version of the
+ * library), queue its transfers to one or more sites, optionally follow
+ * them to their end. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -30,14 +32,17 @@ static void show_progress(struct push_view *v, const json_t *ev)
 {
 	uint64_t sent = ctl_ju64(ev, "bytes_sent"), total = ctl_ju64(ev, "bytes_total");
 	uint64_t rate = ctl_ju64(ev, "rate_bps");
-	char s[16], t[16], r[16], saved[16], eta[32] = "?";
+	char s[16], t[16], r[16], saved[16], eta[32] = "?", to[80] = "";
 
 	if (rate && total > sent)
 		ctl_duration((total - sent + rate - 1) / rate, eta);
 	else if (total <= sent)
 		snprintf(eta, sizeof(eta), "0:00");
-	printf("%ssent %s of %s (%" PRIu64 "%%), %s/s, ETA %s, saved %s%s", v->tty ? "\r" : "",
-	       ctl_bytes(sent, s), ctl_bytes(total, t), total ? sent * 100 / total : 100,
+	/* Several destinations: each line says which. */
+	if (strchr(v->a->to, ',') || !strcmp(v->a->to, "all"))
+		snprintf(to, sizeof(to), "%s: ", ctl_jstr(ev, "to", "?"));
+	printf("%s%ssent %s of %s (%" PRIu64 "%%), %s/s, ETA %s, saved %s%s", v->tty ? "\r" : "",
+	       to, ctl_bytes(sent, s), ctl_bytes(total, t), total ? sent * 100 / total : 100,
 	       ctl_bytes(rate, r), eta, ctl_bytes(ctl_ju64(ev, "bytes_saved"), saved),
 	       v->tty ? "\033[K" : "\n");
 	v->line_open = v->tty;
@@ -63,7 +68,7 @@ static void on_event(json_t *ev, void *arg)
 		show_imported(ev);
 	} else if (!strcmp(name, "queued")) {
 		printf("queued transfer %" PRIu64 " of version %" PRIu64 " to %s\n",
-		       ctl_ju64(ev, "transfer"), ctl_ju64(ev, "version"), v->a->to);
+		       ctl_ju64(ev, "transfer"), ctl_ju64(ev, "version"), ctl_jstr(ev, "to", v->a->to));
 		v->queued = true;
 	} else if (!strcmp(name, "progress")) {
 		show_progress(v, ev);
@@ -71,21 +76,35 @@ static void on_event(json_t *ev, void *arg)
 	fflush(stdout);
 }
 
-static void show_result(const struct push_view *v, const json_t *res)
+static void show_one(const struct push_view *v, const json_t *res)
 {
 	char sent[16], saved[16];
 
-	if (v->a->json) {
-		ctl_print_json(res);
-	} else if (v->a->wait) {
+	if (v->a->wait) {
 		printf("%s activated %s version %" PRIu64 ": sent %s, saved %s\n",
 		       ctl_jstr(res, "to", v->a->to), ctl_jstr(res, "package", v->a->pos[0]),
 		       ctl_ju64(res, "version"), ctl_bytes(ctl_ju64(res, "bytes_sent"), sent),
 		       ctl_bytes(ctl_ju64(res, "bytes_saved"), saved));
 	} else if (!v->queued) {
 		printf("queued transfer %" PRIu64 " of version %" PRIu64 " to %s\n",
-		       ctl_ju64(res, "transfer"), ctl_ju64(res, "version"), v->a->to);
+		       ctl_ju64(res, "transfer"), ctl_ju64(res, "version"), ctl_jstr(res, "to", v->a->to));
 	}
+}
+
+/* One transfer's result, or {"transfers": [...]} for several. */
+static void show_result(const struct push_view *v, const json_t *res)
+{
+	const json_t *list = json_object_get(res, "transfers");
+	size_t i;
+	json_t *one;
+
+	if (v->a->json)
+		ctl_print_json(res);
+	else if (!json_is_array(list))
+		show_one(v, res);
+	else
+		json_array_foreach(list, i, one)
+			show_one(v, one);
 }
 
 /* DIR's absolute real path in out; else prints why and returns 1. */
@@ -113,12 +132,24 @@ static bool priority_ok(const char *p)
 	return !strcmp(p, "high") || !strcmp(p, "medium") || !strcmp(p, "low");
 }
 
-int ctl_push(const struct ctl_args *a)
+/* Sends req (stolen), shows its events and its result. */
+static int follow(const struct ctl_args *a, json_t *req)
 {
 	struct push_view v = { .a = a, .tty = isatty(STDOUT_FILENO) && !a->json };
+	json_t *res;
+	int r = ctl_call(a, req, on_event, &v, &res);
+
+	if (r)
+		return r;
+	show_result(&v, res);
+	json_decref(res);
+	return BDR_EXIT_OK;
+}
+
+int ctl_push(const struct ctl_args *a)
+{
 	const char *prio = a->priority ? a->priority : "medium";
 	char dir[PATH_MAX];
-	json_t *res;
 	int r;
 
 	if (!a->to)
@@ -128,13 +159,30 @@ int ctl_push(const struct ctl_args *a)
 	r = resolve_dir(a->pos[1], dir);
 	if (r)
 		return r;
-	r = ctl_call(a,
-		     json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "cmd", "push", "package", a->pos[0],
-			       "dir", dir, "to", a->to, "priority", prio, "wait", a->wait),
-		     on_event, &v, &res);
-	if (r)
-		return r;
-	show_result(&v, res);
-	json_decref(res);
-	return BDR_EXIT_OK;
+	return follow(a, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "cmd", "push", "package",
+				   a->pos[0], "dir", dir, "to", a->to, "priority", prio, "wait",
+				   a->wait));
+}
+
+int ctl_distribute(const struct ctl_args *a)
+{
+	const char *prio = a->priority ? a->priority : "medium";
+	unsigned long long version = 0;
+	char *end;
+
+	if (!a->to)
+		return ctl_usage_error(a, "distribute needs --to SITE");
+	if (!priority_ok(prio))
+		return ctl_usage_error(a, "--priority is high, medium or low, not '%s'", prio);
+	if (a->version) {
+		errno = 0;
+		version = strtoull(a->version, &end, 10);
+		if (errno || end == a->version || *end || version < 1 || version > INT64_MAX ||
+		    a->version[0] == '-')
+			return ctl_usage_error(a, "--version is a version number (1 or more), not '%s'",
+					       a->version);
+	}
+	return follow(a, json_pack("{s:s, s:s, s:s, s:I, s:s, s:b}", "cmd", "distribute",
+				   "package", a->pos[0], "to", a->to, "version",
+				   (json_int_t)version, "priority", prio, "wait", a->wait));
 }

@@ -1,7 +1,6 @@
 /* bdrd's life: start (config, key, library, database, listener, control
  * socket, sd_notify READY), the loop, reload on SIGHUP, graceful stop on
- * SIGTERM; the transfer scheduler; the jobs on libuv's pool; the waiters of
- * `push --wait`. */
+ * SIGTERM; the transfer scheduler; the jobs on libuv's pool. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -19,7 +18,6 @@
 #include "daemon/policy.h"
 
 #define TICK_MS 1000
-#define PROGRESS_EVERY_NS (250 * 1000000ll)
 
 int64_t bdrd_now_ns(void)
 {
@@ -248,45 +246,11 @@ void bdrd_kick(struct bdrd *d)
 		start_next(d, &d->cfg.peers[i]);
 }
 
-static void waiters_recheck(struct bdrd *d);
-
 static void on_tick(uv_timer_t *t)
 {
-	waiters_recheck(t->data);
+	bdrd_waiters_recheck(t->data);
 	conn_check_windows(t->data);
 	bdrd_kick(t->data);
-}
-
-/* ---- waiters of push --wait ---- */
-
-static json_t *transfer_result(const struct bdr_db_transfer *t)
-{
-	return json_pack("{s:s, s:I, s:s, s:I, s:s, s:I, s:I}", "package", t->package, "version",
-			 (json_int_t)t->version, "to", t->peer, "transfer", (json_int_t)t->id, "state",
-			 "activated", "bytes_sent", (json_int_t)t->bytes_sent, "bytes_saved",
-			 (json_int_t)t->bytes_saved);
-}
-
-static void waiter_remove(struct bdrd *d, struct bdrd_waiter *w)
-{
-	for (struct bdrd_waiter **pp = &d->waiters; *pp; pp = &(*pp)->next)
-		if (*pp == w) {
-			*pp = w->next;
-			break;
-		}
-	free(w);
-}
-
-static void waiter_gone(struct bdr_control_req *req, void *arg)
-{
-	struct bdrd *d = arg;
-
-	for (struct bdrd_waiter *w = d->waiters; w; w = w->next)
-		if (w->req == req) {
-			waiter_remove(d, w);
-			break;
-		}
-	bdr_control_done(req, NULL);
 }
 
 void bdrd_peer_progress(struct bdrd *d, const struct bdr_db_transfer *t, uint64_t expected)
@@ -321,94 +285,6 @@ void bdrd_transfer_rate(struct bdrd *d, const struct bdr_db_transfer *t, uint64_
 
 	*rate = live ? p->rate_bps : 0;
 	*expected = live && p->expected_wire > t->bytes_sent ? p->expected_wire : t->bytes_total;
-}
-
-static void progress(struct bdrd *d, struct bdrd_waiter *w, const struct bdr_db_transfer *t)
-{
-	int64_t now = bdrd_now_ns();
-	uint64_t rate, total;
-
-	if (now - w->last_event_ns < PROGRESS_EVERY_NS)
-		return;
-	w->last_event_ns = now;
-	bdrd_transfer_rate(d, t, &rate, &total);
-	bdr_control_event(w->req, json_pack("{s:s, s:I, s:I, s:I, s:I}", "event", "progress",
-					    "bytes_sent", (json_int_t)t->bytes_sent, "bytes_total",
-					    (json_int_t)total, "bytes_saved",
-					    (json_int_t)t->bytes_saved, "rate_bps", (json_int_t)rate));
-}
-
-void bdrd_transfer_changed(struct bdrd *d, const struct bdr_db_transfer *t)
-{
-	struct bdrd_waiter *w = d->waiters, *next;
-
-	for (; w; w = next) {
-		next = w->next;
-		if (w->transfer != t->id)
-			continue;
-		if (t->state == BDR_XFER_DONE) {
-			bdr_control_done(w->req, transfer_result(t));
-		} else if (t->state == BDR_XFER_FAILED || t->state == BDR_XFER_CANCELLED) {
-			bdr_control_fail(w->req, "transfer_failed", "transfer %" PRId64 " to %s %s: %s",
-					 t->id, t->peer, bdr_db_xfer_state_name(t->state), t->last_error);
-		} else {
-			progress(d, w, t);
-			continue;
-		}
-		waiter_remove(d, w);
-	}
-}
-
-void bdrd_wait(struct bdrd *d, struct bdr_control_req *req, int64_t transfer)
-{
-	struct bdrd_waiter *w;
-	struct bdr_db_transfer t;
-
-	/* The client left (or the control socket stopped) during the import:
-	 * no gone callback will come any more, so nobody would answer. */
-	if (bdr_control_req_gone(req)) {
-		bdr_control_done(req, NULL);
-		return;
-	}
-	if (!(w = calloc(1, sizeof(*w)))) {
-		bdr_control_fail(req, "internal", "out of memory");
-		return;
-	}
-	w->transfer = transfer;
-	w->req = req;
-	w->next = d->waiters;
-	d->waiters = w;
-	bdr_control_req_on_gone(req, waiter_gone, d);
-	/* Already ended (the destination held it): answer now. */
-	if (bdr_db_transfer_get(d->db, transfer, &t) == 0 && t.state != BDR_XFER_QUEUED &&
-	    t.state != BDR_XFER_SENDING && t.state != BDR_XFER_PAUSED)
-		bdrd_transfer_changed(d, &t);
-}
-
-/* Rows also end where no sender sees it: a queued row superseded by a
- * newer push (bdr_db_transfer_add), or one that bdr_db_transfer_update
- * cancels as it goes back to the queue. Answer those waiters too. */
-static void waiters_recheck(struct bdrd *d)
-{
-	struct bdrd_waiter *w = d->waiters;
-
-	while (w) {
-		struct bdr_db_transfer t;
-		int r = bdr_db_transfer_get(d->db, w->transfer, &t);
-
-		if (r == 0 && (t.state == BDR_XFER_DONE || t.state == BDR_XFER_FAILED ||
-			       t.state == BDR_XFER_CANCELLED)) {
-			bdrd_transfer_changed(d, &t); /* removes w (and others) */
-			w = d->waiters;
-		} else if (r == -BDR_ENOTFOUND) {
-			bdr_control_fail(w->req, "transfer_failed", "transfer %" PRId64 " no longer exists",
-					 w->transfer);
-			waiter_remove(d, w);
-			w = d->waiters;
-		} else {
-			w = w->next;
-		}
-	}
 }
 
 /* Schedules are read in the site's zone. Only the loop thread reads local

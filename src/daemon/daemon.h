@@ -50,13 +50,7 @@ struct bdrd_peer {
 	struct bdrd_peer *next;
 };
 
-/* A `push --wait` waiting for its transfer to end. */
-struct bdrd_waiter {
-	int64_t transfer;
-	struct bdr_control_req *req; /* answered (and so freed) exactly once */
-	int64_t last_event_ns;
-	struct bdrd_waiter *next;
-};
+struct bdrd_waiter; /* wait.c */
 
 struct bdrd {
 	uv_loop_t *loop;
@@ -85,8 +79,6 @@ struct bdrd_peer *bdrd_peer_get(struct bdrd *d, const char *name);
 const char *bdrd_strerror(int err);
 /* Rereads the configuration; on errors (in errs) the running one stays. */
 int bdrd_reload(struct bdrd *d, struct bdr_config_errors *errs);
-/* A push --wait: req is answered when transfer ends. */
-void bdrd_wait(struct bdrd *d, struct bdr_control_req *req, int64_t transfer);
 /* Now, for every row and decision (CLOCK_REALTIME, ns). */
 int64_t bdrd_now_ns(void);
 /* Why a queued or paused transfer is not running ("" if it is not
@@ -128,8 +120,13 @@ void bdrd_peer_progress(struct bdrd *d, const struct bdr_db_transfer *t, uint64_
  * reach (its version's size when that is not known yet). */
 void bdrd_transfer_rate(struct bdrd *d, const struct bdr_db_transfer *t, uint64_t *rate,
 			uint64_t *expected);
-/* waiters (daemon.c): a transfer row changed; answer or update waiters. */
+/* wait.c: a push --wait: req is answered once the n transfers have ended;
+ * progress events meanwhile. */
+void bdrd_wait(struct bdrd *d, struct bdr_control_req *req, const int64_t *transfer, size_t n);
+/* A transfer row changed; answer or update its waiters. */
 void bdrd_transfer_changed(struct bdrd *d, const struct bdr_db_transfer *t);
+/* Answers the waiters of rows that ended where no sender saw it. */
+void bdrd_waiters_recheck(struct bdrd *d);
 
 /* hier.c: the site hierarchy. Whether peer may OFFER us a version, and
  * whose signature its manifest must carry (why says why not). */
@@ -193,5 +190,7 @@ void receiver_detach_all(struct conn *c);
 /* cmd.c: the control commands. */
 extern const struct bdr_control_cmd bdrd_commands[];
 bdr_control_handler_fn bdrd_cmd_schedule;
+bdr_control_handler_fn bdrd_cmd_push;       /* cmd_push.c */
+bdr_control_handler_fn bdrd_cmd_distribute;
 
 #endif

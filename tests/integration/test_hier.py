@@ -11,6 +11,7 @@ usage: test_hier.py BDRD BDRCTL [TEST...]   (TEST: a name below, with or
 without its test_ prefix; none runs them all). Data goes under
 $BDR_TEST_TMP (meson sets it) or /tmp; BDR_TEST_KEEP=1 keeps it.
 """
+import json
 import os
 import sys
 
@@ -135,10 +136,70 @@ def test_dp_refuses_a_stranger(root):
         s.stop()
 
 
+def ctl_events(site, *args):
+    """bdrctl --json ARGS of a command that streams events: (exit status,
+    the last JSON object printed, stderr)."""
+    p = T.run([T.BDRCTL, "-s", site.control, "--json"] + list(args), check=False)
+    dec, i, last = json.JSONDecoder(), 0, None
+    while i < len(p.stdout):
+        if p.stdout[i].isspace():
+            i += 1
+            continue
+        last, i = dec.raw_decode(p.stdout, i)
+    return p.returncode, last, p.stderr
+
+
+def test_many_destinations(root):
+    """push --to b1,b2 --wait queues and follows both, answering with both
+    results; distribute sends a version of the library (an older one
+    named by --version) without importing; --to all is every peer with an
+    address when there are no children; bad lists are refused whole."""
+    hq = T.Site(root, "hq")
+    bs = [T.Site(root, "b%d" % i) for i in (1, 2, 3)]
+    for b in bs:
+        hq.add_peer(b)
+        b.add_peer(hq, address=False)
+    start(*bs, hq)
+    v1, v2 = os.path.join(root, "v1"), os.path.join(root, "v2")
+    T.make_tree(v1, seed=84, total=1 * MiB)
+    T.make_tree(v2, seed=85, total=1 * MiB)
+    res = hq.push_start("app", v1, "b1,b2").wait(120)
+    assert res.rc == 0, res
+    got = [(t["to"], t["state"]) for t in res.final["transfers"]]
+    assert got == [("b1", "activated"), ("b2", "activated")], res.final
+    for b in bs[:2]:
+        T.assert_same_tree(v1, b.current_tree("app"))
+    assert not bs[2].has_package("app")
+    hq.push("app", v2, "b1")
+    rc, out, err = ctl_events(hq, "distribute", "app", "--version", "1", "--to", "b3", "--wait")
+    assert rc == 0, err
+    assert out["to"] == "b3" and out["version"] == 1 and out["state"] == "activated", out
+    T.assert_same_tree(v1, bs[2].current_tree("app"))
+    rc, out, err = ctl_events(hq, "distribute", "app", "--to", "all", "--wait")
+    assert rc == 0, err
+    T.log("distribute --to all of the latest: %s" % [(t["to"], t["version"], t["bytes_sent"])
+                                                    for t in out["transfers"]])
+    assert sorted(t["to"] for t in out["transfers"]) == ["b1", "b2", "b3"], out
+    for b in bs:
+        T.assert_same_tree(v2, b.current_tree("app"))
+    before = len(hq.status()["transfers"])
+    for args, code in ((("--to", "b1,nowhere"), "unknown_site"),
+                       (("--to", "b1,b1"), "bad_request"),
+                       (("--to", "b1,"), "bad_request"),
+                       (("--version", "9", "--to", "b1"), "invalid_package")):
+        rc, _, err = ctl_events(hq, "distribute", "app", *args)
+        T.log("distribute app %s: exit %d, %s" % (" ".join(args), rc, err.strip()))
+        assert rc != 0 and code in err, (args, rc, err)
+    assert len(hq.status()["transfers"]) == before, "a refused request queued something"
+    for s in (hq, *bs):
+        s.stop()
+
+
 TESTS = [
     test_push_reaches_the_tree,
     test_cut_link_resumes,
     test_dp_refuses_a_stranger,
+    test_many_destinations,
 ]
 
 if __name__ == "__main__":

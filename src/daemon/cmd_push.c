@@ -1,0 +1,341 @@
+/* push and distribute (proto/control.md): a version imported from a
+ * directory, or one already in the library, queued to one or more
+ * destinations in one database transaction on a worker; answered at once,
+ * or with --wait once every transfer has ended. */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bdr/error.h"
+#include "bdr/import.h"
+#include "bdr/library.h"
+#include "daemon/daemon.h"
+
+typedef char site_name[BDR_MAX_SITE_NAME + 1];
+
+struct push_job {
+	struct bdrd_job job;
+	struct bdr_control_req *req;
+	char package[BDR_MAX_PACKAGE_NAME + 1];
+	char dir[PATH_MAX];      /* push: the tree; distribute: "" */
+	char site[BDR_MAX_SITE_NAME + 1]; /* ours: the worker must not read d->cfg */
+	site_name *to;           /* owned: nto destinations */
+	int64_t *transfer;       /* owned: their rows, once queued */
+	size_t nto;
+	enum bdr_db_priority prio;
+	bool wait;
+	uint64_t version;        /* distribute: asked for (0: the latest); then the one sent */
+	uint64_t bytes;          /* its size */
+	struct bdr_import_stats st;
+	struct bdr_diag dg;
+	uint32_t superseded;
+	int queue_err;           /* the version is there, queueing failed */
+	int64_t now_ns;
+};
+
+static void job_free(struct push_job *p)
+{
+	free(p->to);
+	free(p->transfer);
+	free(p);
+}
+
+/* Queued here, on the library's own handle whose every commit is synced:
+ * once push answers, the transfers survive a power cut. All or none. */
+static void queue_all(struct push_job *p, struct bdr_db *db)
+{
+	int r = bdr_db_begin(db);
+
+	for (size_t i = 0; r == 0 && i < p->nto; i++) {
+		uint32_t sup = 0;
+		r = bdr_db_transfer_add(db, p->package, p->version, p->to[i], p->prio, p->now_ns,
+					p->bytes, &p->transfer[i], &sup);
+		p->superseded += sup;
+	}
+	if (r == 0)
+		r = bdr_db_commit(db);
+	else
+		bdr_db_rollback(db);
+	if (r < 0) {
+		p->queue_err = r;
+		bdr_diag_set(&p->dg, r, "queueing the transfers: %s", bdr_db_errmsg(db));
+	}
+}
+
+static int version_size(struct bdr_library *lib, struct push_job *p)
+{
+	struct bdr_manifest m;
+	int r;
+
+	if (!p->version && (r = bdr_library_latest(lib, p->package, &p->version)) < 0)
+		return bdr_diag_set(&p->dg, r, "no package '%s' in the library", p->package);
+	if ((r = bdr_library_manifest_load(lib, p->package, p->version, &m, &p->dg)) < 0) {
+		if (r == -BDR_ENOTFOUND)
+			bdr_diag_set(&p->dg, r, "package '%s' has no version %" PRIu64 " in the library",
+				     p->package, p->version);
+		return r;
+	}
+	for (uint32_t i = 0; i < m.nentries; i++)
+		p->bytes += m.entries[i].size;
+	bdr_manifest_free(&m);
+	return 0;
+}
+
+static int push_run(struct bdrd_job *job)
+{
+	struct push_job *p = container_of(job, struct push_job, job);
+	struct bdr_import_req req = {
+		.package = p->package, .srcdir = p->dir, .site = p->site,
+		.key = &job->d->key,
+	};
+	int r;
+
+	if (p->dir[0]) {
+		r = bdr_import(job->d->lib, &req, &p->version, &p->st, &p->dg);
+		p->bytes = p->st.bytes;
+	} else {
+		r = version_size(job->d->lib, p);
+	}
+	if (r == 0)
+		queue_all(p, bdr_library_db(job->d->lib));
+	return r;
+}
+
+static bool is_input_error(int rc)
+{
+	return rc == -BDR_EPATH || rc == -ENOTDIR || rc == -ENOENT || rc == -EACCES ||
+	       rc == -BDR_ELIMIT || rc == -BDR_EFORMAT || rc == -BDR_ENOTFOUND;
+}
+
+static json_t *queued_result(const struct push_job *p)
+{
+	json_t *list = json_array();
+
+	for (size_t i = 0; i < p->nto; i++)
+		json_array_append_new(list, json_pack("{s:s, s:I, s:I, s:s, s:s}", "package",
+						      p->package, "version", (json_int_t)p->version,
+						      "transfer", (json_int_t)p->transfer[i], "to",
+						      p->to[i], "state", "queued"));
+	if (p->nto == 1) {
+		json_t *one = json_incref(json_array_get(list, 0));
+		json_decref(list);
+		return one;
+	}
+	return json_pack("{s:o}", "transfers", list);
+}
+
+static void queued(struct bdrd *d, struct push_job *p)
+{
+	for (size_t i = 0; i < p->nto; i++) {
+		struct bdr_log_ctx ctx = { .peer = p->to[i], .package = p->package,
+					   .version = p->version };
+		log_info(&ctx, "queued", "transfer %" PRId64 "%s", p->transfer[i],
+			 p->superseded ? " (superseding older versions)" : "");
+		bdr_control_event(p->req, json_pack("{s:s, s:I, s:I, s:s}", "event", "queued",
+						    "transfer", (json_int_t)p->transfer[i],
+						    "version", (json_int_t)p->version, "to", p->to[i]));
+	}
+	if (p->wait)
+		bdrd_wait(d, p->req, p->transfer, p->nto);
+	else
+		bdr_control_done(p->req, queued_result(p));
+	bdrd_kick(d);
+}
+
+static void imported(struct push_job *p)
+{
+	struct bdr_log_ctx ctx = { .package = p->package, .version = p->version };
+
+	log_info(&ctx, "imported", "%s: %" PRIu64 " files, %" PRIu64 " bytes, %" PRIu64
+		 " files read%s", p->dir, p->st.files, p->st.bytes, p->st.files_read,
+		 p->st.unchanged ? "; unchanged since this version, no new one made" : "");
+	bdr_control_event(p->req, json_pack("{s:s, s:I, s:I, s:I, s:I, s:b}", "event", "imported",
+					    "version", (json_int_t)p->version, "files",
+					    (json_int_t)p->st.files, "bytes", (json_int_t)p->st.bytes,
+					    "files_read", (json_int_t)p->st.files_read, "unchanged",
+					    p->st.unchanged));
+}
+
+static void push_done(struct bdrd_job *job, int rc)
+{
+	struct push_job *p = container_of(job, struct push_job, job);
+	struct bdr_log_ctx ctx = { .package = p->package, .version = p->version };
+
+	if (rc < 0) {
+		bdr_log_err(BDR_LOG_ERROR, &ctx, rc, p->dir[0] ? "import" : "distribute", "%s%s%s",
+			    p->dir, p->dir[0] ? ": " : "", p->dg.msg);
+		bdr_control_fail(p->req, is_input_error(rc) ? "invalid_package" : "import_failed",
+				 "%s", p->dg.msg[0] ? p->dg.msg : bdr_strerror(rc));
+	} else {
+		if (p->dir[0])
+			imported(p);
+		if (p->queue_err < 0) {
+			bdr_log_err(BDR_LOG_ERROR, &ctx, p->queue_err, "queue", "%s", p->dg.msg);
+			bdr_control_fail(p->req, "internal", "%s", p->dg.msg);
+		} else {
+			queued(job->d, p);
+		}
+	}
+	job_free(p);
+}
+
+/* ---- destinations ---- */
+
+#define MAX_DESTS 1024 /* of one request; far above any fan-out of one site */
+
+static int add_dest(struct bdrd *d, struct push_job *p, const char *name, size_t len)
+{
+	site_name n;
+
+	if (!len || len > BDR_MAX_SITE_NAME)
+		return bdr_diag_set(&p->dg, -EINVAL, "'to' holds an empty or overlong site name");
+	memcpy(n, name, len);
+	n[len] = '\0';
+	if (!bdr_config_peer(&d->cfg, n) || !strcmp(n, d->cfg.site.name))
+		return bdr_diag_set(&p->dg, -ENOENT, "no site named '%s'", n);
+	for (size_t i = 0; i < p->nto; i++)
+		if (!strcmp(p->to[i], n))
+			return bdr_diag_set(&p->dg, -EINVAL, "'%s' is named twice", n);
+	if (p->nto == MAX_DESTS)
+		return bdr_diag_set(&p->dg, -EINVAL, "more than %d destinations", MAX_DESTS);
+	memcpy(p->to[p->nto++], n, len + 1);
+	return 0;
+}
+
+/* "all": this site's children; without children, every peer it can reach
+ * (one with an address). */
+static int add_all(struct bdrd *d, struct push_job *p)
+{
+	bool children = false;
+
+	for (size_t i = 0; i < d->cfg.n_peers; i++)
+		children |= d->cfg.peers[i].relation == BDR_REL_CHILD;
+	for (size_t i = 0; i < d->cfg.n_peers; i++) {
+		const struct bdr_peer_config *pc = &d->cfg.peers[i];
+		bool pick = children ? pc->relation == BDR_REL_CHILD
+				     : pc->address.n && pc->relation != BDR_REL_PARENT;
+		int r = pick ? add_dest(d, p, pc->name, strlen(pc->name)) : 0;
+
+		if (r < 0)
+			return r;
+	}
+	if (!p->nto)
+		return bdr_diag_set(&p->dg, -ENOENT, "'all' names no site: this site has no "
+					      "children and no peer with an address");
+	return 0;
+}
+
+/* to: "all", or site names separated by commas. */
+static int resolve_dests(struct bdrd *d, struct push_job *p, const char *to)
+{
+	size_t n = d->cfg.n_peers < MAX_DESTS ? d->cfg.n_peers : MAX_DESTS;
+
+	if (!n)
+		return bdr_diag_set(&p->dg, -ENOENT, "no site named '%s'", to);
+	if (!(p->to = calloc(n, sizeof(*p->to))) || !(p->transfer = calloc(n, sizeof(*p->transfer))))
+		return bdr_diag_set(&p->dg, -ENOMEM, "out of memory");
+	if (!strcmp(to, "all"))
+		return add_all(d, p);
+	for (const char *s = to;; s++) {
+		const char *e = strchr(s, ',');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+		int r = p->nto == n ? bdr_diag_set(&p->dg, -EINVAL, "more destinations than peers")
+				    : add_dest(d, p, s, len);
+
+		if (r < 0 || !e)
+			return r;
+		s = e;
+	}
+}
+
+static int parse_priority(const char *s, enum bdr_db_priority *out)
+{
+	static const char *const names[] = { "high", "medium", "low" };
+
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(s, names[i])) {
+			*out = (enum bdr_db_priority)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+/* What push and distribute share: package, to, priority, wait. */
+static struct push_job *job_new(struct bdrd *d, struct bdr_control_req *req, const char *pkg,
+				const char *to, const char *prio, int wait)
+{
+	struct push_job *p = calloc(1, sizeof(*p));
+	struct bdr_diag dg;
+	int r;
+
+	if (!p) {
+		bdr_control_fail(req, "internal", "out of memory");
+		return NULL;
+	}
+	if (bdr_manifest_check_package(pkg, &dg) < 0) {
+		bdr_control_fail(req, "invalid_package", "%s", dg.msg);
+		job_free(p);
+		return NULL;
+	}
+	if (parse_priority(prio, &p->prio) < 0) {
+		bdr_control_fail(req, "bad_request", "priority is high, medium or low");
+		job_free(p);
+		return NULL;
+	}
+	if ((r = resolve_dests(d, p, to)) < 0) {
+		bdr_control_fail(req, r == -ENOENT ? "unknown_site" : r == -ENOMEM ? "internal"
+										    : "bad_request",
+				 "%s", p->dg.msg);
+		job_free(p);
+		return NULL;
+	}
+	p->req = req;
+	p->wait = wait;
+	snprintf(p->package, sizeof(p->package), "%s", pkg);
+	snprintf(p->site, sizeof(p->site), "%s", d->cfg.site.name);
+	p->now_ns = bdrd_now_ns();
+	return p;
+}
+
+void bdrd_cmd_push(struct bdr_control_req *req, json_t *args, void *arg)
+{
+	struct bdrd *d = arg;
+	const char *pkg, *dir, *to, *prio = "medium";
+	int wait = 0;
+	struct push_job *p;
+
+	if (bdr_control_unpack(req, args, "{s:s, s:s, s:s, s?s, s?b}", "package", &pkg, "dir", &dir,
+			       "to", &to, "priority", &prio, "wait", &wait) < 0)
+		return;
+	if (dir[0] != '/' || strlen(dir) >= PATH_MAX) {
+		bdr_control_fail(req, "invalid_package", "dir must be an absolute path");
+		return;
+	}
+	if (!(p = job_new(d, req, pkg, to, prio, wait)))
+		return;
+	snprintf(p->dir, sizeof(p->dir), "%s", dir);
+	bdrd_work(d, &p->job, true, push_run, push_done);
+}
+
+void bdrd_cmd_distribute(struct bdr_control_req *req, json_t *args, void *arg)
+{
+	struct bdrd *d = arg;
+	const char *pkg, *to, *prio = "medium";
+	json_int_t version = 0;
+	int wait = 0;
+	struct push_job *p;
+
+	if (bdr_control_unpack(req, args, "{s:s, s:s, s?I, s?s, s?b}", "package", &pkg, "to", &to,
+			       "version", &version, "priority", &prio, "wait", &wait) < 0)
+		return;
+	if (version < 0) {
+		bdr_control_fail(req, "bad_request", "version must be 1 or more (0 or none: the latest)");
+		return;
+	}
+	if (!(p = job_new(d, req, pkg, to, prio, wait)))
+		return;
+	p->version = (uint64_t)version;
+	bdrd_work(d, &p->job, true, push_run, push_done);
+}
