@@ -81,11 +81,12 @@ static ino_t ino_of(const char *tree, const char *rel)
 }
 
 static int64_t racy = -1; /* the tests write files moments before importing */
+static enum bdr_quick_check qcmode = BDR_QC_MTIME;
 
 static int do_import(struct bdr_import_stats *st, struct bdr_diag *d, uint64_t *v)
 {
 	struct bdr_import_req req = { .package = "app", .srcdir = src, .site = "central", .key = &key,
-				      .racy_window_ns = racy };
+				      .racy_window_ns = racy, .quick_check = qcmode };
 	return bdr_import(lib, &req, v, st, d);
 }
 
@@ -144,6 +145,44 @@ Test(import, files_changed_just_before_the_import_are_not_trusted_to_the_cache)
 	cr_assert_eq(st.files_quick, 0, "a racily clean file was taken from the cache");
 	cr_assert_eq(st.files_read, 5);
 	racy = -1;
+}
+
+/* A tree copied afresh with its times (cp -a, an unpacked release): new
+ * inodes and ctimes. The default quick check goes by size, mode and mtime
+ * against the previous manifest, as rsync does, and reads nothing; the
+ * strict one reads every file; an mtime within the racy window of the
+ * previous import is never trusted. */
+Test(import, a_fresh_copy_with_the_same_times_is_not_read_again)
+{
+	struct bdr_import_stats st;
+	struct bdr_diag d = { { 0 } };
+	char old[PATH_MAX + 8], cmd[3 * PATH_MAX];
+	uint64_t v;
+
+	cr_assert_eq(do_import(&st, &d, &v), 0, "%s", d.msg);
+	snprintf(old, sizeof(old), "%s.old", src);
+	cr_assert_eq(rename(src, old), 0);
+	snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", old, src);
+	cr_assert_eq(system(cmd), 0);
+
+	racy = 3600ll * 1000000000; /* every mtime is within an hour of version 1 */
+	cr_assert_eq(do_import(&st, &d, &v), 0, "%s", d.msg);
+	cr_assert(st.unchanged);
+	cr_assert_eq(st.files_read, 5, "racy mtimes were trusted");
+	racy = -1;
+
+	qcmode = BDR_QC_STRICT;
+	cr_assert_eq(do_import(&st, &d, &v), 0, "%s", d.msg);
+	qcmode = BDR_QC_MTIME;
+	cr_assert(st.unchanged);
+	cr_assert_eq(st.files_read, 5, "strict: files_read %" PRIu64, st.files_read);
+
+	/* and once more afresh, with the default */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -a '%s' '%s'", src, old, src);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(do_import(&st, &d, &v), 0, "%s", d.msg);
+	cr_assert(st.unchanged);
+	cr_assert_eq(st.files_read, 0, "files_read %" PRIu64, st.files_read);
 }
 
 Test(import, renamed_file_is_read_but_stored_as_a_link)

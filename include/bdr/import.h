@@ -32,6 +32,15 @@ struct bdr_import_stats {
 			       * no version was made, *version names that one */
 };
 
+/* Which files of the source are taken as the previous version's without
+ * being read (see quick_match in import.c). */
+enum bdr_quick_check {
+	BDR_QC_MTIME = 0, /* size, mode and mtime as in the previous version's
+			   * manifest (rsync's rule), or the strict match */
+	BDR_QC_STRICT,    /* size, mtime, ctime, inode and device as recorded
+			   * when the previous version was imported */
+};
+
 struct bdr_import_req {
 	const char *package;
 	const char *srcdir;
@@ -43,6 +52,7 @@ struct bdr_import_req {
 	 * coarse clock tick as our read could leave size and times unchanged
 	 * (git's "racily clean" problem). 0: BDR_IMPORT_RACY_NS; < 0: none. */
 	int64_t racy_window_ns;
+	enum bdr_quick_check quick_check;
 };
 
 #define BDR_IMPORT_RACY_NS 2000000000ll

@@ -39,6 +39,7 @@ struct import {
 	struct qc_rec *qc;        /* owned */
 	size_t nqc, qccap;
 	int64_t racy_after_ns;    /* files changed after this are not cached */
+	int64_t racy_ns;          /* the window itself (0: none) */
 };
 
 static int64_t ts_ns(const struct timespec *ts)
@@ -88,20 +89,28 @@ static struct bdr_entry *add_entry(struct import *im, const char *path, uint8_t 
 }
 
 /* The quick check: a file whose size, times, inode and device are what the
- * cache recorded for the previous version is that version's file. */
+ * cache recorded for the previous version is that version's file. With
+ * BDR_QC_MTIME, so is a file whose size, mode and mtime are those of the
+ * previous version's entry at the same path (rsync's rule): a tree
+ * unpacked or copied afresh, with new inodes and ctimes, is not read
+ * again. An mtime that was still "racy" when that version was made (see
+ * racy_window_ns) does not count. */
 static bool quick_match(struct import *im, const char *path, const struct stat *s,
 			const struct bdr_entry **pe)
 {
 	struct bdr_db_qc qc, now = qc_of(s, im->prev_version);
+	bool strict;
 
-	if (!im->prev_version ||
-	    bdr_db_qc_get(bdr_library_db(im->lib), im->req->package, path, &qc) < 0)
+	if (!im->prev_version)
 		return false;
-	if (memcmp(&qc, &now, sizeof(qc)))
+	strict = bdr_db_qc_get(bdr_library_db(im->lib), im->req->package, path, &qc) == 0 &&
+		 !memcmp(&qc, &now, sizeof(qc));
+	if (!strict && (im->req->quick_check != BDR_QC_MTIME ||
+			now.mtime_ns >= im->prev.created_ns - im->racy_ns))
 		return false;
 	*pe = bdr_manifest_find(&im->prev, path);
-	return *pe && (*pe)->type == BDR_ENTRY_FILE && (*pe)->size == qc.size &&
-	       (*pe)->mode == (s->st_mode & 07777) && (*pe)->mtime_ns == qc.mtime_ns;
+	return *pe && (*pe)->type == BDR_ENTRY_FILE && (*pe)->size == now.size &&
+	       (*pe)->mode == (s->st_mode & 07777) && (*pe)->mtime_ns == now.mtime_ns;
 }
 
 static int take_quick(struct import *im, const char *path, const struct stat *s,
@@ -429,8 +438,9 @@ int bdr_import(struct bdr_library *lib, const struct bdr_import_req *req, uint64
 	memset(im.st, 0, sizeof(*im.st));
 	im.stage.tree_fd = -1;
 	clock_gettime(CLOCK_REALTIME, &now);
-	im.racy_after_ns = req->racy_window_ns < 0 ? INT64_MAX :
-			   ts_ns(&now) - (req->racy_window_ns ? req->racy_window_ns : BDR_IMPORT_RACY_NS);
+	im.racy_ns = req->racy_window_ns < 0 ? 0
+		     : req->racy_window_ns ? req->racy_window_ns : BDR_IMPORT_RACY_NS;
+	im.racy_after_ns = req->racy_window_ns < 0 ? INT64_MAX : ts_ns(&now) - im.racy_ns;
 	bdr_manifest_init(&im.m);
 	bdr_manifest_init(&im.prev);
 	if ((rc = bdr_manifest_check_package(req->package, d)) < 0 ||

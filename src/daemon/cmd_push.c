@@ -25,6 +25,7 @@ struct push_job {
 	int64_t *transfer;       /* owned: their rows, once queued */
 	size_t nto;
 	enum bdr_db_priority prio;
+	enum bdr_quick_check quick_check; /* [site] quick_check, copied */
 	bool wait;
 	uint64_t version;        /* distribute: asked for (0: the latest); then the one sent */
 	uint64_t bytes;          /* its size */
@@ -88,7 +89,7 @@ static int push_run(struct bdrd_job *job)
 	struct push_job *p = container_of(job, struct push_job, job);
 	struct bdr_import_req req = {
 		.package = p->package, .srcdir = p->dir, .site = p->site,
-		.key = &job->d->key,
+		.key = &job->d->key, .quick_check = p->quick_check,
 	};
 	int r;
 
@@ -295,6 +296,7 @@ static struct push_job *job_new(struct bdrd *d, struct bdr_control_req *req, con
 	p->wait = wait;
 	snprintf(p->package, sizeof(p->package), "%s", pkg);
 	snprintf(p->site, sizeof(p->site), "%s", d->cfg.site.name);
+	p->quick_check = d->cfg.site.quick_check;
 	p->now_ns = bdrd_now_ns();
 	return p;
 }

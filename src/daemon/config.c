@@ -96,6 +96,8 @@ static const struct bdr_config_key keys[] = {
 	  "The average chunk size of versions this site imports." },
 	{ S, "timezone", BDR_CONFIG_T_TIMEZONE, NULL, 0, 0, RLD, SITE(timezone),
 	  "The time zone in which the hours of schedules and rate limits are read." },
+	{ S, "quick_check", BDR_CONFIG_T_QUICK_CHECK, "mtime", 0, 0, RLD, SITE(quick_check),
+	  "Which files of a pushed directory are taken as unchanged without being read." },
 	{ S, "role", BDR_CONFIG_T_ROLE, "site", 0, 0, RLD, SITE(role),
 	  "site: receives versions and relays them to its children; dp: only receives." },
 
@@ -675,11 +677,18 @@ static const char *const role_names[] = { "site", "dp", NULL };
 static const char *const relation_names[] = { "peer", "parent", "child", NULL };
 
 _Static_assert(sizeof(enum bdr_site_role) == sizeof(int) &&
-	       sizeof(enum bdr_peer_relation) == sizeof(int), "choices are stored as int");
+	       sizeof(enum bdr_peer_relation) == sizeof(int) &&
+	       sizeof(enum bdr_quick_check) == sizeof(int), "choices are stored as int");
+
+static const char *const quick_check_names[] = { "mtime", "strict", NULL };
 
 static const char *const *choice_names(const struct bdr_config_key *k)
 {
-	return k->type == BDR_CONFIG_T_ROLE ? role_names : relation_names;
+	switch (k->type) {
+	case BDR_CONFIG_T_ROLE: return role_names;
+	case BDR_CONFIG_T_QUICK_CHECK: return quick_check_names;
+	default: return relation_names;
+	}
 }
 
 static int parse_choice(const struct bdr_config_key *k, const char *s, void *field, char *why,
@@ -692,8 +701,8 @@ static int parse_choice(const struct bdr_config_key *k, const char *s, void *fie
 			*(int *)field = i;
 			return 0;
 		}
-	return k->type == BDR_CONFIG_T_ROLE ? reason(why, n, -EINVAL, "must be site or dp")
-					    : reason(why, n, -EINVAL, "must be peer, parent or child");
+	return reason(why, n, -EINVAL, "must be %s%s%s%s%s", names[0], names[2] ? ", " : " or ",
+		      names[1], names[2] ? " or " : "", names[2] ? names[2] : "");
 }
 
 static void format_choice(const struct bdr_config_key *k, const void *field, char *buf, size_t n)
@@ -882,6 +891,8 @@ static const struct type_ops types[] = {
 				free_nothing },
 	[BDR_CONFIG_T_RELATION] = { "One of peer, parent, child", false, parse_choice,
 				    format_choice, free_nothing },
+	[BDR_CONFIG_T_QUICK_CHECK] = { "One of mtime, strict", false, parse_choice,
+				       format_choice, free_nothing },
 };
 
 /* Longest formatted value: a full list of addresses, or a schedule. */

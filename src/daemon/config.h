@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "bdr/import.h"
 #include "bdr/key.h"
 #include "bdr/manifest.h"
 #include "daemon/log.h"
@@ -106,6 +107,7 @@ struct bdr_config_site {
 	 * and again after a reload that changes it. */
 	char *timezone;
 	enum bdr_site_role role;
+	enum bdr_quick_check quick_check; /* for bdr_import_req */
 };
 
 struct bdr_config_limits {
@@ -227,6 +229,7 @@ enum bdr_config_type {
 	BDR_CONFIG_T_CAPACITY,  /* bdr_rate_set_capacity(), into the same */
 	BDR_CONFIG_T_ROLE,      /* site or dp: enum bdr_site_role */
 	BDR_CONFIG_T_RELATION,  /* peer, parent or child: enum bdr_peer_relation */
+	BDR_CONFIG_T_QUICK_CHECK, /* mtime or strict: enum bdr_quick_check */
 };
 
 #define BDR_CONFIG_F_REQUIRED 1u /* no default: must be set */
