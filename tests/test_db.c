@@ -508,7 +508,7 @@ Test(db, reopen_keeps_everything)
 	struct bdr_manifest m;
 	struct bdr_db_qc qc = { 1, 2, 3, 4, 5, 1 }, got;
 
-	cr_assert_eq(bdr_db_schema_version(db), 2);
+	cr_assert_eq(bdr_db_schema_version(db), 3);
 	mf_init(&m, "pkg", 4, 2);
 	struct bdr_entry *a = mf_file(&m, "a", 1, 20, 0644, 1);
 	struct bdr_entry *b = mf_file(&m, "b", 2, 20, 0755, 2);
@@ -518,7 +518,7 @@ Test(db, reopen_keeps_everything)
 	bdr_db_close(db);
 
 	db = open_db();
-	cr_assert_eq(bdr_db_schema_version(db), 2);
+	cr_assert_eq(bdr_db_schema_version(db), 3);
 	struct bdr_db_stats after = stats(db);
 	cr_assert_eq(memcmp(&before, &after, sizeof(before)), 0);
 	expect_chunks(db, a, "pkg", 4);
@@ -659,7 +659,7 @@ Test(db, remove_files_removes_all_companions)
 	cr_assert_neq(access(wal, F_OK), 0);
 	cr_assert_eq(bdr_db_remove_files(dbpath), 0, "absent files are fine");
 	db = open_db();
-	cr_assert_eq(bdr_db_schema_version(db), 2, "recreated");
+	cr_assert_eq(bdr_db_schema_version(db), 3, "recreated");
 	bdr_db_close(db);
 }
 
@@ -796,7 +796,7 @@ Test(db, schema_1_file_migrates_keeping_its_rows)
 	struct bdr_db_qc qc = { 11, 22, 33, 44, 55, 3 }, got;
 
 	cr_assert_eq(bdr_db_open_schema(&db, dbpath, 0, &d), -EINVAL);
-	cr_assert_eq(bdr_db_open_schema(&db, dbpath, 3, &d), -EINVAL);
+	cr_assert_eq(bdr_db_open_schema(&db, dbpath, 4, &d), -EINVAL);
 	cr_assert_eq(bdr_db_open_schema(&db, dbpath, 1, &d), 0, "%s", d.msg);
 	cr_assert_eq(bdr_db_schema_version(db), 1);
 	mf_files(&m, "pkg", 3, 4, 10);
@@ -810,7 +810,7 @@ Test(db, schema_1_file_migrates_keeping_its_rows)
 		     0, "a schema 1 file has no daemon tables");
 
 	db = open_db();
-	cr_assert_eq(bdr_db_schema_version(db), 2);
+	cr_assert_eq(bdr_db_schema_version(db), 3);
 	struct bdr_db_stats after = stats(db);
 	cr_assert_eq(memcmp(&before, &after, sizeof(before)), 0);
 	for (uint32_t i = 0; i < m.nentries; i++)
@@ -820,10 +820,10 @@ Test(db, schema_1_file_migrates_keeping_its_rows)
 	int64_t id = xfer_add(db, "pkg", 3, "site-b", BDR_PRIO_HIGH, T0);
 	bdr_db_close(db);
 
-	cr_assert_eq(sql_int("PRAGMA user_version"), 2);
+	cr_assert_eq(sql_int("PRAGMA user_version"), 3);
 	/* Opening at an older schema never takes a file back. */
 	cr_assert_eq(bdr_db_open_schema(&db, dbpath, 1, &d), 0);
-	cr_assert_eq(bdr_db_schema_version(db), 2);
+	cr_assert_eq(bdr_db_schema_version(db), 3);
 	cr_assert_eq(xfer_get(db, id).version, 3);
 	bdr_db_close(db);
 	mf_free(&m);
@@ -1434,5 +1434,52 @@ Test(db, implausible_daemon_rows_are_corrupt)
 	sql("UPDATE received SET last_error = printf('%.*c', 300, 'x')");
 	db = open_db();
 	cr_assert_eq(bdr_db_received_get(db, "pkg", 1, &r), -BDR_ECORRUPT);
+	bdr_db_close(db);
+}
+
+/* The roll-up keeps the newest row per site and package whoever reports
+ * it, lists what arrived after a time, and counts rows per child. */
+Test(db, site_status_keeps_the_newest)
+{
+	struct bdr_db *db = open_db();
+	struct bdr_db_site_status r = { .site = "dp1", .package = "app", .version = 3,
+					.state = BDR_SITE_MOVING, .bytes_done = 10,
+					.bytes_total = 100, .updated_ns = 2000, .via = "region",
+					.received_ns = 50 }, *v;
+	size_t n;
+	uint64_t count;
+
+	cr_assert_eq(bdr_db_site_status_put(db, &r), 0, "%s", bdr_db_errmsg(db));
+	r.state = BDR_SITE_ACTIVATED, r.updated_ns = 1000, r.received_ns = 60;
+	cr_assert_eq(bdr_db_site_status_put(db, &r), 0, "an older row is ignored, not an error");
+	cr_assert_eq(bdr_db_site_status_list(db, NULL, 0, &v, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(v[0].state, BDR_SITE_MOVING, "the older report replaced the newer");
+	cr_assert_eq(v[0].received_ns, 50);
+	free(v);
+	r.updated_ns = 3000, r.received_ns = 70, r.version = 4;
+	strcpy(r.last_error, "cannot connect: connection refused");
+	cr_assert_eq(bdr_db_site_status_put(db, &r), 0);
+	strcpy(r.site, "dp2"), strcpy(r.package, "tools"), r.received_ns = 40;
+	cr_assert_eq(bdr_db_site_status_put(db, &r), 0);
+	cr_assert_eq(bdr_db_site_status_list(db, "app", 0, &v, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(v[0].site, "dp1");
+	cr_assert_eq(v[0].version, 4);
+	cr_assert_eq(v[0].state, BDR_SITE_ACTIVATED);
+	cr_assert_str_eq(v[0].last_error, "cannot connect: connection refused");
+	free(v);
+	cr_assert_eq(bdr_db_site_status_list(db, NULL, 45, &v, &n), 0);
+	cr_assert_eq(n, 1, "only rows stored after 45");
+	free(v);
+	cr_assert_eq(bdr_db_site_status_count(db, "region", &count), 0);
+	cr_assert_eq(count, 2);
+
+	strcpy(r.site, "../x");
+	cr_assert_lt(bdr_db_site_status_put(db, &r), 0);
+	strcpy(r.site, "dp3"), r.state = (enum bdr_db_site_state)9;
+	cr_assert_lt(bdr_db_site_status_put(db, &r), 0);
+	r.state = BDR_SITE_QUEUED, r.bytes_total = UINT64_MAX;
+	cr_assert_lt(bdr_db_site_status_put(db, &r), 0);
 	bdr_db_close(db);
 }

@@ -139,6 +139,13 @@ static void tw_msg(struct tb *t, const struct bdr_msg *m)
 	case 7: tb_u64(t, m->cancel.xfer), TB_ARRAY(t, m->cancel.reason); break;
 	case 8: tb_i32(t, m->error.code), TB_ARRAY(t, m->error.message); break;
 	case 9: case 10: tb_u64(t, m->ping.cookie); break;
+	case 11:
+		TB_ARRAY(t, m->report.site), TB_ARRAY(t, m->report.package);
+		tb_u64(t, m->report.version), tb_u8(t, m->report.state);
+		tb_u64(t, m->report.bytes_done), tb_u64(t, m->report.bytes_total);
+		tb_u64(t, m->report.bytes_saved), tb_u64(t, (uint64_t)m->report.updated_ns);
+		TB_ARRAY(t, m->report.error);
+		break;
 	}
 }
 
@@ -314,10 +321,24 @@ static void s_pong(struct bdr_msg *m)
 	m->type = BDR_MSG_PONG;
 }
 
+static void s_report(struct bdr_msg *m)
+{
+	m->type = BDR_MSG_REPORT;
+	strcpy(m->report.site, "dp-lyon-2");
+	strcpy(m->report.package, "office-2024");
+	m->report.version = 7;
+	m->report.state = BDR_REPORT_FAILED;
+	m->report.bytes_done = 123456789;
+	m->report.bytes_total = 987654321;
+	m->report.bytes_saved = 42;
+	m->report.updated_ns = 1764700000123456789ll;
+	strcpy(m->report.error, "cannot connect: connection refused");
+}
+
 static void (*const samples[])(struct bdr_msg *m) = {
 	s_auth, s_offer, s_manifest, s_need, s_need_last, s_need_flags, s_chunk_raw,
 	s_chunk_zlib, s_chunk_dict_chunk, s_chunk_dict_file, s_done_ok, s_done_held,
-	s_done_failed, s_cancel, s_error, s_ping, s_pong, s_offer_delta,
+	s_done_failed, s_cancel, s_error, s_ping, s_pong, s_offer_delta, s_report,
 };
 #define NSAMPLES (sizeof(samples) / sizeof(samples[0]))
 
@@ -410,6 +431,17 @@ static void assert_msg_eq(const struct bdr_msg *a, const struct bdr_msg *b)
 	case BDR_MSG_ERROR:
 		cr_assert_eq(a->error.code, b->error.code);
 		cr_assert_str_eq(a->error.message, b->error.message);
+		break;
+	case BDR_MSG_REPORT:
+		cr_assert_str_eq(a->report.site, b->report.site);
+		cr_assert_str_eq(a->report.package, b->report.package);
+		cr_assert_eq(a->report.version, b->report.version);
+		cr_assert_eq(a->report.state, b->report.state);
+		cr_assert_eq(a->report.bytes_done, b->report.bytes_done);
+		cr_assert_eq(a->report.bytes_total, b->report.bytes_total);
+		cr_assert_eq(a->report.bytes_saved, b->report.bytes_saved);
+		cr_assert_eq(a->report.updated_ns, b->report.updated_ns);
+		cr_assert_str_eq(a->report.error, b->report.error);
 		break;
 	default: cr_assert_eq(a->ping.cookie, b->ping.cookie); break;
 	}
@@ -506,7 +538,7 @@ Test(wire, round_trip_every_sample)
 	struct bdr_msg m, got, again;
 	uint8_t *buf, *buf2;
 	size_t len, len2;
-	bool seen[11] = { false };
+	bool seen[BDR_MSG_REPORT + 1] = { false };
 
 	for (size_t i = 0; i < NSAMPLES; i++) {
 		sample(i, &m);
@@ -521,7 +553,7 @@ Test(wire, round_trip_every_sample)
 		seen[m.type] = true;
 		free(buf), free(buf2);
 	}
-	for (int t = BDR_MSG_AUTH; t <= BDR_MSG_PONG; t++)
+	for (int t = BDR_MSG_AUTH; t <= BDR_MSG_REPORT; t++)
 		cr_assert(seen[t], "no sample of type %d", t);
 }
 
@@ -789,7 +821,7 @@ Test(wire, trailing_bytes)
 
 Test(wire, unknown_type)
 {
-	static const uint8_t types[] = { 0, 11, 12, 0x80, 0xff };
+	static const uint8_t types[] = { 0, 12, 13, 0x80, 0xff };
 	struct bdr_msg m;
 
 	for (size_t i = 0; i < sizeof(types); i++) {
@@ -801,7 +833,7 @@ Test(wire, unknown_type)
 		m = (struct bdr_msg){ .type = types[i] };
 		expect_encode(&m, -BDR_EFORMAT, want);
 	}
-	cr_assert_str_eq(bdr_wire_type_name(11), "unknown");
+	cr_assert_str_eq(bdr_wire_type_name(12), "unknown");
 	cr_assert_str_eq(bdr_wire_type_name(0), "unknown");
 }
 
@@ -1165,6 +1197,33 @@ Test(wire, done_rules)
 	expect_bad(&m, -BDR_EFORMAT, "status 3 unknown");
 }
 
+Test(wire, report_rules)
+{
+	struct bdr_msg m;
+
+	s_report(&m);
+	expect_good(&m);
+	m.report.state = BDR_REPORT_ACTIVATED, m.report.error[0] = '\0', m.report.version = 0;
+	expect_good(&m);
+	m.report.state = 5;
+	expect_bad(&m, -BDR_EFORMAT, "REPORT: state 5 unknown");
+	s_report(&m);
+	strcpy(m.report.site, "");
+	expect_bad(&m, -BDR_EFORMAT, "REPORT:");
+	s_report(&m);
+	strcpy(m.report.site, "a/b");
+	expect_bad(&m, -BDR_EFORMAT, "REPORT:");
+	s_report(&m);
+	strcpy(m.report.package, "../x");
+	expect_bad(&m, -BDR_EFORMAT, "REPORT:");
+	s_report(&m);
+	memset(m.report.site, 'a', BDR_MAX_SITE_NAME + 1); /* not terminated in time */
+	expect_encode(&m, -BDR_ELIMIT, "REPORT: site name exceeds");
+	s_report(&m);
+	m.report.error[3] = '\n';
+	expect_bad(&m, -BDR_EFORMAT, "REPORT: error: control byte");
+}
+
 Test(wire, error_code)
 {
 	static const int32_t bad[] = { 0, 1, INT32_MAX };
@@ -1325,10 +1384,10 @@ Test(wire, codec_allowed)
 
 Test(wire, type_names)
 {
-	static const char *const names[] = { "AUTH", "OFFER", "MANIFEST", "NEED", "CHUNK",
-					     "DONE", "CANCEL", "ERROR", "PING", "PONG" };
+	static const char *const names[] = { "AUTH", "OFFER", "MANIFEST", "NEED", "CHUNK", "DONE",
+					     "CANCEL", "ERROR", "PING", "PONG", "REPORT" };
 
-	for (uint8_t t = BDR_MSG_AUTH; t <= BDR_MSG_PONG; t++)
+	for (uint8_t t = BDR_MSG_AUTH; t <= BDR_MSG_REPORT; t++)
 		cr_assert_str_eq(bdr_wire_type_name(t), names[t - 1]);
 	cr_assert_str_eq(bdr_wire_type_name(0xff), "unknown");
 }

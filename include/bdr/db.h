@@ -288,6 +288,41 @@ int bdr_db_received_get(struct bdr_db *db, const char *package, uint64_t version
 int bdr_db_received_list(struct bdr_db *db, const char *package, struct bdr_db_received **out,
 			 size_t *n);
 
+/* ---- the hierarchy's status roll-up (schema 3) ---- */
+
+enum bdr_db_site_state {
+	BDR_SITE_QUEUED,
+	BDR_SITE_MOVING,
+	BDR_SITE_PAUSED,
+	BDR_SITE_ACTIVATED,
+	BDR_SITE_FAILED,
+};
+
+/* Where a package stands at a site below this one, as a child reported. */
+struct bdr_db_site_status {
+	char site[BDR_MAX_SITE_NAME + 1];
+	char package[BDR_MAX_PACKAGE_NAME + 1];
+	uint64_t version; /* 0: none held yet */
+	enum bdr_db_site_state state;
+	uint64_t bytes_done, bytes_total, bytes_saved;
+	char last_error[BDR_DB_ERROR_MAX + 1]; /* "" if none */
+	int64_t updated_ns;  /* by the clock of the site that saw it */
+	char via[BDR_MAX_SITE_NAME + 1]; /* the child that reported it */
+	int64_t received_ns; /* when this site stored it */
+};
+
+/* "queued", "moving", "paused", "activated", "failed"; "invalid" else. */
+const char *bdr_db_site_state_name(enum bdr_db_site_state s);
+/* Stores s unless the row held for (site, package) is newer (by
+ * updated_ns). Names, state and byte counts are checked. */
+int bdr_db_site_status_put(struct bdr_db *db, const struct bdr_db_site_status *s);
+/* Rows of package (NULL: all) stored after since_ns, by site then package. */
+int bdr_db_site_status_list(struct bdr_db *db, const char *package, int64_t since_ns,
+			    struct bdr_db_site_status **out, size_t *n);
+/* How many rows came through via. */
+int bdr_db_site_status_count(struct bdr_db *db, const char *via, uint64_t *n);
+
+
 /* History grows with every push: drops transfers that are done or
  * cancelled and received rows that are activated or failed, last updated
  * before before_ns. Failed transfers stay until pushed again or cancelled.

@@ -44,8 +44,10 @@ struct bdr_diag;
 #define BDR_CAP_ZLIB_DICT (1u << 1)
 #define BDR_CAP_RESUME (1u << 2)
 #define BDR_CAP_MANIFEST_DELTA (1u << 3) /* OFFER may carry BDR_OFFER_DELTA */
+#define BDR_CAP_REPORT (1u << 4) /* a child may send its parent REPORTs */
 /* Every capability this code knows; a daemon offers what it implements. */
-#define BDR_CAPS_ALL (BDR_CAP_ZLIB | BDR_CAP_ZLIB_DICT | BDR_CAP_RESUME | BDR_CAP_MANIFEST_DELTA)
+#define BDR_CAPS_ALL \
+	(BDR_CAP_ZLIB | BDR_CAP_ZLIB_DICT | BDR_CAP_RESUME | BDR_CAP_MANIFEST_DELTA | BDR_CAP_REPORT)
 
 enum bdr_msg_type {
 	BDR_MSG_AUTH = 1,
@@ -58,6 +60,16 @@ enum bdr_msg_type {
 	BDR_MSG_ERROR = 8,
 	BDR_MSG_PING = 9,
 	BDR_MSG_PONG = 10,
+	BDR_MSG_REPORT = 11,
+};
+
+/* REPORT states: where a package stands at a site of the hierarchy. */
+enum bdr_report_state {
+	BDR_REPORT_QUEUED = 0,    /* a transfer to the site waits */
+	BDR_REPORT_MOVING = 1,    /* a transfer to the site runs */
+	BDR_REPORT_PAUSED = 2,    /* its window closed */
+	BDR_REPORT_ACTIVATED = 3, /* the site holds the version */
+	BDR_REPORT_FAILED = 4,    /* the last transfer to it failed */
 };
 
 /* OFFER flags. */
@@ -144,6 +156,15 @@ struct bdr_msg {
 		struct {
 			uint64_t cookie;
 		} ping; /* PING and PONG */
+		struct {
+			char site[BDR_MAX_SITE_NAME + 1];
+			char package[BDR_MAX_PACKAGE_NAME + 1];
+			uint64_t version;
+			uint8_t state; /* enum bdr_report_state */
+			uint64_t bytes_done, bytes_total, bytes_saved;
+			int64_t updated_ns;
+			char error[BDR_WIRE_TEXT_MAX + 1];
+		} report;
 	};
 };
 

@@ -121,6 +121,26 @@ static const char *const migrations[] = {
 	"  updated_ns INTEGER NOT NULL,"
 	"  last_error TEXT,"
 	"  PRIMARY KEY (package, version));",
+
+	/* 3: the hierarchy's status roll-up: what children reported of the
+	 * sites below this one, one row per site and package, the newest
+	 * (by the reporting site's clock) kept. received_ns is ours: what a
+	 * parent has not been sent yet. */
+	"CREATE TABLE site_status ("
+	"  site TEXT NOT NULL,"
+	"  package TEXT NOT NULL,"
+	"  version INTEGER NOT NULL CHECK (version >= 0)," /* 0: none held yet */
+	"  state TEXT NOT NULL CHECK (state IN"
+	"    ('queued', 'moving', 'paused', 'activated', 'failed')),"
+	"  bytes_done INTEGER NOT NULL,"
+	"  bytes_total INTEGER NOT NULL,"
+	"  bytes_saved INTEGER NOT NULL,"
+	"  last_error TEXT,"
+	"  updated_ns INTEGER NOT NULL,"
+	"  via TEXT NOT NULL," /* the child it came from */
+	"  received_ns INTEGER NOT NULL,"
+	"  PRIMARY KEY (site, package));"
+	"CREATE INDEX site_status_via ON site_status (via);",
 };
 #define DB_SCHEMA ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -135,6 +155,10 @@ static const char *const migrations[] = {
 /* A received row, in the order recv_fill reads it. */
 #define RECV_COLS \
 	" package, version, peer, state, bytes_received, started_ns, updated_ns, last_error"
+/* A site_status row, in the order site_fill reads it. */
+#define SITE_COLS                                                                  \
+	" site, package, version, state, bytes_done, bytes_total, bytes_saved,"    \
+	" last_error, updated_ns, via, received_ns"
 
 /* From a file row f to its version v and package p. */
 #define LOC_FROM_FILES                                          \
@@ -183,6 +207,9 @@ enum st {
 	ST_RECV_GET,
 	ST_RECV_LIST,
 	ST_RECV_PRUNE,
+	ST_SITE_PUT,
+	ST_SITE_LIST,
+	ST_SITE_COUNT,
 	ST__COUNT
 };
 
@@ -316,6 +343,20 @@ static const struct {
 		" ORDER BY package, version DESC" },
 	[ST_RECV_PRUNE] = { "prune received",
 		"DELETE FROM received WHERE state IN ('activated', 'failed') AND updated_ns < ?1" },
+	[ST_SITE_PUT] = { "set site status",
+		"INSERT INTO site_status (" SITE_COLS ")"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+		" ON CONFLICT (site, package) DO UPDATE SET version = excluded.version,"
+		" state = excluded.state, bytes_done = excluded.bytes_done,"
+		" bytes_total = excluded.bytes_total, bytes_saved = excluded.bytes_saved,"
+		" last_error = excluded.last_error, updated_ns = excluded.updated_ns,"
+		" via = excluded.via, received_ns = excluded.received_ns"
+		" WHERE excluded.updated_ns >= updated_ns" },
+	[ST_SITE_LIST] = { "list site status",
+		"SELECT" SITE_COLS " FROM site_status WHERE (?1 IS NULL OR package = ?1)"
+		" AND received_ns > ?2 ORDER BY site, package" },
+	[ST_SITE_COUNT] = { "count site status",
+		"SELECT count(*) FROM site_status WHERE via = ?1" },
 };
 
 struct bdr_db {
@@ -1627,6 +1668,91 @@ int bdr_db_received_list(struct bdr_db *db, const char *package, struct bdr_db_r
 
 	*out = v;
 	return err;
+}
+
+/* ---- the status roll-up ---- */
+
+static const char *const site_state_names[] = {
+	[BDR_SITE_QUEUED] = "queued",     [BDR_SITE_MOVING] = "moving",
+	[BDR_SITE_PAUSED] = "paused",     [BDR_SITE_ACTIVATED] = "activated",
+	[BDR_SITE_FAILED] = "failed",
+};
+
+const char *bdr_db_site_state_name(enum bdr_db_site_state s)
+{
+	return (size_t)s < NELEM(site_state_names) ? site_state_names[s] : "invalid";
+}
+
+int bdr_db_site_status_put(struct bdr_db *db, const struct bdr_db_site_status *r)
+{
+	int err = bdr_manifest_check_site(r->site, &db->err);
+
+	if (err == 0)
+		err = bdr_manifest_check_site(r->via, &db->err);
+	if (err == 0)
+		err = bdr_manifest_check_package(r->package, &db->err);
+	if (err == 0)
+		err = check_enum(db, (int)r->state, BDR_SITE_FAILED, "site state");
+	if (err == 0 && r->version > INT64_MAX)
+		err = check_bytes(db, r->version);
+	if (err == 0)
+		err = check_bytes(db, r->bytes_done | r->bytes_total | r->bytes_saved);
+	if (err < 0)
+		return err;
+	return EXEC(db, ST_SITE_PUT, P_TEXT(r->site), P_TEXT(r->package), P_INT(r->version),
+		    P_TEXT(site_state_names[r->state]), P_INT(r->bytes_done), P_INT(r->bytes_total),
+		    P_INT(r->bytes_saved), p_error(r->last_error), P_INT(r->updated_ns),
+		    P_TEXT(r->via), P_INT(r->received_ns));
+}
+
+/* Columns: SITE_COLS. */
+static int site_fill(struct bdr_db *db, sqlite3_stmt *s, void *row)
+{
+	struct bdr_db_site_status *r = row;
+	int64_t version = sqlite3_column_int64(s, 2);
+	int64_t b[3] = { sqlite3_column_int64(s, 4), sqlite3_column_int64(s, 5),
+			 sqlite3_column_int64(s, 6) };
+	int state = 0, err;
+
+	memset(r, 0, sizeof(*r));
+	if ((err = col_text(db, s, 0, r->site, sizeof(r->site), "site")) < 0 ||
+	    (err = col_text(db, s, 1, r->package, sizeof(r->package), "package name")) < 0 ||
+	    (err = col_state(db, s, 3, site_state_names, NELEM(site_state_names), &state)) < 0 ||
+	    (err = col_text_opt(db, s, 7, r->last_error, sizeof(r->last_error), "error")) < 0 ||
+	    (err = col_text(db, s, 9, r->via, sizeof(r->via), "via")) < 0)
+		return err;
+	if (version < 0 || b[0] < 0 || b[1] < 0 || b[2] < 0)
+		return corrupt(db, "site status");
+	r->version = (uint64_t)version;
+	r->state = (enum bdr_db_site_state)state;
+	r->bytes_done = (uint64_t)b[0], r->bytes_total = (uint64_t)b[1];
+	r->bytes_saved = (uint64_t)b[2];
+	r->updated_ns = sqlite3_column_int64(s, 8);
+	r->received_ns = sqlite3_column_int64(s, 10);
+	return 0;
+}
+
+int bdr_db_site_status_list(struct bdr_db *db, const char *package, int64_t since_ns,
+			    struct bdr_db_site_status **out, size_t *n)
+{
+	void *v;
+	int err = ROWS(db, ST_SITE_LIST, site_fill, sizeof(**out), &v, n, P_TEXT(package),
+		       P_INT(since_ns));
+
+	*out = v;
+	return err;
+}
+
+static int count_fill(struct bdr_db *db, sqlite3_stmt *s, void *row)
+{
+	(void)db;
+	*(uint64_t *)row = (uint64_t)sqlite3_column_int64(s, 0);
+	return 0;
+}
+
+int bdr_db_site_status_count(struct bdr_db *db, const char *via, uint64_t *n)
+{
+	return ROW(db, ST_SITE_COUNT, count_fill, n, P_TEXT(via));
 }
 
 int bdr_db_history_prune(struct bdr_db *db, int64_t before_ns, uint64_t *removed)

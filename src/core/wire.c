@@ -27,12 +27,16 @@
 #define MANIFEST_MAX (1 + 8 + 8 + 4 + BDR_WIRE_MANIFEST_PIECE)
 #define OFFER_MAX (1 + 8 + 2 + BDR_MAX_PACKAGE_NAME + 8 + 8 + 4 + 8)
 #define DONE_MAX (1 + 8 + 1 + 4 + 2 + BDR_WIRE_TEXT_MAX) /* the longest text message */
+#define REPORT_MAX (1 + 2 + BDR_MAX_SITE_NAME + 2 + BDR_MAX_PACKAGE_NAME + 8 + 1 + 4 * 8 + \
+		    2 + BDR_WIRE_TEXT_MAX)
 
 _Static_assert(CHUNK_FIXED == 29 && DICTREF_MAX == 4249, "CHUNK layout as in proto/wire.md");
 _Static_assert(CHUNK_MAX <= BDR_WIRE_MSG_MAX, "the largest CHUNK fits a message");
 _Static_assert(NEED_MAX == 163857 && NEED_MAX <= BDR_WIRE_MSG_MAX, "the largest NEED fits");
 _Static_assert(MANIFEST_MAX == 262165 && MANIFEST_MAX <= BDR_WIRE_MSG_MAX, "a piece fits");
-_Static_assert(OFFER_MAX <= BDR_WIRE_MSG_MAX && DONE_MAX <= BDR_WIRE_MSG_MAX, "the rest fit");
+_Static_assert(OFFER_MAX <= BDR_WIRE_MSG_MAX && DONE_MAX <= BDR_WIRE_MSG_MAX &&
+		       REPORT_MAX <= BDR_WIRE_MSG_MAX,
+	       "the rest fit");
 _Static_assert(BDR_WIRE_REF_LEN == BDR_CHUNK_ID_LEN + 4, "a ref is an id and a u32");
 _Static_assert(BDR_CHUNK_MAX_LIMIT <= BDR_CODEC_DATA_MAX, "a raw chunk fits a CHUNK");
 _Static_assert(BDR_WIRE_TEXT_MAX <= UINT16_MAX && BDR_MAX_PATH <= UINT16_MAX &&
@@ -43,7 +47,7 @@ static const char *const type_names[] = {
 	[BDR_MSG_AUTH] = "AUTH",   [BDR_MSG_OFFER] = "OFFER", [BDR_MSG_MANIFEST] = "MANIFEST",
 	[BDR_MSG_NEED] = "NEED",   [BDR_MSG_CHUNK] = "CHUNK", [BDR_MSG_DONE] = "DONE",
 	[BDR_MSG_CANCEL] = "CANCEL", [BDR_MSG_ERROR] = "ERROR", [BDR_MSG_PING] = "PING",
-	[BDR_MSG_PONG] = "PONG",
+	[BDR_MSG_PONG] = "PONG", [BDR_MSG_REPORT] = "REPORT",
 };
 
 const char *bdr_wire_type_name(uint8_t type)
@@ -312,6 +316,23 @@ static int check_error(const struct bdr_msg *m, struct bdr_diag *d)
 	return check_text(d, m->type, "message", m->error.message);
 }
 
+static int check_report(const struct bdr_msg *m, struct bdr_diag *d)
+{
+	struct bdr_diag why = { { 0 } };
+	int err;
+
+	if (strnlen(m->report.site, BDR_MAX_SITE_NAME + 1) > BDR_MAX_SITE_NAME)
+		return msg_err(d, -BDR_ELIMIT, m->type, "site name exceeds %d bytes",
+			       BDR_MAX_SITE_NAME);
+	if ((err = bdr_manifest_check_site(m->report.site, &why)))
+		return msg_err(d, err, m->type, "%s", why.msg);
+	if ((err = check_package(d, m->type, "", m->report.package)))
+		return err;
+	if (m->report.state > BDR_REPORT_FAILED)
+		return msg_err(d, -BDR_EFORMAT, m->type, "state %u unknown", m->report.state);
+	return check_text(d, m->type, "error", m->report.error);
+}
+
 /* ---- decoding: layout, and the limits that come before a take ---- */
 
 struct dec {
@@ -515,6 +536,25 @@ static int get_ping(struct dec *x, struct bdr_msg *m)
 	return x->r.err ? truncated(x, "cookie") : 0;
 }
 
+static int get_report(struct dec *x, struct bdr_msg *m)
+{
+	int err = get_name(x, "site", m->report.site, BDR_MAX_SITE_NAME);
+
+	if (!err)
+		err = get_name(x, "package", m->report.package, BDR_MAX_PACKAGE_NAME);
+	if (err)
+		return err;
+	m->report.version = bdr_r_u64(&x->r);
+	m->report.state = bdr_r_u8(&x->r);
+	m->report.bytes_done = bdr_r_u64(&x->r);
+	m->report.bytes_total = bdr_r_u64(&x->r);
+	m->report.bytes_saved = bdr_r_u64(&x->r);
+	m->report.updated_ns = (int64_t)bdr_r_u64(&x->r);
+	if (x->r.err)
+		return truncated(x, "updated_ns");
+	return get_text(x, "error", m->report.error);
+}
+
 /* ---- encoding: runs only after check_X passed ---- */
 
 static void put_auth(struct bdr_wbuf *w, const struct bdr_msg *m)
@@ -600,6 +640,19 @@ static void put_ping(struct bdr_wbuf *w, const struct bdr_msg *m)
 	bdr_w_u64(w, m->ping.cookie);
 }
 
+static void put_report(struct bdr_wbuf *w, const struct bdr_msg *m)
+{
+	bdr_w_str16(w, m->report.site);
+	bdr_w_str16(w, m->report.package);
+	bdr_w_u64(w, m->report.version);
+	bdr_w_u8(w, m->report.state);
+	bdr_w_u64(w, m->report.bytes_done);
+	bdr_w_u64(w, m->report.bytes_total);
+	bdr_w_u64(w, m->report.bytes_saved);
+	bdr_w_u64(w, (uint64_t)m->report.updated_ns);
+	bdr_w_str16(w, m->report.error);
+}
+
 /* ---- the message types ---- */
 
 struct msg_ops {
@@ -619,6 +672,7 @@ static const struct msg_ops msg_ops[] = {
 	[BDR_MSG_ERROR] = { get_error, check_error, put_error },
 	[BDR_MSG_PING] = { get_ping, check_none, put_ping },
 	[BDR_MSG_PONG] = { get_ping, check_none, put_ping },
+	[BDR_MSG_REPORT] = { get_report, check_report, put_report },
 };
 
 static const struct msg_ops *ops_of(uint8_t type)

@@ -56,6 +56,37 @@ static void show_received(const json_t *list)
 	ctl_table_free(&t);
 }
 
+/* The sites below this one, when their children report (a hierarchy). */
+static void show_sites(const json_t *list)
+{
+	struct ctl_table t;
+	bool any = false;
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(list, i, x)
+		any |= json_is_true(json_object_get(x, "reported"));
+	if (!any)
+		return;
+	putchar('\n');
+	ctl_table_init(&t, 8);
+	ctl_table_row(&t, "SITE", "VIA", "PACKAGE", "VERSION", "STATE", "DONE", "SAVED",
+		      "LAST ERROR");
+	json_array_foreach(list, i, x) {
+		char v[24], s[16], tot[16], done[40], saved[16];
+
+		snprintf(done, sizeof(done), "%s/%s", ctl_bytes(ctl_ju64(x, "bytes_done"), s),
+			 ctl_bytes(ctl_ju64(x, "bytes_total"), tot));
+		ctl_table_row(&t, ctl_jstr(x, "site", "?"), ctl_jstr(x, "via", "?"),
+			      ctl_jstr(x, "package", "?"), u64s(ctl_ju64(x, "version"), v),
+			      ctl_jstr(x, "state", "?"), done,
+			      ctl_bytes(ctl_ju64(x, "bytes_saved"), saved),
+			      ctl_jstr(x, "last_error", NULL));
+	}
+	ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+}
+
 static void show_status(json_t *res)
 {
 	json_t *out = json_object_get(res, "transfers"), *in = json_object_get(res, "received");
@@ -70,6 +101,7 @@ static void show_status(json_t *res)
 		putchar('\n');
 	if (json_array_size(in))
 		show_received(in);
+	show_sites(json_object_get(res, "sites"));
 }
 
 int ctl_status(const struct ctl_args *a)

@@ -68,23 +68,46 @@ static json_t *received_json(struct bdrd *d, const char *pkg, int *rc)
 	return a;
 }
 
+/* Every site below this one (the roll-up): our own transfers to them and
+ * what our children reported. */
+static json_t *sites_json(struct bdrd *d, const char *pkg, int *rc)
+{
+	struct bdr_db_site_status *v = NULL;
+	json_t *a = json_array();
+	size_t n = 0;
+
+	*rc = bdrd_report_rows(d, pkg, 0, true, &v, &n);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_pack(
+			"{s:s, s:s, s:b, s:s, s:I, s:s, s:I, s:I, s:I, s:o, s:I}", "site", v[i].site,
+			"via", v[i].via, "reported", strcmp(v[i].via, d->cfg.site.name) != 0,
+			"package", v[i].package, "version", (json_int_t)v[i].version,
+			"state", bdr_db_site_state_name(v[i].state), "bytes_done",
+			(json_int_t)v[i].bytes_done, "bytes_total", (json_int_t)v[i].bytes_total,
+			"bytes_saved", (json_int_t)v[i].bytes_saved, "last_error",
+			nullable(v[i].last_error), "updated_ns", (json_int_t)v[i].updated_ns));
+	free(v);
+	return a;
+}
+
 static void cmd_status(struct bdr_control_req *req, json_t *args, void *arg)
 {
 	struct bdrd *d = D(arg);
 	const char *pkg = NULL;
-	json_t *t, *r;
-	int rc1, rc2;
+	json_t *t, *r, *s;
+	int rc1, rc2, rc3;
 
 	if (bdr_control_unpack(req, args, "{s?s}", "package", &pkg) < 0)
 		return;
 	t = transfers_json(d, pkg, &rc1);
 	r = received_json(d, pkg, &rc2);
-	if (rc1 < 0 || rc2 < 0) {
-		json_decref(t), json_decref(r);
+	s = sites_json(d, pkg, &rc3);
+	if (rc1 < 0 || rc2 < 0 || rc3 < 0) {
+		json_decref(t), json_decref(r), json_decref(s);
 		bdr_control_fail(req, "internal", "reading the database: %s", bdr_db_errmsg(d->db));
 		return;
 	}
-	bdr_control_done(req, json_pack("{s:o, s:o}", "transfers", t, "received", r));
+	bdr_control_done(req, json_pack("{s:o, s:o, s:o}", "transfers", t, "received", r, "sites", s));
 }
 
 /* ---- packages, peers, reload ---- */

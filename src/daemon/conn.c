@@ -80,6 +80,15 @@ const char *conn_peer(const struct conn *c) { return c->peer; }
 uint32_t conn_caps(const struct conn *c) { return bdr_channel_caps(c->ch); }
 struct bdrd *conn_daemon(const struct conn *c) { return c->d; }
 struct send_xfer *conn_sender(struct conn *c) { return c->tx; }
+bool conn_idle_outgoing(const struct conn *c) { return c->outgoing && !c->tx && !c->rx; }
+
+struct conn *conn_find(struct bdrd *d, const char *peer)
+{
+	for (struct conn *c = d->conns; c; c = c->next)
+		if (c->ready && !c->closing && !strcmp(c->peer, peer))
+			return c;
+	return NULL;
+}
 void conn_set_sender(struct conn *c, struct send_xfer *tx) { c->tx = tx; }
 struct recv_xfer **conn_receivers(struct conn *c) { return &c->rx; }
 size_t conn_backlog(const struct conn *c) { return c->backlog; }
@@ -165,7 +174,7 @@ static int channel_open(struct conn *c)
 		.site = c->d->cfg.site.name,
 		.key = &c->d->key,
 		/* Dictionary chunks are not produced yet; offer what we speak. */
-		.caps = BDR_CAP_ZLIB | BDR_CAP_RESUME | BDR_CAP_MANIFEST_DELTA,
+		.caps = BDR_CAP_ZLIB | BDR_CAP_RESUME | BDR_CAP_MANIFEST_DELTA | BDR_CAP_REPORT,
 		.peer_key = peer_key,
 		.peer_key_arg = c,
 	};
@@ -427,6 +436,8 @@ void conn_close(struct conn *c, int err, const char *why)
 		sender_detach(c->tx, err < 0 ? err : -ECONNRESET, why ? why : "connection closed");
 	c->tx = NULL;
 	receiver_detach_all(c);
+	if (c->ready)
+		bdrd_report_on_close(c);
 	if (c->ready && !c->outgoing) {
 		struct bdrd_peer *p = bdrd_peer_get(c->d, c->peer);
 		if (p && p->n_in)
@@ -475,6 +486,7 @@ static void on_ready(struct conn *c)
 	} else if (c->tx) {
 		sender_start(c->tx, c);
 	}
+	bdrd_report_on_ready(c);
 }
 
 /* Which messages each end of a connection may receive: the initiator
@@ -522,7 +534,11 @@ static void dispatch(struct conn *c, const uint8_t *buf, size_t len)
 			sender_on_msg(c->tx, m);
 		else
 			conn_close(c, -BDR_EFORMAT, "message for no transfer");
-	} else if (m->type != BDR_MSG_PONG) {
+	} else if (m->type == BDR_MSG_PONG) {
+		bdrd_report_on_pong(c, m->ping.cookie);
+	} else if (m->type == BDR_MSG_REPORT) {
+		bdrd_report_on_msg(c, m);
+	} else {
 		receiver_on_msg(c, m);
 	}
 	free(m);

@@ -52,6 +52,15 @@ struct bdrd_peer {
 
 struct bdrd_waiter; /* wait.c */
 
+/* report.c: what this site has told its parent. */
+struct bdrd_report {
+	int64_t acked_ns;      /* rows stamped up to here were delivered */
+	int64_t pending_ns;    /* the watermark the awaited PONG confirms */
+	int64_t last_round_ns; /* when the last round was sent (its PING's cookie) */
+	int64_t opened_ns;     /* when a connection was last opened for reports */
+	bool busy;             /* a round waits for its PONG */
+};
+
 struct bdrd {
 	uv_loop_t *loop;
 	struct bdr_config cfg;     /* owned */
@@ -68,6 +77,7 @@ struct bdrd {
 	struct bdrd_waiter *waiters;
 	unsigned nconns;
 	unsigned work_pending;     /* jobs on the pool; shutdown waits for them */
+	struct bdrd_report report;
 	bool stopping;
 	int exit_status;
 };
@@ -140,6 +150,17 @@ enum bdrd_offer_trust bdrd_hier_offer(const struct bdr_config *cfg, const char *
 /* A version was activated here: queue it to each child (none for a dp). */
 void bdrd_hier_relay(struct bdrd *d, const char *package, uint64_t version, uint64_t bytes);
 
+/* report.c: the status roll-up. Rows of this site's subtree stamped after
+ * since (all: 0): its transfers to children (to every peer with top),
+ * unless top its own state, and what its children reported. */
+int bdrd_report_rows(struct bdrd *d, const char *package, int64_t since, bool top,
+		     struct bdr_db_site_status **out, size_t *n);
+void bdrd_report_tick(struct bdrd *d);
+void bdrd_report_on_ready(struct conn *c);
+void bdrd_report_on_pong(struct conn *c, uint64_t cookie);
+void bdrd_report_on_close(struct conn *c);
+void bdrd_report_on_msg(struct conn *c, const struct bdr_msg *m);
+
 /* conn.c: one peer connection over the channel. */
 int conn_accept(struct bdrd *d);
 /* Opens an outgoing connection to peer for tx (which it then owns),
@@ -164,6 +185,10 @@ const char *conn_peer(const struct conn *c);
 uint32_t conn_caps(const struct conn *c);
 struct bdrd *conn_daemon(const struct conn *c);
 struct send_xfer *conn_sender(struct conn *c);
+/* A ready, open connection with peer, or NULL. */
+struct conn *conn_find(struct bdrd *d, const char *peer);
+/* Ours, and carrying no transfer either way. */
+bool conn_idle_outgoing(const struct conn *c);
 void conn_set_sender(struct conn *c, struct send_xfer *tx);
 struct recv_xfer **conn_receivers(struct conn *c);
 uint64_t conn_wire_out(const struct conn *c);

@@ -135,5 +135,12 @@ int main(int argc, char **argv)
 	write_seed(argv[1], "ping", &m);
 	m.type = BDR_MSG_PONG;
 	write_seed(argv[1], "pong", &m);
+	m = (struct bdr_msg){ .type = BDR_MSG_REPORT, .report.version = 7,
+			      .report.state = BDR_REPORT_MOVING, .report.bytes_done = 4096,
+			      .report.bytes_total = 65536, .report.updated_ns = 1764700000000000000ll };
+	strcpy(m.report.site, "dp1");
+	strcpy(m.report.package, "app");
+	strcpy(m.report.error, "cannot connect: connection refused");
+	write_seed(argv[1], "report", &m);
 	return 0;
 }

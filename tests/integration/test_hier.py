@@ -22,12 +22,13 @@ from bdrtest import MiB  # noqa: E402
 
 def tree(root, retry_delay_s=1):
     """central -> region -> dp1, dp2; each site pins its parent and its
-    children and nobody else; only parents connect down."""
+    children and nobody else. Parents connect down to push; region also
+    knows central's address, to send its status reports up."""
     central = T.Site(root, "central")
     region = T.Site(root, "region")
     dps = [T.Site(root, n, role="dp") for n in ("dp1", "dp2")]
     central.add_peer(region, relation="child")
-    region.add_peer(central, address=False, relation="parent")
+    region.add_peer(central, relation="parent")
     for dp in dps:
         region.add_peer(dp, relation="child")
         dp.add_peer(region, address=False, relation="parent")
@@ -63,6 +64,20 @@ def wait_relayed(site, package, version, to, timeout=120):
         "%s to have relayed %s v%d to %s" % (site.name, package, version, to))
 
 
+def site_rows(site, package):
+    """{site name: row} of site's status roll-up for package."""
+    return {r["site"]: r for r in site.status(package)["sites"] if r["package"] == package}
+
+
+def wait_rollup(site, package, want, timeout=30):
+    """Until site's roll-up shows each {name: (version, state)} of want."""
+    def ok():
+        rows = site_rows(site, package)
+        return all(n in rows and (rows[n]["version"], rows[n]["state"]) == vs
+                   for n, vs in want.items()) and rows
+    return T.wait_until(ok, timeout, 0.2, "%s's status to show %r" % (site.name, want))
+
+
 def test_push_reaches_the_tree(root):
     """One push at central reaches region and both DPs with the same tree;
     the next version is a delta on every hop (under 10% of the first)."""
@@ -84,6 +99,13 @@ def test_push_reaches_the_tree(root):
     T.log("central -> region: %d then %d bytes; region -> DPs: %s then %s"
           % (res1.final["bytes_sent"], res.final["bytes_sent"], first, second))
     assert res.final["bytes_sent"] < 0.1 * res1.final["bytes_sent"], (res1.final, res.final)
+    rows = wait_rollup(central, "app", {"region": (2, "activated"), "dp1": (2, "activated"),
+                                        "dp2": (2, "activated")})
+    T.log("central's status of the tree: %s" % ", ".join(
+        "%s via %s v%d %s %d/%d" % (r["site"], r["via"], r["version"], r["state"],
+                                    r["bytes_done"], r["bytes_total"])
+        for r in rows.values()))
+    assert rows["dp1"]["via"] == "region" and rows["region"]["via"] == "central", rows
     for dp in dps:
         assert second[dp.name] < 0.1 * first[dp.name], (first, second)
         assert not dp.status()["transfers"], "a dp relayed: %r" % dp.status()["transfers"]
@@ -108,9 +130,16 @@ def test_cut_link_resumes(root):
     T.log("dp2 down: region's transfer to it is %s after %d attempts (%s)"
           % (t["state"], t["attempts"], t["last_error"]))
     assert t["state"] in ("queued", "sending"), t
+    rows = T.wait_until(lambda: (lambda r: r if "dp2" in r and r["dp2"]["last_error"]
+                                 else None)(site_rows(central, "app")),
+                        30, 0.2, "central to see dp2's error")
+    T.log("central sees dp2: %s, v%d, %r" % (rows["dp2"]["state"], rows["dp2"]["version"],
+                                           rows["dp2"]["last_error"]))
+    assert rows["dp2"]["state"] == "queued" and "connect" in rows["dp2"]["last_error"], rows
     dp2.start()
     wait_tree(dp2, "app", src)
     wait_relayed(region, "app", 1, "dp2")
+    wait_rollup(central, "app", {"dp2": (1, "activated"), "dp1": (1, "activated")})
     for s in (central, region, dp1, dp2):
         s.stop()
 
