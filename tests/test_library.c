@@ -247,3 +247,65 @@ Test(library, a_version_with_a_damaged_manifest_is_quarantined_at_open)
 	cr_assert_eq(bdr_library_quarantined(lib), 1, "the damaged version was not kept aside");
 	bdr_library_close(lib);
 }
+
+/* Removing a package takes every version, its index rows and its chunks
+ * out of the chunk index; another package is untouched; a reopen finds
+ * nothing of it; a second removal says there is no such package. */
+Test(library, remove_takes_every_version_and_its_index)
+{
+	struct bdr_library *lib = tu_library(data, 0);
+	struct bdr_diag d = { { 0 } };
+	struct bdr_db_stats before, after;
+	char b[PATH_MAX];
+	uint64_t v, *vs;
+	size_t n;
+
+	tu_import(lib, &key, "app", src);
+	change_source(5);
+	tu_import(lib, &key, "app", src);
+	tu_import(lib, &key, "other", src);
+	cr_assert_eq(bdr_db_stats(bdr_library_db(lib), &before), 0);
+	cr_assert_eq(bdr_library_remove(lib, "app", &d), 0, "%s", d.msg);
+	cr_assert_eq(bdr_library_latest(lib, "app", &v), -BDR_ENOTFOUND);
+	cr_assert_eq(bdr_db_versions(bdr_library_db(lib), "app", &vs, &n), 0);
+	cr_assert_eq(n, 0);
+	free(vs);
+	snprintf(b, sizeof(b), "%s/packages/app", data);
+	cr_assert_eq(access(b, F_OK), -1, "the package directory is still there");
+	cr_assert_eq(bdr_library_latest(lib, "other", &v), 0);
+	cr_assert_eq(v, 1);
+	cr_assert_eq(bdr_db_stats(bdr_library_db(lib), &after), 0);
+	cr_assert_lt(after.chunks, before.chunks, "the chunk index still holds app's rows");
+	cr_assert_eq(bdr_library_remove(lib, "app", &d), -BDR_ENOTFOUND);
+	cr_assert_lt(bdr_library_remove(lib, "../x", &d), 0);
+	bdr_library_close(lib);
+
+	lib = tu_library(data, 0);
+	cr_assert_eq(bdr_library_latest(lib, "app", &v), -BDR_ENOTFOUND);
+	cr_assert_eq(bdr_library_latest(lib, "other", &v), 0);
+	bdr_library_close(lib);
+}
+
+/* After a removal the numbers go on: a new version of the package is
+ * never numbered like one a site that missed the removal still holds. */
+Test(library, numbers_of_a_removed_package_are_not_given_again)
+{
+	struct bdr_library *lib = tu_library(data, 0);
+	struct bdr_diag d = { { 0 } };
+	uint64_t next;
+
+	tu_import(lib, &key, "app", src);
+	change_source(6);
+	cr_assert_eq(tu_import(lib, &key, "app", src), 2);
+	cr_assert_eq(bdr_library_remove(lib, "app", &d), 0, "%s", d.msg);
+	cr_assert_eq(bdr_library_next_version(lib, "app", &next), 0);
+	cr_assert_eq(next, 3);
+	cr_assert_eq(tu_import(lib, &key, "app", src), 3);
+	bdr_library_close(lib);
+	lib = tu_library(data, 0);
+	cr_assert_eq(bdr_library_next_version(lib, "app", &next), 0);
+	cr_assert_eq(next, 4);
+	cr_assert_eq(bdr_library_next_version(lib, "never", &next), 0);
+	cr_assert_eq(next, 1);
+	bdr_library_close(lib);
+}

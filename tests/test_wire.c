@@ -146,6 +146,7 @@ static void tw_msg(struct tb *t, const struct bdr_msg *m)
 		tb_u64(t, m->report.bytes_saved), tb_u64(t, (uint64_t)m->report.updated_ns);
 		TB_ARRAY(t, m->report.error);
 		break;
+	case 12: TB_ARRAY(t, m->remove.package); break;
 	}
 }
 
@@ -335,10 +336,16 @@ static void s_report(struct bdr_msg *m)
 	strcpy(m->report.error, "cannot connect: connection refused");
 }
 
+static void s_remove(struct bdr_msg *m)
+{
+	m->type = BDR_MSG_REMOVE;
+	strcpy(m->remove.package, "office-2024");
+}
+
 static void (*const samples[])(struct bdr_msg *m) = {
 	s_auth, s_offer, s_manifest, s_need, s_need_last, s_need_flags, s_chunk_raw,
 	s_chunk_zlib, s_chunk_dict_chunk, s_chunk_dict_file, s_done_ok, s_done_held,
-	s_done_failed, s_cancel, s_error, s_ping, s_pong, s_offer_delta, s_report,
+	s_done_failed, s_cancel, s_error, s_ping, s_pong, s_offer_delta, s_report, s_remove,
 };
 #define NSAMPLES (sizeof(samples) / sizeof(samples[0]))
 
@@ -432,6 +439,7 @@ static void assert_msg_eq(const struct bdr_msg *a, const struct bdr_msg *b)
 		cr_assert_eq(a->error.code, b->error.code);
 		cr_assert_str_eq(a->error.message, b->error.message);
 		break;
+	case BDR_MSG_REMOVE: cr_assert_str_eq(a->remove.package, b->remove.package); break;
 	case BDR_MSG_REPORT:
 		cr_assert_str_eq(a->report.site, b->report.site);
 		cr_assert_str_eq(a->report.package, b->report.package);
@@ -538,7 +546,7 @@ Test(wire, round_trip_every_sample)
 	struct bdr_msg m, got, again;
 	uint8_t *buf, *buf2;
 	size_t len, len2;
-	bool seen[BDR_MSG_REPORT + 1] = { false };
+	bool seen[BDR_MSG_REMOVE + 1] = { false };
 
 	for (size_t i = 0; i < NSAMPLES; i++) {
 		sample(i, &m);
@@ -553,7 +561,7 @@ Test(wire, round_trip_every_sample)
 		seen[m.type] = true;
 		free(buf), free(buf2);
 	}
-	for (int t = BDR_MSG_AUTH; t <= BDR_MSG_REPORT; t++)
+	for (int t = BDR_MSG_AUTH; t <= BDR_MSG_REMOVE; t++)
 		cr_assert(seen[t], "no sample of type %d", t);
 }
 
@@ -821,7 +829,7 @@ Test(wire, trailing_bytes)
 
 Test(wire, unknown_type)
 {
-	static const uint8_t types[] = { 0, 12, 13, 0x80, 0xff };
+	static const uint8_t types[] = { 0, 13, 14, 0x80, 0xff };
 	struct bdr_msg m;
 
 	for (size_t i = 0; i < sizeof(types); i++) {
@@ -833,7 +841,7 @@ Test(wire, unknown_type)
 		m = (struct bdr_msg){ .type = types[i] };
 		expect_encode(&m, -BDR_EFORMAT, want);
 	}
-	cr_assert_str_eq(bdr_wire_type_name(12), "unknown");
+	cr_assert_str_eq(bdr_wire_type_name(13), "unknown");
 	cr_assert_str_eq(bdr_wire_type_name(0), "unknown");
 }
 
@@ -1222,6 +1230,13 @@ Test(wire, report_rules)
 	s_report(&m);
 	m.report.error[3] = '\n';
 	expect_bad(&m, -BDR_EFORMAT, "REPORT: error: control byte");
+
+	s_remove(&m);
+	expect_good(&m);
+	strcpy(m.remove.package, "a/b");
+	expect_bad(&m, -BDR_EFORMAT, "REMOVE:");
+	strcpy(m.remove.package, "");
+	expect_bad(&m, -BDR_EFORMAT, "REMOVE:");
 }
 
 Test(wire, error_code)
@@ -1385,9 +1400,9 @@ Test(wire, codec_allowed)
 Test(wire, type_names)
 {
 	static const char *const names[] = { "AUTH", "OFFER", "MANIFEST", "NEED", "CHUNK", "DONE",
-					     "CANCEL", "ERROR", "PING", "PONG", "REPORT" };
+					     "CANCEL", "ERROR", "PING", "PONG", "REPORT", "REMOVE" };
 
-	for (uint8_t t = BDR_MSG_AUTH; t <= BDR_MSG_REPORT; t++)
+	for (uint8_t t = BDR_MSG_AUTH; t <= BDR_MSG_REMOVE; t++)
 		cr_assert_str_eq(bdr_wire_type_name(t), names[t - 1]);
 	cr_assert_str_eq(bdr_wire_type_name(0xff), "unknown");
 }

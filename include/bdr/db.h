@@ -288,6 +288,27 @@ int bdr_db_received_get(struct bdr_db *db, const char *package, uint64_t version
 int bdr_db_received_list(struct bdr_db *db, const char *package, struct bdr_db_received **out,
 			 size_t *n);
 
+/* ---- removals (schema 3) ---- */
+
+enum bdr_db_removal_state { BDR_RM_QUEUED, BDR_RM_DONE, BDR_RM_FAILED };
+
+/* Queues the removal of package at peer (this site's own name: here), or
+ * queues it again. */
+int bdr_db_removal_add(struct bdr_db *db, const char *package, const char *peer, int64_t now_ns);
+/* A package was removed at peer (NULL: here): its ended transfers there,
+ * what the peer was known to hold, and (here) the versions received are
+ * forgotten, so a later push of it travels again in full. */
+int bdr_db_forget_package(struct bdr_db *db, const char *package, const char *peer);
+int bdr_db_removal_set(struct bdr_db *db, const char *package, const char *peer,
+		       enum bdr_db_removal_state state, const char *error, int64_t now_ns);
+/* Marks done peer's queued removals created at or before before_ns (the
+ * peer confirmed a round that carried them). */
+int bdr_db_removal_done_before(struct bdr_db *db, const char *peer, int64_t before_ns,
+			       int64_t now_ns);
+/* The packages queued for removal at peer, oldest first, at most max. */
+int bdr_db_removal_pending(struct bdr_db *db, const char *peer, size_t max,
+			   char (**out)[BDR_MAX_PACKAGE_NAME + 1], size_t *n);
+
 /* ---- the hierarchy's status roll-up (schema 3) ---- */
 
 enum bdr_db_site_state {

@@ -48,6 +48,12 @@ uint32_t bdr_library_quarantined(const struct bdr_library *lib);
 /* Throws the database away and rebuilds it from the manifests on disk. */
 int bdr_library_reindex(struct bdr_library *lib, struct bdr_diag *d);
 
+/* Removes package: every version, its index rows and quick-check rows.
+ * -BDR_ENOTFOUND if the library has no such package. */
+int bdr_library_remove(struct bdr_library *lib, const char *package, struct bdr_diag *d);
+/* The number an import gives package's next version: one above the
+ * highest it holds or held before a removal. */
+int bdr_library_next_version(struct bdr_library *lib, const char *package, uint64_t *next);
 /* The active (highest) version of package, or -BDR_ENOTFOUND. */
 int bdr_library_latest(struct bdr_library *lib, const char *package, uint64_t *version);
 int bdr_library_manifest_load(struct bdr_library *lib, const char *package, uint64_t version,

@@ -44,7 +44,7 @@ struct bdr_diag;
 #define BDR_CAP_ZLIB_DICT (1u << 1)
 #define BDR_CAP_RESUME (1u << 2)
 #define BDR_CAP_MANIFEST_DELTA (1u << 3) /* OFFER may carry BDR_OFFER_DELTA */
-#define BDR_CAP_REPORT (1u << 4) /* a child may send its parent REPORTs */
+#define BDR_CAP_REPORT (1u << 4) /* REPORT up and REMOVE down the hierarchy */
 /* Every capability this code knows; a daemon offers what it implements. */
 #define BDR_CAPS_ALL \
 	(BDR_CAP_ZLIB | BDR_CAP_ZLIB_DICT | BDR_CAP_RESUME | BDR_CAP_MANIFEST_DELTA | BDR_CAP_REPORT)
@@ -61,6 +61,7 @@ enum bdr_msg_type {
 	BDR_MSG_PING = 9,
 	BDR_MSG_PONG = 10,
 	BDR_MSG_REPORT = 11,
+	BDR_MSG_REMOVE = 12,
 };
 
 /* REPORT states: where a package stands at a site of the hierarchy. */
@@ -165,6 +166,9 @@ struct bdr_msg {
 			int64_t updated_ns;
 			char error[BDR_WIRE_TEXT_MAX + 1];
 		} report;
+		struct {
+			char package[BDR_MAX_PACKAGE_NAME + 1];
+		} remove;
 	};
 };
 

@@ -140,7 +140,17 @@ static const char *const migrations[] = {
 	"  via TEXT NOT NULL," /* the child it came from */
 	"  received_ns INTEGER NOT NULL,"
 	"  PRIMARY KEY (site, package));"
-	"CREATE INDEX site_status_via ON site_status (via);",
+	"CREATE INDEX site_status_via ON site_status (via);"
+	/* A package to remove at a site: this one (peer = our own name) or a
+	 * site below; rows are written before the request is acknowledged. */
+	"CREATE TABLE removals ("
+	"  package TEXT NOT NULL,"
+	"  peer TEXT NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('queued', 'done', 'failed')),"
+	"  created_ns INTEGER NOT NULL,"
+	"  updated_ns INTEGER NOT NULL,"
+	"  last_error TEXT,"
+	"  PRIMARY KEY (peer, package));",
 };
 #define DB_SCHEMA ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -210,6 +220,13 @@ enum st {
 	ST_SITE_PUT,
 	ST_SITE_LIST,
 	ST_SITE_COUNT,
+	ST_RM_ADD,
+	ST_RM_SET,
+	ST_RM_PENDING,
+	ST_RM_DONE_BEFORE,
+	ST_FORGET_XFERS,
+	ST_FORGET_PEER_VERSIONS,
+	ST_FORGET_RECEIVED,
 	ST__COUNT
 };
 
@@ -357,6 +374,27 @@ static const struct {
 		" AND received_ns > ?2 ORDER BY site, package" },
 	[ST_SITE_COUNT] = { "count site status",
 		"SELECT count(*) FROM site_status WHERE via = ?1" },
+	[ST_RM_ADD] = { "queue removal",
+		"INSERT INTO removals (package, peer, state, created_ns, updated_ns)"
+		" VALUES (?1, ?2, 'queued', ?3, ?3) ON CONFLICT (peer, package) DO UPDATE SET"
+		" state = 'queued', created_ns = excluded.created_ns,"
+		" updated_ns = excluded.updated_ns, last_error = NULL" },
+	[ST_RM_SET] = { "set removal",
+		"UPDATE removals SET state = ?3, last_error = ?4, updated_ns = ?5"
+		" WHERE package = ?1 AND peer = ?2" },
+	[ST_RM_PENDING] = { "pending removals",
+		"SELECT package FROM removals WHERE peer = ?1 AND state = 'queued'"
+		" ORDER BY created_ns LIMIT ?2" },
+	[ST_FORGET_XFERS] = { "forget transfers",
+		"DELETE FROM transfers WHERE package = ?1 AND (?2 IS NULL OR peer = ?2)"
+		" AND state NOT IN ('queued', 'sending', 'paused')" },
+	[ST_FORGET_PEER_VERSIONS] = { "forget peer versions",
+		"DELETE FROM peer_versions WHERE package = ?1 AND (?2 IS NULL OR peer = ?2)" },
+	[ST_FORGET_RECEIVED] = { "forget received",
+		"DELETE FROM received WHERE package = ?1" },
+	[ST_RM_DONE_BEFORE] = { "confirm removals",
+		"UPDATE removals SET state = 'done', updated_ns = ?3, last_error = NULL"
+		" WHERE peer = ?1 AND state = 'queued' AND created_ns <= ?2" },
 };
 
 struct bdr_db {
@@ -1753,6 +1791,64 @@ static int count_fill(struct bdr_db *db, sqlite3_stmt *s, void *row)
 int bdr_db_site_status_count(struct bdr_db *db, const char *via, uint64_t *n)
 {
 	return ROW(db, ST_SITE_COUNT, count_fill, n, P_TEXT(via));
+}
+
+/* ---- removals ---- */
+
+static const char *const removal_state_names[] = { "queued", "done", "failed" };
+
+int bdr_db_removal_add(struct bdr_db *db, const char *package, const char *peer, int64_t now_ns)
+{
+	int err = check_key(db, package, 1, peer);
+
+	return err < 0 ? err : EXEC(db, ST_RM_ADD, P_TEXT(package), P_TEXT(peer), P_INT(now_ns));
+}
+
+int bdr_db_forget_package(struct bdr_db *db, const char *package, const char *peer)
+{
+	int err = bdr_db_begin(db);
+
+	if (err == 0)
+		err = EXEC(db, ST_FORGET_XFERS, P_TEXT(package), P_TEXT(peer));
+	if (err == 0)
+		err = EXEC(db, ST_FORGET_PEER_VERSIONS, P_TEXT(package), P_TEXT(peer));
+	if (err == 0 && !peer)
+		err = EXEC(db, ST_FORGET_RECEIVED, P_TEXT(package));
+	if (err == 0)
+		return bdr_db_commit(db);
+	bdr_db_rollback(db);
+	return err;
+}
+
+int bdr_db_removal_set(struct bdr_db *db, const char *package, const char *peer,
+		       enum bdr_db_removal_state state, const char *error, int64_t now_ns)
+{
+	int err = check_enum(db, (int)state, BDR_RM_FAILED, "removal state");
+
+	return err < 0 ? err : EXEC(db, ST_RM_SET, P_TEXT(package), P_TEXT(peer),
+				    P_TEXT(removal_state_names[state]), p_error(error), P_INT(now_ns));
+}
+
+int bdr_db_removal_done_before(struct bdr_db *db, const char *peer, int64_t before_ns,
+			       int64_t now_ns)
+{
+	return EXEC(db, ST_RM_DONE_BEFORE, P_TEXT(peer), P_INT(before_ns), P_INT(now_ns));
+}
+
+static int name_fill(struct bdr_db *db, sqlite3_stmt *s, void *row)
+{
+	return col_text(db, s, 0, row, BDR_MAX_PACKAGE_NAME + 1, "package name");
+}
+
+int bdr_db_removal_pending(struct bdr_db *db, const char *peer, size_t max,
+			   char (**out)[BDR_MAX_PACKAGE_NAME + 1], size_t *n)
+{
+	void *v;
+	int err = ROWS(db, ST_RM_PENDING, name_fill, sizeof(**out), &v, n, P_TEXT(peer),
+		       P_INT(max));
+
+	*out = v;
+	return err;
 }
 
 int bdr_db_history_prune(struct bdr_db *db, int64_t before_ns, uint64_t *removed)

@@ -40,6 +40,7 @@ struct import {
 	size_t nqc, qccap;
 	int64_t racy_after_ns;    /* files changed after this are not cached */
 	int64_t racy_ns;          /* the window itself (0: none) */
+	uint64_t next_version;    /* the number this import gives */
 };
 
 static int64_t ts_ns(const struct timespec *ts)
@@ -451,7 +452,11 @@ int bdr_import(struct bdr_library *lib, const struct bdr_import_req *req, uint64
 		rc = bdr_diag_set(d, -errno, "source '%s': %s", req->srcdir, strerror(errno));
 		goto out;
 	}
-	if ((rc = bdr_library_stage_begin(lib, req->package, im.prev_version + 1, &im.stage, d)) < 0)
+	if ((rc = bdr_library_next_version(lib, req->package, &im.next_version)) < 0) {
+		rc = bdr_diag_set(d, rc, "package '%s': %s", req->package, bdr_strerror(rc));
+		goto out;
+	}
+	if ((rc = bdr_library_stage_begin(lib, req->package, im.next_version, &im.stage, d)) < 0)
 		goto out;
 	if ((rc = walk(&im, src, "")) < 0)
 		goto out;
@@ -462,9 +467,9 @@ int bdr_import(struct bdr_library *lib, const struct bdr_import_req *req, uint64
 		save_quick_check(&im, *version);
 		goto out;
 	}
-	if ((rc = seal(&im, im.prev_version + 1)) < 0)
+	if ((rc = seal(&im, im.next_version)) < 0)
 		goto out;
-	*version = im.prev_version + 1;
+	*version = im.next_version;
 	/* The version is in; a cache failure only costs a re-read next time. */
 	save_quick_check(&im, *version);
 out:

@@ -410,6 +410,97 @@ void bdr_library_close(struct bdr_library *lib)
 	free(lib);
 }
 
+/* DIR/removed/P holds the highest version number a removed package had,
+ * so its numbers are never given to other content: a site the removal
+ * did not reach yet must never take a new version N for the old N. */
+static int tombstone_read(const struct bdr_library *lib, const char *package, uint64_t *v)
+{
+	char path[PATH_MAX], buf[32] = { 0 };
+	int fd, rc = bdr_fs_path(path, sizeof(path), "%s/removed/%s", lib->dir, package);
+	ssize_t n;
+
+	*v = 0;
+	if (rc < 0 || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return rc < 0 ? rc : errno == ENOENT ? 0 : -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0 || parse_version(strtok(buf, "\n") ? buf : "", v) < 0)
+		return -BDR_ECORRUPT;
+	return 0;
+}
+
+static int tombstone_write(const struct bdr_library *lib, const char *package, uint64_t v)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX], path[PATH_MAX], text[32];
+	int rc = bdr_fs_path(dir, sizeof(dir), "%s/removed", lib->dir);
+	int n = snprintf(text, sizeof(text), "%" PRIu64 "\n", v);
+
+	if (rc == 0)
+		rc = bdr_fs_path(tmp, sizeof(tmp), "%s/%s.tmp", dir, package);
+	if (rc == 0)
+		rc = bdr_fs_path(path, sizeof(path), "%s/%s", dir, package);
+	if (rc == 0)
+		rc = bdr_fs_mkdir_p(dir, 0755);
+	if (rc < 0)
+		return rc;
+	unlink(tmp);
+	if ((rc = bdr_fs_write_file(AT_FDCWD, tmp, text, (size_t)n, 0644)) < 0)
+		return rc;
+	return rename(tmp, path) < 0 ? -errno : bdr_fs_fsync_dir(dir);
+}
+
+int bdr_library_next_version(struct bdr_library *lib, const char *package, uint64_t *next)
+{
+	uint64_t latest = 0, dead;
+	int rc = bdr_library_latest(lib, package, &latest);
+
+	if (rc < 0 && rc != -BDR_ENOTFOUND)
+		return rc;
+	if ((rc = tombstone_read(lib, package, &dead)) < 0)
+		return rc;
+	*next = (latest > dead ? latest : dead) + 1;
+	return 0;
+}
+
+/* The directory goes first, renamed aside in one step: a crash after it
+ * leaves database rows that the next open drops (reconcile: versions not
+ * on disk), never a half-deleted version that could be served. */
+int bdr_library_remove(struct bdr_library *lib, const char *package, struct bdr_diag *d)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	uint64_t *v = NULL, next;
+	size_t n = 0;
+	int rc = bdr_manifest_check_package(package, d);
+
+	if (rc == 0)
+		rc = pkg_path(lib, from, sizeof(from), package);
+	if (rc == 0)
+		rc = bdr_fs_path(to, sizeof(to), "%s/quarantine/.removing.%s.%lld", lib->dir, package,
+				 (long long)time(NULL));
+	if (rc < 0)
+		return rc;
+	if (access(from, F_OK) < 0)
+		return bdr_diag_set(d, -BDR_ENOTFOUND, "no package '%s'", package);
+	if ((rc = bdr_library_next_version(lib, package, &next)) < 0 ||
+	    (rc = tombstone_write(lib, package, next - 1)) < 0)
+		return bdr_diag_set(d, rc, "package '%s': recording its last version: %s", package,
+				    bdr_strerror(rc));
+	if (rename(from, to) < 0)
+		return errno == ENOENT ? bdr_diag_set(d, -BDR_ENOTFOUND, "no package '%s'", package)
+				       : bdr_diag_set(d, -errno, "moving %s aside: %s", from,
+						      strerror(errno));
+	rc = bdr_db_versions(lib->db, package, &v, &n);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = bdr_db_version_remove(lib->db, package, v[i]);
+	free(v);
+	if (rc == 0)
+		rc = bdr_db_qc_prune(lib->db, package, 0);
+	if (rc < 0)
+		return bdr_diag_set(d, rc, "package '%s': %s", package, bdr_db_errmsg(lib->db));
+	bdr_fs_rmrf(to);
+	return 0;
+}
+
 int bdr_library_latest(struct bdr_library *lib, const char *package, uint64_t *version)
 {
 	uint64_t *v;

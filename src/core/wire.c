@@ -47,7 +47,7 @@ static const char *const type_names[] = {
 	[BDR_MSG_AUTH] = "AUTH",   [BDR_MSG_OFFER] = "OFFER", [BDR_MSG_MANIFEST] = "MANIFEST",
 	[BDR_MSG_NEED] = "NEED",   [BDR_MSG_CHUNK] = "CHUNK", [BDR_MSG_DONE] = "DONE",
 	[BDR_MSG_CANCEL] = "CANCEL", [BDR_MSG_ERROR] = "ERROR", [BDR_MSG_PING] = "PING",
-	[BDR_MSG_PONG] = "PONG", [BDR_MSG_REPORT] = "REPORT",
+	[BDR_MSG_PONG] = "PONG", [BDR_MSG_REPORT] = "REPORT", [BDR_MSG_REMOVE] = "REMOVE",
 };
 
 const char *bdr_wire_type_name(uint8_t type)
@@ -333,6 +333,11 @@ static int check_report(const struct bdr_msg *m, struct bdr_diag *d)
 	return check_text(d, m->type, "error", m->report.error);
 }
 
+static int check_remove(const struct bdr_msg *m, struct bdr_diag *d)
+{
+	return check_package(d, m->type, "", m->remove.package);
+}
+
 /* ---- decoding: layout, and the limits that come before a take ---- */
 
 struct dec {
@@ -555,6 +560,11 @@ static int get_report(struct dec *x, struct bdr_msg *m)
 	return get_text(x, "error", m->report.error);
 }
 
+static int get_remove(struct dec *x, struct bdr_msg *m)
+{
+	return get_name(x, "package", m->remove.package, BDR_MAX_PACKAGE_NAME);
+}
+
 /* ---- encoding: runs only after check_X passed ---- */
 
 static void put_auth(struct bdr_wbuf *w, const struct bdr_msg *m)
@@ -653,6 +663,11 @@ static void put_report(struct bdr_wbuf *w, const struct bdr_msg *m)
 	bdr_w_str16(w, m->report.error);
 }
 
+static void put_remove(struct bdr_wbuf *w, const struct bdr_msg *m)
+{
+	bdr_w_str16(w, m->remove.package);
+}
+
 /* ---- the message types ---- */
 
 struct msg_ops {
@@ -673,6 +688,7 @@ static const struct msg_ops msg_ops[] = {
 	[BDR_MSG_PING] = { get_ping, check_none, put_ping },
 	[BDR_MSG_PONG] = { get_ping, check_none, put_ping },
 	[BDR_MSG_REPORT] = { get_report, check_report, put_report },
+	[BDR_MSG_REMOVE] = { get_remove, check_remove, put_remove },
 };
 
 static const struct msg_ops *ops_of(uint8_t type)

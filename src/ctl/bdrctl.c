@@ -30,6 +30,8 @@ static const struct ctl_cmd commands[] = {
 	{ "distribute", ctl_distribute, "Send a version of PACKAGE already in the library to SITES",
 	  "PACKAGE [--version N] --to SITE[,SITE...]|all [--priority high|medium|low] [--wait] "
 	  "[--json]", SHOWS | CTL_OPT_TO | CTL_OPT_PRIORITY | CTL_OPT_WAIT | CTL_OPT_VERSION, 1, 1 },
+	{ "remove", ctl_remove, "Remove PACKAGE here and below, or only from SITES and below",
+	  "PACKAGE [--from SITE[,SITE...]|all] [--json]", SHOWS | CTL_OPT_FROM, 1, 1 },
 	{ "status", ctl_status, "Show outgoing transfers and received versions",
 	  "[PACKAGE] [--json]", SHOWS, 0, 1 },
 	{ "packages", ctl_packages, "List the packages in this site's library", "[--json]", SHOWS,
@@ -65,6 +67,8 @@ static const struct ctl_optdef optdefs[] = {
 	  "-p, --priority P      high, medium (default) or low" },
 	{ { "wait", no_argument, NULL, 'w' }, CTL_OPT_WAIT,
 	  "-w, --wait            wait until every SITE has activated the version, showing progress" },
+	{ { "from", required_argument, NULL, 'f' }, CTL_OPT_FROM,
+	  "-f, --from SITES      the sites to remove it from (as --to); default: here and below" },
 	{ { "version", required_argument, NULL, 'v' }, CTL_OPT_VERSION,
 	  "    --version N       the version to send (default: the latest)" },
 	{ { "help", no_argument, NULL, 'h' }, 0, "-h, --help            show this help" },
@@ -179,6 +183,7 @@ static int set_opt(struct ctl_args *a, unsigned allowed, int ch)
 	case 'p': a->priority = optarg; break;
 	case 'w': a->wait = true; break;
 	case 'v': a->version = optarg; break;
+	case 'f': a->from = optarg; break;
 	default: return 1;
 	}
 	return 0;
@@ -196,7 +201,7 @@ static int parse(const struct ctl_cmd *c, int argc, char **argv, struct ctl_args
 	/* ':' first: we print the messages. GNU getopt permutes, so options may
 	 * follow the positional arguments. optind 0 restarts the scan. */
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, ":s:o:k:t:p:v:wh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":s:o:k:t:p:v:f:wh", longopts, NULL)) != -1) {
 		if (ch == 'h') {
 			cmd_usage(c, stdout, true);
 			return BDR_EXIT_OK;

@@ -186,3 +186,23 @@ int ctl_distribute(const struct ctl_args *a)
 				   "package", a->pos[0], "to", a->to, "version",
 				   (json_int_t)version, "priority", prio, "wait", a->wait));
 }
+
+static void show_removed(json_t *res)
+{
+	const json_t *q = json_object_get(res, "queued");
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(q, i, x)
+		printf("queued the removal of %s at %s\n", ctl_jstr(res, "package", "?"),
+		       json_string_value(x));
+}
+
+int ctl_remove(const struct ctl_args *a)
+{
+	json_t *req = json_pack("{s:s, s:s}", "cmd", "remove", "package", a->pos[0]);
+
+	if (req && a->from)
+		json_object_set_new(req, "from", json_string(a->from));
+	return ctl_simple(a, req, show_removed);
+}

@@ -26,6 +26,7 @@ enum ctl_opt {
 	CTL_OPT_PRIORITY = 1 << 5, /* -p, --priority P */
 	CTL_OPT_WAIT = 1 << 6,     /* -w, --wait */
 	CTL_OPT_VERSION = 1 << 7,  /* --version N */
+	CTL_OPT_FROM = 1 << 8,     /* -f, --from SITES */
 };
 
 /* A command's parsed arguments (strings point into argv). */
@@ -33,7 +34,7 @@ struct ctl_args {
 	const char *socket; /* never NULL after parsing */
 	bool json;
 	bool wait;
-	const char *out, *key, *to, *priority, *version; /* NULL: not given */
+	const char *out, *key, *to, *priority, *version, *from; /* NULL: not given */
 	const char *pos[2];                    /* positional arguments */
 	int npos;
 	const char *cmd; /* the command's name */
@@ -47,7 +48,7 @@ int ctl_usage_error(const struct ctl_args *a, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 ctl_cmd_fn ctl_keygen, ctl_pubkey, ctl_push, ctl_status, ctl_packages, ctl_peers, ctl_reload;
-ctl_cmd_fn ctl_schedule, ctl_distribute;
+ctl_cmd_fn ctl_schedule, ctl_distribute, ctl_remove;
 
 /* client.c: one request to bdrd. req (stolen) holds "cmd" and arguments;
  * id and version are added. on_event(ev, arg) sees each event (may be

@@ -189,6 +189,7 @@ static void cmd_reload(struct bdr_control_req *req, json_t *args, void *arg)
 const struct bdr_control_cmd bdrd_commands[] = {
 	{ "push", bdrd_cmd_push },
 	{ "distribute", bdrd_cmd_distribute },
+	{ "remove", bdrd_cmd_remove },
 	{ "status", cmd_status },
 	{ "packages", cmd_packages },
 	{ "peers", cmd_peers },

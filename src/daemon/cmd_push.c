@@ -13,17 +13,14 @@
 #include "bdr/library.h"
 #include "daemon/daemon.h"
 
-typedef char site_name[BDR_MAX_SITE_NAME + 1];
-
 struct push_job {
 	struct bdrd_job job;
 	struct bdr_control_req *req;
 	char package[BDR_MAX_PACKAGE_NAME + 1];
 	char dir[PATH_MAX];      /* push: the tree; distribute: "" */
 	char site[BDR_MAX_SITE_NAME + 1]; /* ours: the worker must not read d->cfg */
-	site_name *to;           /* owned: nto destinations */
+	struct bdrd_dests to;    /* owned */
 	int64_t *transfer;       /* owned: their rows, once queued */
-	size_t nto;
 	enum bdr_db_priority prio;
 	enum bdr_quick_check quick_check; /* [site] quick_check, copied */
 	bool wait;
@@ -38,7 +35,7 @@ struct push_job {
 
 static void job_free(struct push_job *p)
 {
-	free(p->to);
+	bdrd_dests_free(&p->to);
 	free(p->transfer);
 	free(p);
 }
@@ -49,9 +46,9 @@ static void queue_all(struct push_job *p, struct bdr_db *db)
 {
 	int r = bdr_db_begin(db);
 
-	for (size_t i = 0; r == 0 && i < p->nto; i++) {
+	for (size_t i = 0; r == 0 && i < p->to.n; i++) {
 		uint32_t sup = 0;
-		r = bdr_db_transfer_add(db, p->package, p->version, p->to[i], p->prio, p->now_ns,
+		r = bdr_db_transfer_add(db, p->package, p->version, p->to.v[i], p->prio, p->now_ns,
 					p->bytes, &p->transfer[i], &sup);
 		p->superseded += sup;
 	}
@@ -114,12 +111,12 @@ static json_t *queued_result(const struct push_job *p)
 {
 	json_t *list = json_array();
 
-	for (size_t i = 0; i < p->nto; i++)
+	for (size_t i = 0; i < p->to.n; i++)
 		json_array_append_new(list, json_pack("{s:s, s:I, s:I, s:s, s:s}", "package",
 						      p->package, "version", (json_int_t)p->version,
 						      "transfer", (json_int_t)p->transfer[i], "to",
-						      p->to[i], "state", "queued"));
-	if (p->nto == 1) {
+						      p->to.v[i], "state", "queued"));
+	if (p->to.n == 1) {
 		json_t *one = json_incref(json_array_get(list, 0));
 		json_decref(list);
 		return one;
@@ -129,17 +126,17 @@ static json_t *queued_result(const struct push_job *p)
 
 static void queued(struct bdrd *d, struct push_job *p)
 {
-	for (size_t i = 0; i < p->nto; i++) {
-		struct bdr_log_ctx ctx = { .peer = p->to[i], .package = p->package,
+	for (size_t i = 0; i < p->to.n; i++) {
+		struct bdr_log_ctx ctx = { .peer = p->to.v[i], .package = p->package,
 					   .version = p->version };
 		log_info(&ctx, "queued", "transfer %" PRId64 "%s", p->transfer[i],
 			 p->superseded ? " (superseding older versions)" : "");
 		bdr_control_event(p->req, json_pack("{s:s, s:I, s:I, s:s}", "event", "queued",
 						    "transfer", (json_int_t)p->transfer[i],
-						    "version", (json_int_t)p->version, "to", p->to[i]));
+						    "version", (json_int_t)p->version, "to", p->to.v[i]));
 	}
 	if (p->wait)
-		bdrd_wait(d, p->req, p->transfer, p->nto);
+		bdrd_wait(d, p->req, p->transfer, p->to.n);
 	else
 		bdr_control_done(p->req, queued_result(p));
 	bdrd_kick(d);
@@ -182,75 +179,6 @@ static void push_done(struct bdrd_job *job, int rc)
 	job_free(p);
 }
 
-/* ---- destinations ---- */
-
-#define MAX_DESTS 1024 /* of one request; far above any fan-out of one site */
-
-static int add_dest(struct bdrd *d, struct push_job *p, const char *name, size_t len)
-{
-	site_name n;
-
-	if (!len || len > BDR_MAX_SITE_NAME)
-		return bdr_diag_set(&p->dg, -EINVAL, "'to' holds an empty or overlong site name");
-	memcpy(n, name, len);
-	n[len] = '\0';
-	if (!bdr_config_peer(&d->cfg, n) || !strcmp(n, d->cfg.site.name))
-		return bdr_diag_set(&p->dg, -ENOENT, "no site named '%s'", n);
-	for (size_t i = 0; i < p->nto; i++)
-		if (!strcmp(p->to[i], n))
-			return bdr_diag_set(&p->dg, -EINVAL, "'%s' is named twice", n);
-	if (p->nto == MAX_DESTS)
-		return bdr_diag_set(&p->dg, -EINVAL, "more than %d destinations", MAX_DESTS);
-	memcpy(p->to[p->nto++], n, len + 1);
-	return 0;
-}
-
-/* "all": this site's children; without children, every peer it can reach
- * (one with an address). */
-static int add_all(struct bdrd *d, struct push_job *p)
-{
-	bool children = false;
-
-	for (size_t i = 0; i < d->cfg.n_peers; i++)
-		children |= d->cfg.peers[i].relation == BDR_REL_CHILD;
-	for (size_t i = 0; i < d->cfg.n_peers; i++) {
-		const struct bdr_peer_config *pc = &d->cfg.peers[i];
-		bool pick = children ? pc->relation == BDR_REL_CHILD
-				     : pc->address.n && pc->relation != BDR_REL_PARENT;
-		int r = pick ? add_dest(d, p, pc->name, strlen(pc->name)) : 0;
-
-		if (r < 0)
-			return r;
-	}
-	if (!p->nto)
-		return bdr_diag_set(&p->dg, -ENOENT, "'all' names no site: this site has no "
-					      "children and no peer with an address");
-	return 0;
-}
-
-/* to: "all", or site names separated by commas. */
-static int resolve_dests(struct bdrd *d, struct push_job *p, const char *to)
-{
-	size_t n = d->cfg.n_peers < MAX_DESTS ? d->cfg.n_peers : MAX_DESTS;
-
-	if (!n)
-		return bdr_diag_set(&p->dg, -ENOENT, "no site named '%s'", to);
-	if (!(p->to = calloc(n, sizeof(*p->to))) || !(p->transfer = calloc(n, sizeof(*p->transfer))))
-		return bdr_diag_set(&p->dg, -ENOMEM, "out of memory");
-	if (!strcmp(to, "all"))
-		return add_all(d, p);
-	for (const char *s = to;; s++) {
-		const char *e = strchr(s, ',');
-		size_t len = e ? (size_t)(e - s) : strlen(s);
-		int r = p->nto == n ? bdr_diag_set(&p->dg, -EINVAL, "more destinations than peers")
-				    : add_dest(d, p, s, len);
-
-		if (r < 0 || !e)
-			return r;
-		s = e;
-	}
-}
-
 static int parse_priority(const char *s, enum bdr_db_priority *out)
 {
 	static const char *const names[] = { "high", "medium", "low" };
@@ -285,7 +213,10 @@ static struct push_job *job_new(struct bdrd *d, struct bdr_control_req *req, con
 		job_free(p);
 		return NULL;
 	}
-	if ((r = resolve_dests(d, p, to)) < 0) {
+	if ((r = bdrd_dests_resolve(d, to, &p->to, &p->dg)) == 0 &&
+	    !(p->transfer = calloc(p->to.n, sizeof(*p->transfer))))
+		r = bdr_diag_set(&p->dg, -ENOMEM, "out of memory");
+	if (r < 0) {
 		bdr_control_fail(req, r == -ENOENT ? "unknown_site" : r == -ENOMEM ? "internal"
 										    : "bad_request",
 				 "%s", p->dg.msg);

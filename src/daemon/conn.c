@@ -436,8 +436,10 @@ void conn_close(struct conn *c, int err, const char *why)
 		sender_detach(c->tx, err < 0 ? err : -ECONNRESET, why ? why : "connection closed");
 	c->tx = NULL;
 	receiver_detach_all(c);
-	if (c->ready)
+	if (c->ready) {
 		bdrd_report_on_close(c);
+		bdrd_remove_on_close(c);
+	}
 	if (c->ready && !c->outgoing) {
 		struct bdrd_peer *p = bdrd_peer_get(c->d, c->peer);
 		if (p && p->n_in)
@@ -487,6 +489,7 @@ static void on_ready(struct conn *c)
 		sender_start(c->tx, c);
 	}
 	bdrd_report_on_ready(c);
+	bdrd_remove_on_ready(c);
 }
 
 /* Which messages each end of a connection may receive: the initiator
@@ -536,8 +539,11 @@ static void dispatch(struct conn *c, const uint8_t *buf, size_t len)
 			conn_close(c, -BDR_EFORMAT, "message for no transfer");
 	} else if (m->type == BDR_MSG_PONG) {
 		bdrd_report_on_pong(c, m->ping.cookie);
+		bdrd_remove_on_pong(c, m->ping.cookie);
 	} else if (m->type == BDR_MSG_REPORT) {
 		bdrd_report_on_msg(c, m);
+	} else if (m->type == BDR_MSG_REMOVE) {
+		bdrd_remove_on_msg(c, m);
 	} else {
 		receiver_on_msg(c, m);
 	}

@@ -47,6 +47,8 @@ struct bdrd_peer {
 	uint64_t rate_bps;       /* recent bytes per second on the wire */
 	uint64_t rate_bytes;     /* bytes_sent at rate_ns */
 	int64_t rate_ns;
+	int64_t rm_round_ns; /* a round of REMOVEs waits for its PONG (0: none) */
+	int64_t rm_tried_ns; /* a connection was last opened for removals */
 	struct bdrd_peer *next;
 };
 
@@ -78,6 +80,7 @@ struct bdrd {
 	unsigned nconns;
 	unsigned work_pending;     /* jobs on the pool; shutdown waits for them */
 	struct bdrd_report report;
+	bool rm_busy;              /* a removal here runs on the pool */
 	bool stopping;
 	int exit_status;
 };
@@ -149,6 +152,16 @@ enum bdrd_offer_trust bdrd_hier_offer(const struct bdr_config *cfg, const char *
 				      size_t n);
 /* A version was activated here: queue it to each child (none for a dp). */
 void bdrd_hier_relay(struct bdrd *d, const char *package, uint64_t version, uint64_t bytes);
+/* The sites a request names: "all" (this site's children; without
+ * children every peer with an address but the parent) or names separated
+ * by commas, each a peer, none twice. -ENOENT (unknown site), -EINVAL, or
+ * -ENOMEM, with dg saying why; x is freed by the caller either way. */
+struct bdrd_dests {
+	char (*v)[BDR_MAX_SITE_NAME + 1]; /* owned: n names */
+	size_t n;
+};
+int bdrd_dests_resolve(struct bdrd *d, const char *to, struct bdrd_dests *x, struct bdr_diag *dg);
+void bdrd_dests_free(struct bdrd_dests *x);
 
 /* report.c: the status roll-up. Rows of this site's subtree stamped after
  * since (all: 0): its transfers to children (to every peer with top),
@@ -160,6 +173,15 @@ void bdrd_report_on_ready(struct conn *c);
 void bdrd_report_on_pong(struct conn *c, uint64_t cookie);
 void bdrd_report_on_close(struct conn *c);
 void bdrd_report_on_msg(struct conn *c, const struct bdr_msg *m);
+
+/* remove.c: removing a package down the hierarchy. Queues the removal of
+ * package at peer (this site's own name: here, then at its children). */
+int bdrd_remove_queue(struct bdrd *d, const char *package, const char *peer);
+void bdrd_remove_tick(struct bdrd *d);
+void bdrd_remove_on_ready(struct conn *c);
+void bdrd_remove_on_pong(struct conn *c, uint64_t cookie);
+void bdrd_remove_on_close(struct conn *c);
+void bdrd_remove_on_msg(struct conn *c, const struct bdr_msg *m);
 
 /* conn.c: one peer connection over the channel. */
 int conn_accept(struct bdrd *d);
@@ -217,5 +239,6 @@ extern const struct bdr_control_cmd bdrd_commands[];
 bdr_control_handler_fn bdrd_cmd_schedule;
 bdr_control_handler_fn bdrd_cmd_push;       /* cmd_push.c */
 bdr_control_handler_fn bdrd_cmd_distribute;
+bdr_control_handler_fn bdrd_cmd_remove;     /* remove.c */
 
 #endif

@@ -1,8 +1,13 @@
 /* The site hierarchy (bdr.conf(5), HIERARCHY): whose pushes this site
  * takes, and where a version it activated goes next. Decisions and queue
  * rows only; the receiver and the senders do the work. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bdr/error.h"
 
 #include "daemon/daemon.h"
 
@@ -63,4 +68,81 @@ void bdrd_hier_relay(struct bdrd *d, const char *package, uint64_t version, uint
 		}
 	if (n)
 		bdrd_kick(d);
+}
+
+/* ---- destinations of push, distribute and remove ---- */
+
+#define MAX_DESTS 1024 /* of one request; far above any fan-out of one site */
+
+static int add_dest(struct bdrd *d, struct bdrd_dests *x, const char *name, size_t len,
+		    struct bdr_diag *dg)
+{
+	char n[BDR_MAX_SITE_NAME + 1];
+
+	if (!len || len > BDR_MAX_SITE_NAME)
+		return bdr_diag_set(dg, -EINVAL, "'to' holds an empty or overlong site name");
+	memcpy(n, name, len);
+	n[len] = '\0';
+	if (!bdr_config_peer(&d->cfg, n) || !strcmp(n, d->cfg.site.name))
+		return bdr_diag_set(dg, -ENOENT, "no site named '%s'", n);
+	for (size_t i = 0; i < x->n; i++)
+		if (!strcmp(x->v[i], n))
+			return bdr_diag_set(dg, -EINVAL, "'%s' is named twice", n);
+	if (x->n == MAX_DESTS)
+		return bdr_diag_set(dg, -EINVAL, "more than %d destinations", MAX_DESTS);
+	memcpy(x->v[x->n++], n, len + 1);
+	return 0;
+}
+
+/* "all": this site's children; without children, every peer it can reach
+ * (one with an address) but its parent. */
+static int add_all(struct bdrd *d, struct bdrd_dests *x, struct bdr_diag *dg)
+{
+	bool children = false;
+
+	for (size_t i = 0; i < d->cfg.n_peers; i++)
+		children |= d->cfg.peers[i].relation == BDR_REL_CHILD;
+	for (size_t i = 0; i < d->cfg.n_peers; i++) {
+		const struct bdr_peer_config *pc = &d->cfg.peers[i];
+		bool pick = children ? pc->relation == BDR_REL_CHILD
+				     : pc->address.n && pc->relation != BDR_REL_PARENT;
+		int r = pick ? add_dest(d, x, pc->name, strlen(pc->name), dg) : 0;
+
+		if (r < 0)
+			return r;
+	}
+	if (!x->n)
+		return bdr_diag_set(dg, -ENOENT, "'all' names no site: this site has no "
+					   "children and no peer with an address");
+	return 0;
+}
+
+int bdrd_dests_resolve(struct bdrd *d, const char *to, struct bdrd_dests *x, struct bdr_diag *dg)
+{
+	size_t n = d->cfg.n_peers < MAX_DESTS ? d->cfg.n_peers : MAX_DESTS;
+
+	x->v = NULL, x->n = 0;
+	if (!n)
+		return bdr_diag_set(dg, -ENOENT, "no site named '%s'", to);
+	if (!(x->v = calloc(n, sizeof(*x->v))))
+		return bdr_diag_set(dg, -ENOMEM, "out of memory");
+	if (!strcmp(to, "all"))
+		return add_all(d, x, dg);
+	for (const char *s = to;; s++) {
+		const char *e = strchr(s, ',');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+		int r = x->n == n ? bdr_diag_set(dg, -EINVAL, "more destinations than peers")
+				  : add_dest(d, x, s, len, dg);
+
+		if (r < 0 || !e)
+			return r;
+		s = e;
+	}
+}
+
+void bdrd_dests_free(struct bdrd_dests *x)
+{
+	free(x->v);
+	x->v = NULL;
+	x->n = 0;
 }

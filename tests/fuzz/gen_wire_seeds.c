@@ -142,5 +142,8 @@ int main(int argc, char **argv)
 	strcpy(m.report.package, "app");
 	strcpy(m.report.error, "cannot connect: connection refused");
 	write_seed(argv[1], "report", &m);
+	m = (struct bdr_msg){ .type = BDR_MSG_REMOVE };
+	strcpy(m.remove.package, "app");
+	write_seed(argv[1], "remove", &m);
 	return 0;
 }

@@ -224,11 +224,43 @@ def test_many_destinations(root):
         s.stop()
 
 
+def test_remove_down_the_tree(root):
+    """remove --from region takes the package from region and both DPs and
+    leaves it at central; remove at central then takes it there too; a push
+    afterwards brings it back everywhere."""
+    central, region, dps = tree(root)
+    start(region, *dps, central)
+    src = os.path.join(root, "src")
+    T.make_tree(src, seed=86, total=1 * MiB)
+    central.push("app", src, "region")
+    for s in [region] + dps:
+        wait_tree(s, "app", src)
+    out = central.ctl("remove", "app", "--from", "region")
+    assert out["queued"] == ["region"], out
+    for s in [region] + dps:
+        T.wait_until(lambda s=s: not s.has_package("app"), 30, 0.1,
+                     "%s to remove the package" % s.name)
+    T.assert_same_tree(src, central.current_tree("app"))
+    T.log("remove --from region: gone from region, dp1, dp2; central keeps it")
+    out = central.ctl("remove", "app")
+    assert out["queued"] == ["central"], out
+    T.wait_until(lambda: not central.has_package("app"), 30, 0.1, "central to remove it")
+    assert "asked to remove the package" in region.log_text()
+    central.push("app", src, "region")
+    for s in [region] + dps:
+        wait_tree(s, "app", src)
+    rc, _, err = ctl_events(central, "remove", "app", "--from", "nowhere")
+    assert rc != 0 and "unknown_site" in err, err
+    for s in (central, region, *dps):
+        s.stop()
+
+
 TESTS = [
     test_push_reaches_the_tree,
     test_cut_link_resumes,
     test_dp_refuses_a_stranger,
     test_many_destinations,
+    test_remove_down_the_tree,
 ]
 
 if __name__ == "__main__":
