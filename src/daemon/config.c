@@ -98,6 +98,8 @@ static const struct bdr_config_key keys[] = {
 	  "The time zone in which the hours of schedules and rate limits are read." },
 	{ S, "quick_check", BDR_CONFIG_T_QUICK_CHECK, "mtime", 0, 0, RLD, SITE(quick_check),
 	  "Which files of a pushed directory are taken as unchanged without being read." },
+	{ S, "compression", BDR_CONFIG_T_COMPRESSION, "dictionary", 0, 0, RLD, SITE(compression),
+	  "Which chunk codecs this site offers its peers." },
 	{ S, "role", BDR_CONFIG_T_ROLE, "site", 0, 0, RLD, SITE(role),
 	  "site: receives versions and relays them to its children; dp: only receives." },
 
@@ -678,15 +680,18 @@ static const char *const relation_names[] = { "peer", "parent", "child", NULL };
 
 _Static_assert(sizeof(enum bdr_site_role) == sizeof(int) &&
 	       sizeof(enum bdr_peer_relation) == sizeof(int) &&
-	       sizeof(enum bdr_quick_check) == sizeof(int), "choices are stored as int");
+	       sizeof(enum bdr_quick_check) == sizeof(int) &&
+	       sizeof(enum bdr_compression) == sizeof(int), "choices are stored as int");
 
 static const char *const quick_check_names[] = { "mtime", "strict", NULL };
+static const char *const compression_names[] = { "dictionary", "zlib", NULL };
 
 static const char *const *choice_names(const struct bdr_config_key *k)
 {
 	switch (k->type) {
 	case BDR_CONFIG_T_ROLE: return role_names;
 	case BDR_CONFIG_T_QUICK_CHECK: return quick_check_names;
+	case BDR_CONFIG_T_COMPRESSION: return compression_names;
 	default: return relation_names;
 	}
 }
@@ -892,6 +897,8 @@ static const struct type_ops types[] = {
 	[BDR_CONFIG_T_RELATION] = { "One of peer, parent, child", false, parse_choice,
 				    format_choice, free_nothing },
 	[BDR_CONFIG_T_QUICK_CHECK] = { "One of mtime, strict", false, parse_choice,
+				       format_choice, free_nothing },
+	[BDR_CONFIG_T_COMPRESSION] = { "One of dictionary, zlib", false, parse_choice,
 				       format_choice, free_nothing },
 };
 

@@ -84,6 +84,10 @@ struct bdr_config_group {
  * relays them to its children; a distribution point only receives. */
 enum bdr_site_role { BDR_ROLE_SITE, BDR_ROLE_DP };
 
+/* The chunk codecs a site offers in HELLO: with dictionary, codec 2 too
+ * (proto/wire.md, "Chunk codecs"). */
+enum bdr_compression { BDR_COMPRESSION_DICT, BDR_COMPRESSION_ZLIB };
+
 /* What a peer is to this site. A parent is the one site whose pushes it
  * takes once it has one; a child is sent every version this site
  * receives; a plain peer is neither (sites outside a hierarchy). */
@@ -108,6 +112,7 @@ struct bdr_config_site {
 	char *timezone;
 	enum bdr_site_role role;
 	enum bdr_quick_check quick_check; /* for bdr_import_req */
+	enum bdr_compression compression; /* capabilities offered in HELLO */
 };
 
 struct bdr_config_limits {
@@ -230,6 +235,7 @@ enum bdr_config_type {
 	BDR_CONFIG_T_ROLE,      /* site or dp: enum bdr_site_role */
 	BDR_CONFIG_T_RELATION,  /* peer, parent or child: enum bdr_peer_relation */
 	BDR_CONFIG_T_QUICK_CHECK, /* mtime or strict: enum bdr_quick_check */
+	BDR_CONFIG_T_COMPRESSION, /* dictionary or zlib: enum bdr_compression */
 };
 
 #define BDR_CONFIG_F_REQUIRED 1u /* no default: must be set */

@@ -173,8 +173,8 @@ static int channel_open(struct conn *c)
 		.initiator = c->outgoing,
 		.site = c->d->cfg.site.name,
 		.key = &c->d->key,
-		/* Dictionary chunks are not produced yet; offer what we speak. */
-		.caps = BDR_CAP_ZLIB | BDR_CAP_RESUME | BDR_CAP_MANIFEST_DELTA | BDR_CAP_REPORT,
+		.caps = BDR_CAP_ZLIB | BDR_CAP_RESUME | BDR_CAP_MANIFEST_DELTA | BDR_CAP_REPORT |
+			(c->d->cfg.site.compression == BDR_COMPRESSION_DICT ? BDR_CAP_ZLIB_DICT : 0),
 		.peer_key = peer_key,
 		.peer_key_arg = c,
 	};

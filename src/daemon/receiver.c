@@ -8,12 +8,24 @@
  * an OFFER announces); received chunks wait in batches, and reading from
  * the connection stops while more than QUEUE_HIGH bytes of them wait.
  *
+ * A chunk of codec 2 names its dictionary as bytes of a file of a version
+ * we hold (dictref kind 2). The store job reads them from the library: the
+ * named version's manifest (cached per transfer) must list the path as a
+ * file that holds the range. A dictionary it cannot resolve (pruned
+ * version, unknown path, range past the file, another package, or kind 1)
+ * drops the chunk, which is asked for again with BDR_NEED_FORCE |
+ * BDR_NEED_PLAIN once the job is done. Those reads take no lib_lock: they
+ * use only the library's directory name, the trees never change, and a
+ * version pruned meanwhile reads as missing.
+ *
  * Ownership: the connection's list holds each transfer until it ends or
  * the connection goes; a running job holds a ref too; the last one frees. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bdr/compress.h"
 #include "bdr/error.h"
@@ -37,6 +49,12 @@ struct in_chunk {
 	uint8_t codec;
 	uint32_t len;
 	size_t off;
+	/* codec 2: dlen bytes at doff of the file of version dversion whose
+	 * path (dpath_len bytes) follows the data in the batch */
+	bool dforeign; /* a dictref this receiver does not resolve */
+	uint16_t dpath_len;
+	uint32_t dlen;
+	uint64_t dversion, doff;
 };
 
 struct rbatch {
@@ -82,6 +100,13 @@ struct recv_xfer {
 	struct bdrd_job job;
 	struct bdr_diag dg;
 	uint64_t bytes_in;          /* chunk bytes received on the wire */
+	/* Codec 2 (store jobs only): the held version dictionaries come from */
+	struct bdr_manifest dm;     /* owned; of version dm_version */
+	uint64_t dm_version;        /* 0: none loaded */
+	uint64_t dm_missing;        /* a version found missing */
+	struct bdr_chunk_ref *replain; /* owned: dropped, to ask for plain */
+	uint32_t nreplain, replain_cap;
+	uint64_t asked, dropped;    /* chunks asked for (not again), dropped */
 	int64_t db_written_ns;
 };
 
@@ -107,6 +132,8 @@ static void unref(struct recv_xfer *rx)
 	batch_free(rx->fill);
 	batch_free(rx->work);
 	free(rx->missing);
+	free(rx->replain);
+	bdr_manifest_free(&rx->dm);
 	free(rx->mbuf);
 	free(rx);
 }
@@ -220,11 +247,12 @@ static int plan_run(struct bdrd_job *job)
 	return r;
 }
 
-static void ask(struct recv_xfer *rx, uint32_t flags)
+static void ask_refs(struct recv_xfer *rx, const struct bdr_chunk_ref *want, uint32_t nwant,
+		     uint32_t flags)
 {
-	for (uint32_t i = 0; rx->c && (i < rx->nmissing || i == 0); i += BDR_WIRE_NEED_MAX) {
+	for (uint32_t i = 0; rx->c && (i < nwant || i == 0); i += BDR_WIRE_NEED_MAX) {
 		struct bdr_msg m = { .type = BDR_MSG_NEED };
-		uint32_t n = rx->nmissing - i;
+		uint32_t n = nwant - i;
 		uint8_t *refs;
 
 		if (n > BDR_WIRE_NEED_MAX)
@@ -233,15 +261,21 @@ static void ask(struct recv_xfer *rx, uint32_t flags)
 			conn_close(rx->c, -ENOMEM, "out of memory");
 			return;
 		}
-		bdr_wire_need_pack(rx->missing + i, n, refs);
+		bdr_wire_need_pack(want + i, n, refs);
 		m.need.xfer = rx->xfer;
-		m.need.flags = flags | (i + n >= rx->nmissing ? BDR_NEED_LAST : 0);
+		m.need.flags = flags | (i + n >= nwant ? BDR_NEED_LAST : 0);
 		m.need.count = n;
 		m.need.refs = refs;
 		conn_send(rx->c, &m);
 		free(refs);
 	}
-	rx->outstanding = rx->nmissing;
+	rx->outstanding += nwant;
+}
+
+static void ask(struct recv_xfer *rx, uint32_t flags)
+{
+	ask_refs(rx, rx->missing, rx->nmissing, flags);
+	rx->asked += rx->nmissing;
 	free(rx->missing);
 	rx->missing = NULL;
 	rx->nmissing = 0;
@@ -279,24 +313,112 @@ static void plan_done(struct bdrd_job *job, int rc)
 
 /* ---- storing chunks (worker, no lock: the rebuild is this job's alone) ---- */
 
+_Static_assert(BDR_MAX_PATH <= UINT16_MAX, "a dictref path length fits in_chunk.dpath_len");
+
+/* The held file a dictionary is read from, kept open across the chunks
+ * of one store job that name it. */
+struct dict_file {
+	const struct bdr_entry *e; /* in rx->dm */
+	int fd;                    /* owned */
+};
+
+/* The manifest of the version a dictref names, from the library. */
+static const struct bdr_manifest *dict_manifest(struct recv_xfer *rx, uint64_t version,
+					       struct dict_file *f)
+{
+	struct bdr_diag dg;
+
+	if (rx->dm_version == version)
+		return &rx->dm;
+	if (rx->dm_missing == version)
+		return NULL;
+	if (f->fd >= 0)
+		close(f->fd);
+	*f = (struct dict_file){ .fd = -1 };
+	bdr_manifest_free(&rx->dm);
+	rx->dm_version = 0;
+	if (bdr_library_manifest_load(rx->d->lib, rx->package, version, &rx->dm, &dg) < 0) {
+		rx->dm_missing = version;
+		return NULL;
+	}
+	rx->dm_version = version;
+	return &rx->dm;
+}
+
+/* Reads the chunk's dictionary into buf: 0, or -BDR_ENOTFOUND when this
+ * site cannot resolve it (every field is the peer's, checked here). */
+static int dict_resolve(struct recv_xfer *rx, const struct rbatch *b, const struct in_chunk *ch,
+			struct dict_file *f, uint8_t *buf)
+{
+	char path[BDR_MAX_PATH + 1], full[PATH_MAX];
+	const struct bdr_manifest *dm;
+	const struct bdr_entry *e;
+
+	if (ch->dforeign || !(dm = dict_manifest(rx, ch->dversion, f)))
+		return -BDR_ENOTFOUND;
+	memcpy(path, b->data + ch->off + ch->len, ch->dpath_len);
+	path[ch->dpath_len] = 0;
+	e = bdr_manifest_find(dm, path);
+	if (!e || e->type != BDR_ENTRY_FILE || ch->doff > e->size || ch->dlen > e->size - ch->doff)
+		return -BDR_ENOTFOUND;
+	if (f->e != e) {
+		if (f->fd >= 0)
+			close(f->fd);
+		*f = (struct dict_file){ .fd = -1 };
+		if (bdr_library_tree_path(rx->d->lib, rx->package, ch->dversion, full, sizeof(full)) < 0 ||
+		    strlen(full) + 1 + strlen(path) >= sizeof(full))
+			return -BDR_ENOTFOUND;
+		strcat(strcat(full, "/"), path);
+		if ((f->fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+			return -BDR_ENOTFOUND;
+		f->e = e;
+	}
+	if (pread(f->fd, buf, ch->dlen, (off_t)ch->doff) != (ssize_t)ch->dlen)
+		return -BDR_ENOTFOUND;
+	return 0;
+}
+
+/* A chunk whose dictionary could not be resolved: asked for again. */
+static int drop_chunk(struct recv_xfer *rx, const struct in_chunk *ch)
+{
+	if (rx->nreplain == rx->replain_cap) {
+		uint32_t cap = rx->replain_cap ? rx->replain_cap * 2 : 64;
+		struct bdr_chunk_ref *v = realloc(rx->replain, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		rx->replain = v, rx->replain_cap = cap;
+	}
+	rx->replain[rx->nreplain++] = (struct bdr_chunk_ref){ ch->id, ch->raw_len };
+	return 0;
+}
+
 static int store_run(struct bdrd_job *job)
 {
 	struct recv_xfer *rx = container_of(job, struct recv_xfer, job);
 	struct rbatch *b = rx->work;
 	struct bdr_decompressor *z = NULL;
-	uint8_t *raw = malloc(BDR_CHUNK_MAX_LIMIT);
-	int r = raw ? bdr_decompressor_new(&z) : -ENOMEM;
+	struct dict_file f = { .fd = -1 };
+	uint8_t *raw = malloc(BDR_CHUNK_MAX_LIMIT), *dict = malloc(BDR_CODEC_DICT_MAX);
+	int r = raw && dict ? bdr_decompressor_new(&z) : -ENOMEM;
 
 	for (uint32_t i = 0; r == 0 && i < b->n; i++) {
 		const struct in_chunk *ch = &b->v[i];
+		bool dct = ch->codec == BDR_CODEC_ZLIB_DICT;
 
-		r = bdr_decompress_chunk(z, ch->codec, b->data + ch->off, ch->len, NULL, 0, raw,
-					 ch->raw_len, &rx->dg);
+		if (dct && dict_resolve(rx, b, ch, &f, dict) < 0) {
+			r = drop_chunk(rx, ch);
+			continue;
+		}
+		r = bdr_decompress_chunk(z, ch->codec, b->data + ch->off, ch->len, dct ? dict : NULL,
+					 dct ? ch->dlen : 0, raw, ch->raw_len, &rx->dg);
 		if (r == 0)
 			r = bdr_rebuild_add_chunk(rx->rb, &ch->id, raw, ch->raw_len, &rx->dg);
 	}
+	if (f.fd >= 0)
+		close(f.fd);
 	bdr_decompressor_free(z);
 	free(raw);
+	free(dict);
 	return r;
 }
 
@@ -310,12 +432,26 @@ static void store_done(struct bdrd_job *job, int rc)
 	rx->queued_bytes -= rx->work->used;
 	batch_free(rx->work);
 	rx->work = NULL;
+	if (rc == 0 && rx->nreplain) {
+		/* A sender that honours PLAIN drops each chunk at most once. */
+		rx->dropped += rx->nreplain;
+		if (rx->dropped > rx->asked)
+			rc = bdr_diag_set(&rx->dg, -BDR_EFORMAT, "the sender keeps naming dictionaries "
+					  "this site cannot resolve, though asked for chunks without");
+	}
 	if (rx->state != RX_ENDED && rx->c) {
+		if (rc == 0 && rx->nreplain) {
+			log_info(&rx->ctx, "replain", "%" PRIu32 " chunks named a dictionary this site "
+				 "cannot read (of version %" PRIu64 "); asking for them without",
+				 rx->nreplain, rx->dm_missing ? rx->dm_missing : rx->dm_version);
+			ask_refs(rx, rx->replain, rx->nreplain, BDR_NEED_FORCE | BDR_NEED_PLAIN);
+		}
 		if (rc < 0)
 			finish(rx, BDR_DONE_FAILED, rc, rx->dg.msg);
-		else
+		else if (rx->c)
 			store_next(rx);
 	}
+	rx->nreplain = 0;
 	unref(rx);
 }
 
@@ -355,6 +491,12 @@ static void enqueue_fill(struct recv_xfer *rx)
 static int fill_add(struct recv_xfer *rx, const struct bdr_msg *m)
 {
 	struct rbatch *b = rx->fill;
+	const struct bdr_dictref *dr = &m->chunk.dict;
+	const bool dct = m->chunk.codec == BDR_CODEC_ZLIB_DICT;
+	/* Only what we can read: our package's files (the path goes along). */
+	const bool foreign = dct && (dr->kind != BDR_DICTREF_FILE || strcmp(dr->package, rx->package));
+	const size_t plen = dct && !foreign ? strlen(dr->path) : 0;
+	const size_t need = m->chunk.len + plen;
 
 	if (!b && !(b = rx->fill = calloc(1, sizeof(*b))))
 		return -ENOMEM;
@@ -365,20 +507,22 @@ static int fill_add(struct recv_xfer *rx, const struct bdr_msg *m)
 			return -ENOMEM;
 		b->v = v, b->cap = cap;
 	}
-	if (b->used + m->chunk.len > b->dcap) {
+	if (b->used + need > b->dcap) {
 		size_t cap = b->dcap ? b->dcap : BATCH_BYTES;
 		uint8_t *data;
-		while (cap < b->used + m->chunk.len)
+		while (cap < b->used + need)
 			cap *= 2;
 		if (!(data = realloc(b->data, cap)))
 			return -ENOMEM;
 		b->data = data, b->dcap = cap;
 	}
 	b->v[b->n++] = (struct in_chunk){ m->chunk.id, m->chunk.raw_len, m->chunk.codec,
-					  m->chunk.len, b->used };
+					  m->chunk.len, b->used, foreign, (uint16_t)plen,
+					  dct ? dr->len : 0, dct ? dr->version : 0, dct ? dr->offset : 0 };
 	memcpy(b->data + b->used, m->chunk.data, m->chunk.len);
-	b->used += m->chunk.len;
-	rx->queued_bytes += m->chunk.len;
+	memcpy(b->data + b->used + m->chunk.len, dr->path, plen);
+	b->used += need;
+	rx->queued_bytes += need;
 	return 0;
 }
 

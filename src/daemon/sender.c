@@ -9,6 +9,15 @@
  * (BATCH_RAW of input). The socket's backlog is held under
  * max_inflight_bytes: a batch starts only when the backlog is below it.
  *
+ * Codec 2 (proto/wire.md, "Chunk codecs"): when the peer holds an older
+ * version (the one its last DONE confirmed) and both offered
+ * BDR_CAP_ZLIB_DICT, each chunk is also compressed against a window of at
+ * most 32 KiB of the old file at the same path, placed by
+ * bdr_dictsel_pick, and goes with whichever form is smaller. The old
+ * file's index is built on a worker and kept in a small per-transfer LRU
+ * shared by the batch jobs; the window is read from our own copy of that
+ * version.
+ *
  * Ownership: refs counts the connection (until sender_detach) and a running
  * job; the last one frees. */
 #include <errno.h>
@@ -20,6 +29,7 @@
 #include <unistd.h>
 
 #include "bdr/compress.h"
+#include "bdr/dictsel.h"
 #include "bdr/error.h"
 #include "bdr/library.h"
 #include "bdr/manifest.h"
@@ -31,6 +41,14 @@
 #define BATCH_CHUNKS 1024u
 #define PIPELINE 2
 #define DB_EVERY_NS (2 * 1000000000ll)
+#define DICT_SLOTS 4                  /* old-file indexes kept per transfer */
+#define DICT_FILE_MAX (256ull << 20)  /* larger old files give no dictionary */
+/* zlib level with a dictionary. Measured on esbuild's v1 -> v2 (11 MB,
+ * one core): level 1 2.03 MB in 0.14 s, 4 1.68 MB in 0.18 s, 6 1.47 MB in
+ * 0.24 s, 9 1.43 MB in 0.71 s. A second, plain trial (level 1) won back
+ * 0.1% of the bytes for 0.17 s more, so there is none. */
+#define DICT_LEVEL 6
+#define NO_ENTRY UINT32_MAX
 
 struct loc {
 	struct bdr_chunk_id id;
@@ -39,11 +57,29 @@ struct loc {
 	uint64_t offset;
 };
 
-struct out_chunk {
+/* A chunk asked for; plain: the receiver could not resolve a dictionary. */
+struct qref {
 	struct bdr_chunk_ref ref;
+	bool plain;
+};
+
+struct out_chunk {
+	struct qref q;
 	uint8_t codec;
 	uint32_t len;
-	size_t off; /* in batch data */
+	size_t off;      /* in batch data */
+	uint32_t dentry; /* codec 2: the old file (in the base manifest) ... */
+	uint64_t doff;   /* ... and the window */
+	uint32_t dlen;
+};
+
+/* The index of one old file of the base version, shared by the batch jobs
+ * under dict_lock. */
+struct dict_slot {
+	uint32_t entry;               /* in the base manifest */
+	struct bdr_dictsel_index *ix; /* owned; NULL: a free slot */
+	unsigned users;               /* jobs picking from it */
+	uint64_t used;                /* LRU tick */
 };
 
 /* One job's worth of chunks. Up to PIPELINE batches are read and
@@ -56,6 +92,7 @@ struct batch {
 	bool done;
 	int rc;
 	uint32_t n;
+	bool dict;           /* codec 2 allowed (decided on the loop thread) */
 	struct out_chunk *v; /* owned */
 	uint8_t *data;       /* owned */
 	size_t cap, used;
@@ -81,11 +118,20 @@ struct send_xfer {
 	uint8_t *dbuf;             /* owned */
 	size_t dlen;
 	bool no_delta;             /* the peer could not use it: send in full */
+	/* Codec 2: the version the peer confirmed, its manifest, and where
+	 * its tree is here (read-only after the load job). */
+	uint64_t dict_base;        /* 0: no dictionaries */
+	struct bdr_manifest bm;    /* owned */
+	char btree[PATH_MAX];
+	bool no_dict;              /* the peer could not resolve one: plain only */
+	uv_mutex_t dict_lock;      /* guards dslots, dtick */
+	struct dict_slot dslots[DICT_SLOTS]; /* indexes owned */
+	uint64_t dtick;
 	bool loaded;
 	struct bdr_diag dg;
 	/* on the wire */
 	size_t moff;               /* manifest bytes sent */
-	struct bdr_chunk_ref *q;   /* owned: asked for, not yet read */
+	struct qref *q;            /* owned: asked for, not yet read */
 	uint32_t qhead, qlen, qcap;
 	uint64_t requested_bytes;  /* raw bytes of every chunk asked for */
 	uint64_t wire_base;        /* bytes_sent before this connection */
@@ -104,6 +150,10 @@ static void unref(struct send_xfer *tx)
 	if (--tx->refs > 0)
 		return;
 	bdr_manifest_free(&tx->m);
+	bdr_manifest_free(&tx->bm);
+	for (unsigned i = 0; i < DICT_SLOTS; i++)
+		bdr_dictsel_index_free(tx->dslots[i].ix);
+	uv_mutex_destroy(&tx->dict_lock);
 	free(tx->mbuf);
 	free(tx->dbuf);
 	free(tx->locs);
@@ -117,6 +167,10 @@ struct send_xfer *sender_new(struct bdrd *d, const struct bdr_db_transfer *row)
 
 	if (!tx)
 		return NULL;
+	if (uv_mutex_init(&tx->dict_lock)) {
+		free(tx);
+		return NULL;
+	}
 	tx->d = d;
 	tx->row = *row;
 	tx->refs = 1;
@@ -124,6 +178,7 @@ struct send_xfer *sender_new(struct bdrd *d, const struct bdr_db_transfer *row)
 					.version = tx->row.version };
 	tx->wire_base = row->bytes_sent;
 	bdr_manifest_init(&tx->m);
+	bdr_manifest_init(&tx->bm);
 	return tx;
 }
 
@@ -204,27 +259,32 @@ static int build_locs(struct send_xfer *tx)
 	return 0;
 }
 
-/* The delta against the highest version the peer confirmed, if we still
- * hold it and the delta is shorter. Best effort: any failure means the
- * manifest goes in full. */
-static void load_delta(struct send_xfer *tx)
+/* The highest version the peer confirmed, if we still hold it: the
+ * manifest as a delta against it, if shorter, and its files as the
+ * dictionaries of codec 2. Best effort: any failure means the manifest
+ * goes in full, or the chunks without dictionaries. */
+static void load_base(struct send_xfer *tx)
 {
 	struct bdr_library *lib = tx->d->lib;
+	struct bdr_diag dg;
 	uint8_t *bbuf = NULL;
 	size_t blen = 0;
 	uint64_t base;
 
 	if (bdr_db_peer_version_get(bdr_library_db(lib), tx->row.peer, tx->row.package, &base) < 0 ||
-	    base >= tx->row.version || base == 0)
+	    base >= tx->row.version || base == 0 ||
+	    bdr_library_manifest_read(lib, tx->row.package, base, &bbuf, &blen) < 0)
 		return;
-	if (bdr_library_manifest_read(lib, tx->row.package, base, &bbuf, &blen) == 0 &&
-	    bdr_mdelta_encode(bbuf, blen, tx->mbuf, tx->mlen, &tx->dbuf, &tx->dlen) == 0 &&
+	if (bdr_mdelta_encode(bbuf, blen, tx->mbuf, tx->mlen, &tx->dbuf, &tx->dlen) == 0 &&
 	    tx->dlen < tx->mlen) {
 		tx->base = base;
 	} else {
 		free(tx->dbuf);
 		tx->dbuf = NULL, tx->dlen = 0;
 	}
+	if (bdr_manifest_decode(bbuf, blen, NULL, &tx->bm, &dg) == 0 &&
+	    bdr_library_tree_path(lib, tx->row.package, base, tx->btree, sizeof(tx->btree)) == 0)
+		tx->dict_base = base;
 	free(bbuf);
 }
 
@@ -244,7 +304,7 @@ static int load_run(struct bdrd_job *job)
 	if (r == 0)
 		r = build_locs(tx);
 	if (r == 0)
-		load_delta(tx);
+		load_base(tx);
 	return r;
 }
 
@@ -350,6 +410,11 @@ void sender_start(struct send_xfer *tx, struct conn *c)
 
 /* ---- chunks (worker, no lock: the version's tree is immutable) ---- */
 
+static bool use_dict(const struct send_xfer *tx)
+{
+	return tx->dict_base && !tx->no_dict && tx->c && (conn_caps(tx->c) & BDR_CAP_ZLIB_DICT);
+}
+
 static const struct loc *loc_find(const struct send_xfer *tx, const struct bdr_chunk_ref *ref)
 {
 	struct loc key = { .id = ref->id, .len = ref->len };
@@ -379,30 +444,184 @@ static int read_chunk(struct send_xfer *tx, struct batch *b, const struct loc *l
 	return 0;
 }
 
+/* ---- dictionaries (worker) ---- */
+
+/* The index of old file entry (open at fd), from the LRU or built here. A
+ * slot of NULL means the index is the caller's own (every slot was in
+ * use), to free after. */
+static int dict_acquire(struct send_xfer *tx, uint32_t entry, int fd, struct dict_slot **slot,
+			struct bdr_dictsel_index **ix)
+{
+	struct dict_slot *free_slot = NULL;
+	struct bdr_dictsel_index *mine = NULL;
+	int r;
+
+	*slot = NULL, *ix = NULL;
+	for (int pass = 0; pass < 2; pass++) {
+		uv_mutex_lock(&tx->dict_lock);
+		for (unsigned i = 0; i < DICT_SLOTS; i++) {
+			struct dict_slot *sl = &tx->dslots[i];
+			if (sl->ix && sl->entry == entry) {
+				sl->users++;
+				sl->used = ++tx->dtick;
+				uv_mutex_unlock(&tx->dict_lock);
+				if (pass)
+					bdr_dictsel_index_free(mine); /* another job was faster */
+				*slot = sl, *ix = sl->ix;
+				return 0;
+			}
+			if (!sl->users && (!free_slot || !sl->ix ||
+					   (free_slot->ix && sl->used < free_slot->used)))
+				free_slot = sl;
+		}
+		if (pass) {
+			if (free_slot) {
+				bdr_dictsel_index_free(free_slot->ix);
+				*free_slot = (struct dict_slot){ entry, mine, 1, ++tx->dtick };
+				*slot = free_slot;
+			}
+			uv_mutex_unlock(&tx->dict_lock);
+			*ix = mine;
+			return 0;
+		}
+		uv_mutex_unlock(&tx->dict_lock);
+		/* Built unlocked: the other batch job need not wait for it. */
+		if ((r = bdr_dictsel_index_fd(&mine, fd, 0)) < 0)
+			return r;
+		free_slot = NULL;
+	}
+	return 0; /* not reached */
+}
+
+static void dict_release(struct send_xfer *tx, struct dict_slot *slot, struct bdr_dictsel_index *ix)
+{
+	if (!slot) {
+		bdr_dictsel_index_free(ix);
+		return;
+	}
+	uv_mutex_lock(&tx->dict_lock);
+	slot->users--;
+	uv_mutex_unlock(&tx->dict_lock);
+}
+
+/* One batch job's compression state: the old file it picks from now. */
+struct coder {
+	struct send_xfer *tx;
+	struct bdr_compressor *z;     /* owned: plain trials */
+	struct bdr_compressor *zd;    /* owned: dictionary trials */
+	uint8_t *raw;                 /* owned: BDR_CHUNK_MAX_LIMIT */
+	uint8_t *win;                 /* owned: BDR_CODEC_DICT_MAX */
+	uint32_t new_entry;           /* the new file the old one serves */
+	uint32_t old_entry;           /* NO_ENTRY: no dictionary for it */
+	int old_fd;                   /* owned */
+	struct dict_slot *slot;
+	struct bdr_dictsel_index *ix; /* owned when slot is NULL */
+};
+
+static void coder_drop_old(struct coder *k)
+{
+	if (k->ix)
+		dict_release(k->tx, k->slot, k->ix);
+	if (k->old_fd >= 0)
+		close(k->old_fd);
+	k->ix = NULL, k->slot = NULL, k->old_fd = -1;
+	k->old_entry = NO_ENTRY;
+}
+
+/* The old file for new file entry: the same path in the base version. */
+static void coder_switch(struct coder *k, uint32_t new_entry)
+{
+	struct send_xfer *tx = k->tx;
+	const struct bdr_entry *e;
+	char path[PATH_MAX * 2];
+
+	if (k->new_entry == new_entry)
+		return;
+	coder_drop_old(k);
+	k->new_entry = new_entry;
+	e = bdr_manifest_find(&tx->bm, tx->m.entries[new_entry].path);
+	if (!e || e->type != BDR_ENTRY_FILE || !e->size || e->size > DICT_FILE_MAX)
+		return;
+	snprintf(path, sizeof(path), "%s/%s", tx->btree, e->path);
+	if ((k->old_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return; /* pruned meanwhile: no dictionary */
+	if (dict_acquire(tx, (uint32_t)(e - tx->bm.entries), k->old_fd, &k->slot, &k->ix) < 0) {
+		coder_drop_old(k);
+		return;
+	}
+	k->old_entry = (uint32_t)(e - tx->bm.entries);
+}
+
+/* Reads the window for the chunk in k->raw; 0 and its length, or no
+ * dictionary. */
+static uint32_t coder_window(struct coder *k, const struct loc *l, struct out_chunk *o)
+{
+	struct bdr_dictsel_window w;
+
+	coder_switch(k, l->entry);
+	if (k->old_entry == NO_ENTRY || bdr_dictsel_pick(k->ix, k->raw, l->len, l->offset, &w) < 0 ||
+	    !w.len || pread(k->old_fd, k->win, w.len, (off_t)w.off) != (ssize_t)w.len)
+		return 0;
+	o->dentry = k->old_entry, o->doff = w.off, o->dlen = w.len;
+	return w.len;
+}
+
+/* Compresses k->raw into out: against a dictionary if allowed and found,
+ * else (or if that does not get under 97%) plain. */
+static int coder_run(struct coder *k, bool dict, const struct loc *l, struct out_chunk *o,
+		     uint8_t *out, uint32_t cap)
+{
+	uint32_t dlen = dict && !o->q.plain ? coder_window(k, l, o) : 0;
+	int r = 0;
+
+	if (dlen)
+		r = bdr_compress_chunk(k->zd, k->raw, l->len, k->win, dlen, out, cap, &o->len, &o->codec);
+	if (r < 0 || (dlen && o->codec == BDR_CODEC_ZLIB_DICT))
+		return r;
+	return bdr_compress_chunk(k->z, k->raw, l->len, NULL, 0, out, cap, &o->len, &o->codec);
+}
+
+static int coder_init(struct coder *k, struct send_xfer *tx, bool dict)
+{
+	*k = (struct coder){ .tx = tx, .new_entry = NO_ENTRY, .old_entry = NO_ENTRY, .old_fd = -1 };
+	if (!(k->raw = malloc(BDR_CHUNK_MAX_LIMIT)))
+		return -ENOMEM;
+	if (dict && !(k->win = malloc(BDR_CODEC_DICT_MAX)))
+		return -ENOMEM;
+	int r = bdr_compressor_new(&k->z, 0);
+	return r == 0 && dict ? bdr_compressor_new(&k->zd, DICT_LEVEL) : r;
+}
+
+static void coder_free(struct coder *k)
+{
+	coder_drop_old(k);
+	bdr_compressor_free(k->z);
+	bdr_compressor_free(k->zd);
+	free(k->raw);
+	free(k->win);
+}
+
 static int batch_run(struct bdrd_job *job)
 {
 	struct batch *b = container_of(job, struct batch, job);
 	struct send_xfer *tx = b->tx;
-	struct bdr_compressor *z = NULL;
-	uint8_t *raw = malloc(BDR_CHUNK_MAX_LIMIT);
+	struct coder k;
 	uint32_t fd_entry = 0;
-	int fd = -1, r = raw ? bdr_compressor_new(&z, 0) : -ENOMEM;
+	int fd = -1, r = coder_init(&k, tx, b->dict);
 
 	for (uint32_t i = 0; r == 0 && i < b->n; i++) {
 		struct out_chunk *o = &b->v[i];
-		const struct loc *l = loc_find(tx, &o->ref);
+		const struct loc *l = loc_find(tx, &o->q.ref);
 
-		r = read_chunk(tx, b, l, &fd, &fd_entry, raw);
+		r = read_chunk(tx, b, l, &fd, &fd_entry, k.raw);
 		if (r == 0)
-			r = bdr_compress_chunk(z, raw, l->len, NULL, 0, b->data + b->used,
-					       (uint32_t)(b->cap - b->used), &o->len, &o->codec);
+			r = coder_run(&k, b->dict, l, o, b->data + b->used, (uint32_t)(b->cap - b->used));
 		o->off = b->used;
 		b->used += o->len;
 	}
 	if (fd >= 0)
 		close(fd);
-	bdr_compressor_free(z);
-	free(raw);
+	coder_free(&k);
 	return r;
 }
 
@@ -428,9 +647,18 @@ static void send_batch(struct send_xfer *tx, struct batch *b)
 	for (uint32_t i = 0; tx->c && !tx->ended && i < b->n; i++) {
 		struct bdr_msg m = { .type = BDR_MSG_CHUNK };
 		m.chunk.xfer = (uint64_t)tx->row.id;
-		m.chunk.id = b->v[i].ref.id;
-		m.chunk.raw_len = b->v[i].ref.len;
+		m.chunk.id = b->v[i].q.ref.id;
+		m.chunk.raw_len = b->v[i].q.ref.len;
 		m.chunk.codec = b->v[i].codec;
+		if (m.chunk.codec == BDR_CODEC_ZLIB_DICT) {
+			struct bdr_dictref *dr = &m.chunk.dict;
+			dr->kind = BDR_DICTREF_FILE;
+			snprintf(dr->package, sizeof(dr->package), "%s", tx->row.package);
+			dr->version = tx->dict_base;
+			snprintf(dr->path, sizeof(dr->path), "%s", tx->bm.entries[b->v[i].dentry].path);
+			dr->offset = b->v[i].doff;
+			dr->len = b->v[i].dlen;
+		}
 		m.chunk.len = b->v[i].len;
 		m.chunk.data = b->data + b->v[i].off;
 		if (conn_send(tx->c, &m) < 0)
@@ -474,8 +702,8 @@ static struct batch *batch_take(struct send_xfer *tx)
 	uint32_t n = 0;
 
 	while (n < BATCH_CHUNKS && tx->qhead + n < tx->qlen && (n == 0 || raw < BATCH_RAW)) {
-		raw += tx->q[tx->qhead + n].len;
-		cap += BDR_ZLIB_BOUND(tx->q[tx->qhead + n].len);
+		raw += tx->q[tx->qhead + n].ref.len;
+		cap += BDR_ZLIB_BOUND(tx->q[tx->qhead + n].ref.len);
 		n++;
 	}
 	if (!b || !(b->v = calloc(n, sizeof(*b->v))) || !(b->data = malloc(cap))) {
@@ -483,8 +711,9 @@ static struct batch *batch_take(struct send_xfer *tx)
 		return NULL;
 	}
 	for (uint32_t i = 0; i < n; i++)
-		b->v[i].ref = tx->q[tx->qhead + i];
+		b->v[i].q = tx->q[tx->qhead + i];
 	b->n = n, b->cap = cap;
+	b->dict = use_dict(tx);
 	tx->qhead += n;
 	if (tx->qhead == tx->qlen)
 		tx->qhead = tx->qlen = 0;
@@ -544,19 +773,23 @@ static int on_need(struct send_xfer *tx, const struct bdr_msg *m)
 		return -BDR_ELIMIT; /* more than the version holds: a confused peer */
 	if (tx->qlen + n > tx->qcap) {
 		uint32_t cap = tx->qcap ? tx->qcap : 1024;
-		struct bdr_chunk_ref *q;
+		struct qref *q;
 		while (cap < tx->qlen + n)
 			cap *= 2;
 		if (!(q = realloc(tx->q, cap * sizeof(*q))))
 			return -ENOMEM;
 		tx->q = q, tx->qcap = cap;
 	}
+	/* The receiver could not resolve a dictionary: most likely it lost
+	 * the base version, so no more dictionaries for this transfer. */
+	if (m->need.flags & BDR_NEED_PLAIN)
+		tx->no_dict = true;
 	for (uint32_t i = 0; i < n; i++) {
 		struct bdr_chunk_ref ref;
 		bdr_wire_need_ref(m, i, &ref);
 		if (!loc_find(tx, &ref))
 			return -BDR_ENOTFOUND;
-		tx->q[tx->qlen++] = ref;
+		tx->q[tx->qlen++] = (struct qref){ ref, (m->need.flags & BDR_NEED_PLAIN) != 0 };
 		tx->requested_bytes += ref.len;
 	}
 	pump(tx);
@@ -583,6 +816,7 @@ static void on_done(struct send_xfer *tx, const struct bdr_msg *m)
 		log_info(&tx->ctx, "offer", "the destination could not use the manifest delta (%s); "
 			 "offering the manifest in full", m->done.message);
 		tx->no_delta = true;
+		tx->no_dict = true; /* nor, most likely, its files */
 		send_offer(tx);
 		return;
 	}
