@@ -343,8 +343,11 @@ Test(config, numbers_are_bounded_by_the_table)
 			continue;
 		tested++;
 		cr_assert_lt(k->min, k->max, "%s", k->name);
-		/* 0 is meaningful only for a count of retries ("give up at once"). */
-		cr_assert(k->min > 0 || !strcmp(k->name, "retries"), "%s: 0 is not meaningful", k->name);
+		/* 0 is meaningful only for a count of retries ("give up at once")
+		 * and the chunk cache ("no sharing"). */
+		cr_assert(k->min > 0 || !strcmp(k->name, "retries") ||
+				  !strcmp(k->name, "chunk_cache_bytes"),
+			  "%s: 0 is not meaningful", k->name);
 		if (size) {
 			size_text(lo, sizeof(lo), k->min);
 			size_text(hi, sizeof(hi), k->max);

@@ -19,6 +19,7 @@ struct entry {
 	struct bdr_chunk_id id;
 	uint64_t variant;
 	uint8_t codec;
+	bool pending;               /* claimed: being encoded, no data yet */
 	uint32_t len;
 	struct entry *hnext;        /* in its bucket */
 	struct entry *prev, *next;  /* in the LRU list, most recent first */
@@ -27,6 +28,7 @@ struct entry {
 
 struct bdrd_ccache {
 	uv_mutex_t lock;
+	uv_cond_t filled;           /* a pending entry was filled or given up */
 	struct entry **bucket;
 	size_t nbucket, n;
 	size_t bytes, max;
@@ -59,6 +61,7 @@ int bdrd_ccache_new(struct bdrd_ccache **out, size_t max_bytes)
 	c->nbucket = 1024;
 	c->max = max_bytes;
 	uv_mutex_init(&c->lock);
+	uv_cond_init(&c->filled);
 	*out = c;
 	return 0;
 }
@@ -72,6 +75,7 @@ void bdrd_ccache_free(struct bdrd_ccache *c)
 		free(e);
 	}
 	free(c->bucket);
+	uv_cond_destroy(&c->filled);
 	uv_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -131,14 +135,40 @@ static void grow(struct bdrd_ccache *c)
 	}
 }
 
+static void insert(struct bdrd_ccache *c, struct entry *e)
+{
+	size_t s;
+
+	while (c->bytes + entry_bytes(e) > c->max && c->tail && !c->tail->pending)
+		drop(c, c->tail);
+	if (c->n >= c->nbucket)
+		grow(c);
+	s = slot(c, &e->id, e->variant);
+	e->hnext = c->bucket[s];
+	c->bucket[s] = e;
+	lru_front(c, e);
+	c->bytes += entry_bytes(e);
+	c->n++;
+}
+
 int bdrd_ccache_get(struct bdrd_ccache *c, const struct bdr_chunk_id *id, uint64_t variant,
-		    uint8_t *codec, uint8_t *buf, size_t cap, uint32_t *len)
+		    uint8_t *codec, uint8_t *buf, size_t cap, uint32_t *len, bool claim)
 {
 	struct entry *e;
 	int r = -ENOENT;
 
 	uv_mutex_lock(&c->lock);
-	if ((e = find(c, id, variant)) && e->len <= cap) {
+	/* Someone encodes it right now: the result is a moment away. */
+	while ((e = find(c, id, variant)) && e->pending)
+		uv_cond_wait(&c->filled, &c->lock);
+	if (!e && claim && (e = calloc(1, sizeof(*e)))) {
+		*e = (struct entry){ .id = *id, .variant = variant, .pending = true };
+		insert(c, e);
+		c->st.misses++;
+		uv_mutex_unlock(&c->lock);
+		return 1;
+	}
+	if (e && e->len <= cap) {
 		memcpy(buf, e->data, e->len);
 		*codec = e->codec;
 		*len = e->len;
@@ -154,29 +184,56 @@ int bdrd_ccache_get(struct bdrd_ccache *c, const struct bdr_chunk_id *id, uint64
 }
 
 void bdrd_ccache_put(struct bdrd_ccache *c, const struct bdr_chunk_id *id, uint64_t variant,
-		     uint8_t codec, const uint8_t *data, uint32_t len)
+		     uint8_t codec, const void *head, uint32_t hlen, const uint8_t *data,
+		     uint32_t len)
 {
-	struct entry *e = malloc(sizeof(*e) + len);
+	struct entry *e = malloc(sizeof(*e) + hlen + len), *old;
 
-	if (!e)
+	if (!e) {
+		bdrd_ccache_abandon(c, id, variant);
 		return;
-	*e = (struct entry){ .id = *id, .variant = variant, .codec = codec, .len = len };
-	memcpy(e->data, data, len);
+	}
+	*e = (struct entry){ .id = *id, .variant = variant, .codec = codec, .len = hlen + len };
+	if (hlen)
+		memcpy(e->data, head, hlen);
+	memcpy(e->data + hlen, data, len);
 	uv_mutex_lock(&c->lock);
-	if (entry_bytes(e) > c->max || find(c, id, variant)) {
+	if ((old = find(c, id, variant)) && old->pending) {
+		drop(c, old);
+		c->st.evicted--; /* replaced, not evicted */
+		old = NULL;
+		uv_cond_broadcast(&c->filled);
+	}
+	if (entry_bytes(e) > c->max || old) {
 		uv_mutex_unlock(&c->lock);
 		free(e);
 		return;
 	}
-	while (c->bytes + entry_bytes(e) > c->max)
-		drop(c, c->tail);
-	if (c->n >= c->nbucket)
-		grow(c);
-	e->hnext = c->bucket[slot(c, id, variant)];
-	c->bucket[slot(c, id, variant)] = e;
-	lru_front(c, e);
-	c->bytes += entry_bytes(e);
-	c->n++;
+	insert(c, e);
+	uv_mutex_unlock(&c->lock);
+}
+
+void bdrd_ccache_abandon(struct bdrd_ccache *c, const struct bdr_chunk_id *id, uint64_t variant)
+{
+	struct entry *e;
+
+	uv_mutex_lock(&c->lock);
+	if ((e = find(c, id, variant)) && e->pending) {
+		drop(c, e);
+		c->st.evicted--;
+		uv_cond_broadcast(&c->filled);
+	}
+	uv_mutex_unlock(&c->lock);
+}
+
+void bdrd_ccache_clear(struct bdrd_ccache *c)
+{
+	uv_mutex_lock(&c->lock);
+	for (struct entry *e = c->head, *next; e; e = next) {
+		next = e->next;
+		if (!e->pending) /* a claimer will fill or give it up */
+			drop(c, e);
+	}
 	uv_mutex_unlock(&c->lock);
 }
 

@@ -123,6 +123,7 @@ struct bdr_config_limits {
 	uint32_t idle_timeout_s;
 	uint32_t max_transfers; /* running at once, all peers together */
 	uint32_t max_transfers_per_peer; /* running at once to one peer */
+	uint64_t chunk_cache_bytes; /* encoded chunks shared by a fan-out (0: none) */
 	uint32_t retries;       /* failed attempts before a transfer fails */
 	uint32_t retry_delay_s; /* between attempts */
 };

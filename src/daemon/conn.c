@@ -48,6 +48,7 @@ struct conn {
 	 * carries). Output the throttle does not allow yet waits in pq. */
 	struct bdr_throttle thr;
 	bool throttled;
+	bool corked;               /* sealed frames gather until conn_cork(false) */
 	int thr_hour;
 	int64_t thr_hour_at;       /* realtime ns of the next local hour check */
 	struct pending *pq_head, *pq_tail; /* owned */
@@ -359,9 +360,16 @@ static int send_msg(struct conn *c, const struct bdr_msg *m)
 	}
 	r = bdr_channel_send(c->ch, buf, len);
 	free(buf);
-	if (r == 0)
+	if (r == 0 && !c->corked)
 		r = flush(c);
 	return r;
+}
+
+void conn_cork(struct conn *c, bool cork)
+{
+	c->corked = cork;
+	if (!cork && !c->closing && flush(c) < 0)
+		conn_close(c, -ENOMEM, "out of memory");
 }
 
 int conn_send(struct conn *c, const struct bdr_msg *m)

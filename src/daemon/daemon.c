@@ -14,6 +14,7 @@
 
 #include "bdr/error.h"
 #include "bdr/library.h"
+#include "daemon/ccache.h"
 #include "daemon/daemon.h"
 #include "daemon/policy.h"
 
@@ -442,6 +443,9 @@ static int open_state(struct bdrd *d)
 		return bdr_log_err(BDR_LOG_ERROR, NULL, r, "start", "database %s: %s", path, dg.msg);
 	if (requeued)
 		log_info(NULL, "start", "%u interrupted transfers queued again; they resume", requeued);
+	if (d->cfg.limits.chunk_cache_bytes &&
+	    (r = bdrd_ccache_new(&d->ccache, d->cfg.limits.chunk_cache_bytes)) < 0)
+		return bdr_log_err(BDR_LOG_ERROR, NULL, r, "start", "chunk cache");
 	return 0;
 }
 
@@ -478,6 +482,7 @@ static void cleanup(struct bdrd *d)
 	}
 	bdr_db_close(d->db);
 	bdr_library_close(d->lib);
+	bdrd_ccache_free(d->ccache);
 	bdr_key_wipe(&d->key);
 	bdr_config_free(&d->cfg);
 	uv_mutex_destroy(&d->lib_lock);

@@ -81,6 +81,8 @@ struct bdrd {
 	unsigned work_pending;     /* jobs on the pool; shutdown waits for them */
 	struct bdrd_report report;
 	bool rm_busy;              /* a removal here runs on the pool */
+	struct bdrd_ccache *ccache; /* owned; NULL: chunk_cache_bytes 0 */
+	struct send_xfer *senders; /* every live sender (sender.c) */
 	bool stopping;
 	int exit_status;
 };
@@ -201,6 +203,9 @@ void conn_set_rate(struct conn *c, const struct bdr_rate_spec *spec);
 /* Bytes handed to the kernel's socket and not yet written. */
 size_t conn_backlog(const struct conn *c);
 void conn_close(struct conn *c, int err, const char *why);
+/* While corked, conn_send seals frames but writes nothing; uncorking writes
+ * them at once: a batch of chunks is one write, not one per chunk. */
+void conn_cork(struct conn *c, bool cork);
 void conn_close_all(struct bdrd *d, const char *why);
 void conn_pause_read(struct conn *c, bool pause);
 const char *conn_peer(const struct conn *c);

@@ -34,6 +34,7 @@
 #include "bdr/library.h"
 #include "bdr/manifest.h"
 #include "bdr/mdelta.h"
+#include "daemon/ccache.h"
 #include "daemon/daemon.h"
 #include "daemon/policy.h"
 
@@ -93,6 +94,7 @@ struct batch {
 	int rc;
 	uint32_t n;
 	bool dict;           /* codec 2 allowed (decided on the loop thread) */
+	bool share;          /* through the chunk cache: others send this version too */
 	struct out_chunk *v; /* owned */
 	uint8_t *data;       /* owned */
 	size_t cap, used;
@@ -128,6 +130,7 @@ struct send_xfer {
 	struct dict_slot dslots[DICT_SLOTS]; /* indexes owned */
 	uint64_t dtick;
 	bool loaded;
+	struct send_xfer *snext;   /* in d->senders */
 	struct bdr_diag dg;
 	/* on the wire */
 	size_t moff;               /* manifest bytes sent */
@@ -147,8 +150,16 @@ struct send_xfer {
 
 static void unref(struct send_xfer *tx)
 {
+	struct send_xfer **pp = &tx->d->senders;
+
 	if (--tx->refs > 0)
 		return;
+	while (*pp != tx)
+		pp = &(*pp)->snext;
+	*pp = tx->snext;
+	/* The fan-out is over: its chunks give their memory back. */
+	if (!tx->d->senders && tx->d->ccache)
+		bdrd_ccache_clear(tx->d->ccache);
 	bdr_manifest_free(&tx->m);
 	bdr_manifest_free(&tx->bm);
 	for (unsigned i = 0; i < DICT_SLOTS; i++)
@@ -174,6 +185,8 @@ struct send_xfer *sender_new(struct bdrd *d, const struct bdr_db_transfer *row)
 	tx->d = d;
 	tx->row = *row;
 	tx->refs = 1;
+	tx->snext = d->senders;
+	d->senders = tx;
 	tx->ctx = (struct bdr_log_ctx){ .peer = tx->row.peer, .package = tx->row.package,
 					.version = tx->row.version };
 	tx->wire_base = row->bytes_sent;
@@ -581,9 +594,17 @@ static int coder_run(struct coder *k, bool dict, const struct loc *l, struct out
 	return bdr_compress_chunk(k->z, k->raw, l->len, NULL, 0, out, cap, &o->len, &o->codec);
 }
 
-static int coder_init(struct coder *k, struct send_xfer *tx, bool dict)
+static void coder_init(struct coder *k, struct send_xfer *tx)
 {
 	*k = (struct coder){ .tx = tx, .new_entry = NO_ENTRY, .old_entry = NO_ENTRY, .old_fd = -1 };
+}
+
+/* Buffers and compressors, made at the first chunk the cache does not
+ * hold (a batch served from it needs none). */
+static int coder_ready(struct coder *k, bool dict)
+{
+	if (k->raw)
+		return 0;
 	if (!(k->raw = malloc(BDR_CHUNK_MAX_LIMIT)))
 		return -ENOMEM;
 	if (dict && !(k->win = malloc(BDR_CODEC_DICT_MAX)))
@@ -601,21 +622,92 @@ static void coder_free(struct coder *k)
 	free(k->win);
 }
 
+/* ---- the chunk cache: a version sent to several sites is encoded once ---- */
+
+/* What a codec 2 encoding names, kept in front of its bytes in the cache. */
+struct dict_meta {
+	uint32_t entry, len;
+	uint64_t off;
+};
+
+/* The cache key's variant: the raw length, and for codec 2 what the
+ * dictionaries come from (the package and the base version). */
+static uint64_t cache_variant(const struct send_xfer *tx, const struct batch *b,
+			      const struct out_chunk *o)
+{
+	uint64_t v = (uint64_t)o->q.ref.len << 32;
+
+	if (b->dict && !o->q.plain) {
+		uint64_t h = 1469598103934665603ull;
+		for (const char *p = tx->row.package; *p; p++)
+			h = (h ^ (uint8_t)*p) * 1099511628211ull;
+		v ^= h ^ (tx->dict_base * 0x9e3779b97f4a7c15ull) ^ 1;
+	}
+	return v;
+}
+
+/* 0: o is filled from the cache; 1: ours to encode, then cache_put or
+ * give up; < 0: encode, and keep nothing. */
+static int cache_get(struct send_xfer *tx, struct batch *b, struct out_chunk *o, uint64_t var)
+{
+	uint8_t *out = b->data + b->used;
+	struct dict_meta dm;
+	uint32_t len;
+	uint8_t codec;
+	int r = bdrd_ccache_get(tx->d->ccache, &o->q.ref.id, var, &codec, out, b->cap - b->used,
+				&len, true);
+
+	if (r != 0)
+		return r;
+	if (codec == BDR_CODEC_ZLIB_DICT) {
+		if (len < sizeof(dm))
+			return -EINVAL;
+		memcpy(&dm, out, sizeof(dm));
+		len -= sizeof(dm);
+		memmove(out, out + sizeof(dm), len);
+		o->dentry = dm.entry, o->doff = dm.off, o->dlen = dm.len;
+	}
+	o->codec = codec;
+	o->len = len;
+	return 0;
+}
+
+static void cache_put(struct send_xfer *tx, struct batch *b, struct out_chunk *o, uint64_t var)
+{
+	struct dict_meta dm = { o->dentry, o->dlen, o->doff };
+	bool d = o->codec == BDR_CODEC_ZLIB_DICT;
+
+	bdrd_ccache_put(tx->d->ccache, &o->q.ref.id, var, o->codec, d ? &dm : NULL,
+			d ? (uint32_t)sizeof(dm) : 0, b->data + b->used, o->len);
+}
+
 static int batch_run(struct bdrd_job *job)
 {
 	struct batch *b = container_of(job, struct batch, job);
 	struct send_xfer *tx = b->tx;
 	struct coder k;
 	uint32_t fd_entry = 0;
-	int fd = -1, r = coder_init(&k, tx, b->dict);
+	int fd = -1, r = 0;
 
+	coder_init(&k, tx);
 	for (uint32_t i = 0; r == 0 && i < b->n; i++) {
 		struct out_chunk *o = &b->v[i];
 		const struct loc *l = loc_find(tx, &o->q.ref);
+		uint64_t var = b->share ? cache_variant(tx, b, o) : 0;
+		int cached = b->share ? cache_get(tx, b, o, var) : -ENOENT;
 
-		r = read_chunk(tx, b, l, &fd, &fd_entry, k.raw);
-		if (r == 0)
-			r = coder_run(&k, b->dict, l, o, b->data + b->used, (uint32_t)(b->cap - b->used));
+		if (cached != 0) {
+			r = coder_ready(&k, b->dict);
+			if (r == 0)
+				r = read_chunk(tx, b, l, &fd, &fd_entry, k.raw);
+			if (r == 0)
+				r = coder_run(&k, b->dict, l, o, b->data + b->used,
+					      (uint32_t)(b->cap - b->used));
+			if (cached == 1 && r == 0)
+				cache_put(tx, b, o, var);
+			else if (cached == 1)
+				bdrd_ccache_abandon(tx->d->ccache, &o->q.ref.id, var);
+		}
 		o->off = b->used;
 		b->used += o->len;
 	}
@@ -644,6 +736,9 @@ static void send_batch(struct send_xfer *tx, struct batch *b)
 		conn_close(tx->c, 0, "transfer failed");
 		return;
 	}
+	struct conn *c = tx->c; /* alive until the loop turns, even if closed */
+
+	conn_cork(c, true);
 	for (uint32_t i = 0; tx->c && !tx->ended && i < b->n; i++) {
 		struct bdr_msg m = { .type = BDR_MSG_CHUNK };
 		m.chunk.xfer = (uint64_t)tx->row.id;
@@ -665,6 +760,7 @@ static void send_batch(struct send_xfer *tx, struct batch *b)
 			break;
 		tx->progress_bytes += m.chunk.len;
 	}
+	conn_cork(c, false);
 }
 
 static void batch_done(struct bdrd_job *job, int rc)
@@ -695,6 +791,16 @@ static void batch_done(struct bdrd_job *job, int rc)
 	unref(tx);
 }
 
+/* Another live sender of the same version: a fan-out. */
+static bool sending_too(const struct send_xfer *tx)
+{
+	for (const struct send_xfer *o = tx->d->senders; o; o = o->snext)
+		if (o != tx && o->row.version == tx->row.version &&
+		    !strcmp(o->row.package, tx->row.package))
+			return true;
+	return false;
+}
+
 static struct batch *batch_take(struct send_xfer *tx)
 {
 	struct batch *b = calloc(1, sizeof(*b));
@@ -714,6 +820,7 @@ static struct batch *batch_take(struct send_xfer *tx)
 		b->v[i].q = tx->q[tx->qhead + i];
 	b->n = n, b->cap = cap;
 	b->dict = use_dict(tx);
+	b->share = tx->d->ccache && sending_too(tx);
 	tx->qhead += n;
 	if (tx->qhead == tx->qlen)
 		tx->qhead = tx->qlen = 0;
