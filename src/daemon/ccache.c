@@ -234,6 +234,7 @@ void bdrd_ccache_clear(struct bdrd_ccache *c)
 		if (!e->pending) /* a claimer will fill or give it up */
 			drop(c, e);
 	}
+	memset(&c->st, 0, sizeof(c->st));
 	uv_mutex_unlock(&c->lock);
 }
 

@@ -158,8 +158,14 @@ static void unref(struct send_xfer *tx)
 		pp = &(*pp)->snext;
 	*pp = tx->snext;
 	/* The fan-out is over: its chunks give their memory back. */
-	if (!tx->d->senders && tx->d->ccache)
+	if (!tx->d->senders && tx->d->ccache) {
+		struct bdrd_ccache_stats st;
+		bdrd_ccache_stats(tx->d->ccache, &st);
+		if (st.hits)
+			log_debug(NULL, "fan-out", "chunk cache: %" PRIu64 " chunks shared, %" PRIu64
+				  " encoded, %" PRIu64 " evicted", st.hits, st.misses, st.evicted);
 		bdrd_ccache_clear(tx->d->ccache);
+	}
 	bdr_manifest_free(&tx->m);
 	bdr_manifest_free(&tx->bm);
 	for (unsigned i = 0; i < DICT_SLOTS; i++)
