@@ -37,6 +37,7 @@ enum bdr_control_exit {
 	X("invalid_config", BDR_EXIT_FAILED)                    \
 	X("import_failed", BDR_EXIT_FAILED)                     \
 	X("transfer_failed", BDR_EXIT_FAILED)                   \
+	X("invalid_bundle", BDR_EXIT_FAILED)                    \
 	X("internal", BDR_EXIT_FAILED)
 
 /* The exit status bdrctl gives for an error code, or -1 if the code is not

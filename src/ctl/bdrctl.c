@@ -41,6 +41,9 @@ static const struct ctl_cmd commands[] = {
 	{ "schedule", ctl_schedule, "Show when and how fast this site sends to SITE's addresses",
 	  "SITE [--json]", SHOWS, 1, 1 },
 	{ "reload", ctl_reload, "Make bdrd reread its configuration", "", DAEMON, 0, 0 },
+	{ "bundle", ctl_bundle, "Write a version to a file for a site no link reaches, or import one",
+	  "create PACKAGE [--version N] [--base M] -o FILE | import FILE [--json]",
+	  SHOWS | CTL_OPT_OUT | CTL_OPT_VERSION | CTL_OPT_BASE, 2, 2 },
 };
 
 /* Every option of every command; a command accepts those in its bits. */
@@ -57,7 +60,7 @@ static const struct ctl_optdef optdefs[] = {
 	{ { "json", no_argument, NULL, 'j' }, CTL_OPT_JSON,
 	  "    --json            print the result as JSON" },
 	{ { "output", required_argument, NULL, 'o' }, CTL_OPT_OUT,
-	  "-o, --output FILE     where to create the key (default " CTL_KEY_DEFAULT ")" },
+	  "-o, --output FILE     the file to create (keygen: default " CTL_KEY_DEFAULT ")" },
 	{ { "key", required_argument, NULL, 'k' }, CTL_OPT_KEY,
 	  "-k, --key FILE        the key file (default " CTL_KEY_DEFAULT ")" },
 	{ { "to", required_argument, NULL, 't' }, CTL_OPT_TO,
@@ -70,7 +73,9 @@ static const struct ctl_optdef optdefs[] = {
 	{ { "from", required_argument, NULL, 'f' }, CTL_OPT_FROM,
 	  "-f, --from SITES      the sites to remove it from (as --to); default: here and below" },
 	{ { "version", required_argument, NULL, 'v' }, CTL_OPT_VERSION,
-	  "    --version N       the version to send (default: the latest)" },
+	  "    --version N       the version to send or bundle (default: the latest)" },
+	{ { "base", required_argument, NULL, 'b' }, CTL_OPT_BASE,
+	  "    --base M          bundle only what a site holding version M lacks" },
 	{ { "help", no_argument, NULL, 'h' }, 0, "-h, --help            show this help" },
 };
 #define NOPTS (sizeof(optdefs) / sizeof(optdefs[0]))
@@ -184,6 +189,7 @@ static int set_opt(struct ctl_args *a, unsigned allowed, int ch)
 	case 'w': a->wait = true; break;
 	case 'v': a->version = optarg; break;
 	case 'f': a->from = optarg; break;
+	case 'b': a->base = optarg; break;
 	default: return 1;
 	}
 	return 0;
@@ -201,7 +207,7 @@ static int parse(const struct ctl_cmd *c, int argc, char **argv, struct ctl_args
 	/* ':' first: we print the messages. GNU getopt permutes, so options may
 	 * follow the positional arguments. optind 0 restarts the scan. */
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, ":s:o:k:t:p:v:f:wh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":s:o:k:t:p:v:f:b:wh", longopts, NULL)) != -1) {
 		if (ch == 'h') {
 			cmd_usage(c, stdout, true);
 			return BDR_EXIT_OK;

@@ -167,21 +167,15 @@ int ctl_push(const struct ctl_args *a)
 int ctl_distribute(const struct ctl_args *a)
 {
 	const char *prio = a->priority ? a->priority : "medium";
-	unsigned long long version = 0;
-	char *end;
+	uint64_t version = 0;
+	int r;
 
 	if (!a->to)
 		return ctl_usage_error(a, "distribute needs --to SITE");
 	if (!priority_ok(prio))
 		return ctl_usage_error(a, "--priority is high, medium or low, not '%s'", prio);
-	if (a->version) {
-		errno = 0;
-		version = strtoull(a->version, &end, 10);
-		if (errno || end == a->version || *end || version < 1 || version > INT64_MAX ||
-		    a->version[0] == '-')
-			return ctl_usage_error(a, "--version is a version number (1 or more), not '%s'",
-					       a->version);
-	}
+	if ((r = ctl_parse_version(a, "--version", a->version, &version)))
+		return r;
 	return follow(a, json_pack("{s:s, s:s, s:s, s:I, s:s, s:b}", "cmd", "distribute",
 				   "package", a->pos[0], "to", a->to, "version",
 				   (json_int_t)version, "priority", prio, "wait", a->wait));

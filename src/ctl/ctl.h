@@ -27,6 +27,7 @@ enum ctl_opt {
 	CTL_OPT_WAIT = 1 << 6,     /* -w, --wait */
 	CTL_OPT_VERSION = 1 << 7,  /* --version N */
 	CTL_OPT_FROM = 1 << 8,     /* -f, --from SITES */
+	CTL_OPT_BASE = 1 << 9,     /* --base M */
 };
 
 /* A command's parsed arguments (strings point into argv). */
@@ -34,7 +35,7 @@ struct ctl_args {
 	const char *socket; /* never NULL after parsing */
 	bool json;
 	bool wait;
-	const char *out, *key, *to, *priority, *version, *from; /* NULL: not given */
+	const char *out, *key, *to, *priority, *version, *from, *base; /* NULL: not given */
 	const char *pos[2];                    /* positional arguments */
 	int npos;
 	const char *cmd; /* the command's name */
@@ -49,6 +50,7 @@ int ctl_usage_error(const struct ctl_args *a, const char *fmt, ...)
 
 ctl_cmd_fn ctl_keygen, ctl_pubkey, ctl_push, ctl_status, ctl_packages, ctl_peers, ctl_reload;
 ctl_cmd_fn ctl_schedule, ctl_distribute, ctl_remove;
+ctl_cmd_fn ctl_bundle; /* cmd_bundle.c */
 
 /* client.c: one request to bdrd. req (stolen) holds "cmd" and arguments;
  * id and version are added. on_event(ev, arg) sees each event (may be
@@ -70,6 +72,9 @@ const char *ctl_bytes(uint64_t n, char *buf);
 const char *ctl_duration(uint64_t s, char *buf);
 const char *ctl_jstr(const json_t *o, const char *key, const char *dflt);
 uint64_t ctl_ju64(const json_t *o, const char *key);
+/* A version number option (1..INT64_MAX) into *out; else a usage error
+ * naming opt, and its exit status. NULL s leaves *out alone. */
+int ctl_parse_version(const struct ctl_args *a, const char *opt, const char *s, uint64_t *out);
 
 /* A table printed with aligned columns. Cells are copied. */
 #define CTL_TABLE_MAX_COLS 16

@@ -1,5 +1,6 @@
 /* Output helpers: sizes, durations, aligned tables, JSON. */
 #include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -114,4 +115,19 @@ void ctl_table_free(struct ctl_table *t)
 		free(t->cells[i]);
 	free(t->cells);
 	memset(t, 0, sizeof(*t));
+}
+
+int ctl_parse_version(const struct ctl_args *a, const char *opt, const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s)
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || v < 1 || v > INT64_MAX || s[0] == '-')
+		return ctl_usage_error(a, "%s is a version number (1 or more), not '%s'", opt, s);
+	*out = v;
+	return 0;
 }

@@ -195,5 +195,7 @@ const struct bdr_control_cmd bdrd_commands[] = {
 	{ "peers", cmd_peers },
 	{ "reload", cmd_reload },
 	{ "schedule", bdrd_cmd_schedule },
+	{ "bundle_create", bdrd_cmd_bundle_create },
+	{ "bundle_import", bdrd_cmd_bundle_import },
 	{ NULL, NULL },
 };

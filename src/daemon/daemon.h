@@ -245,5 +245,6 @@ bdr_control_handler_fn bdrd_cmd_schedule;
 bdr_control_handler_fn bdrd_cmd_push;       /* cmd_push.c */
 bdr_control_handler_fn bdrd_cmd_distribute;
 bdr_control_handler_fn bdrd_cmd_remove;     /* remove.c */
+bdr_control_handler_fn bdrd_cmd_bundle_create, bdrd_cmd_bundle_import; /* cmd_bundle.c */
 
 #endif

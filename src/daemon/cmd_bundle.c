@@ -1,0 +1,273 @@
+/* bundle_create and bundle_import (proto/control.md, proto/bundle.md):
+ * a version written to a file for a site no link reaches, and such a
+ * file added to the library as a received version would be. Both run on
+ * a worker under lib_lock; bdrd reads and writes the file, as it reads a
+ * pushed directory.
+ *
+ * Trust is decided here, not in the core: the bundle's key must be a
+ * pinned peer's (or this site's own), under the same rule as an OFFER
+ * from that peer (bdrd_hier_offer): a site with a parent takes bundles of
+ * its parent only, and the manifest must be signed by the peer unless it
+ * comes from the parent. The pins are copied on the loop thread, as the
+ * receiver copies the sender's key: workers never read the configuration. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bdr/bundle.h"
+#include "bdr/error.h"
+#include "bdr/library.h"
+#include "daemon/daemon.h"
+
+struct pin {
+	char name[BDR_MAX_SITE_NAME + 1];
+	uint8_t pk[BDR_PK_LEN];
+	enum bdrd_offer_trust trust;
+	char why[160];
+};
+
+struct bundle_job {
+	struct bdrd_job job;
+	struct bdr_control_req *req;
+	char file[PATH_MAX];
+	char package[BDR_MAX_PACKAGE_NAME + 1]; /* create */
+	char site[BDR_MAX_SITE_NAME + 1];       /* create: ours */
+	uint64_t version, base;                 /* create: asked for; then written */
+	struct pin *pins;                       /* import: owned */
+	size_t npins;
+	uint64_t max_manifest;                  /* import: [limits], copied */
+	struct bdr_bundle_header h;             /* import: once verified */
+	struct bdr_bundle_stats st;
+	struct bdr_diag dg;
+};
+
+static void job_free(struct bundle_job *b)
+{
+	free(b->pins);
+	free(b);
+}
+
+static struct bundle_job *job_new(struct bdr_control_req *req, const char *file)
+{
+	struct bundle_job *b;
+
+	if (file[0] != '/' || strlen(file) >= PATH_MAX) {
+		bdr_control_fail(req, "bad_request", "file must be an absolute path");
+		return NULL;
+	}
+	if (!(b = calloc(1, sizeof(*b)))) {
+		bdr_control_fail(req, "internal", "out of memory");
+		return NULL;
+	}
+	b->req = req;
+	snprintf(b->file, sizeof(b->file), "%s", file);
+	return b;
+}
+
+static json_t *stats_json(const struct bundle_job *b, const char *package, uint64_t version,
+			  uint64_t base)
+{
+	return json_pack("{s:s, s:I, s:I, s:s, s:I, s:I, s:I, s:I, s:I}", "package", package,
+			 "version", (json_int_t)version, "base", (json_int_t)base, "file", b->file,
+			 "bytes", (json_int_t)b->st.bundle_bytes, "chunks", (json_int_t)b->st.nchunks,
+			 "raw_bytes", (json_int_t)b->st.raw_bytes, "files", (json_int_t)b->st.files,
+			 "version_bytes", (json_int_t)b->st.version_bytes);
+}
+
+/* ---- create ---- */
+
+static int create_run(struct bdrd_job *job)
+{
+	struct bundle_job *b = container_of(job, struct bundle_job, job);
+	struct bdr_bundle_create_req r = { .package = b->package, .version = b->version,
+					   .base = b->base, .site = b->site, .key = &job->d->key };
+	int rc = bdr_bundle_create(job->d->lib, &r, b->file, &b->st, &b->dg);
+
+	b->version = r.version;
+	return rc;
+}
+
+static const char *create_code(int rc)
+{
+	if (rc == -BDR_ENOTFOUND)
+		return "unknown_package";
+	if (rc == -EINVAL || rc == -EEXIST || rc == -ENOENT || rc == -EACCES || rc == -ENOTDIR ||
+	    rc == -ENAMETOOLONG || rc == -BDR_EFORMAT || rc == -BDR_ELIMIT)
+		return "bad_request";
+	return "internal";
+}
+
+static void create_done(struct bdrd_job *job, int rc)
+{
+	struct bundle_job *b = container_of(job, struct bundle_job, job);
+	struct bdr_log_ctx ctx = { .package = b->package, .version = b->version };
+
+	if (rc < 0) {
+		bdr_log_err(BDR_LOG_ERROR, &ctx, rc, "bundle", "creating %s: %s", b->file, b->dg.msg);
+		bdr_control_fail(b->req, create_code(rc), "%s", b->dg.msg[0] ? b->dg.msg : bdr_strerror(rc));
+	} else {
+		log_info(&ctx, "bundle", "wrote %s: %" PRIu64 " bytes, %" PRIu32 " chunks%s", b->file,
+			 b->st.bundle_bytes, b->st.nchunks, b->base ? " (against a base)" : "");
+		bdr_control_done(b->req, stats_json(b, b->package, b->version, b->base));
+	}
+	job_free(b);
+}
+
+void bdrd_cmd_bundle_create(struct bdr_control_req *req, json_t *args, void *arg)
+{
+	struct bdrd *d = arg;
+	const char *pkg, *file;
+	json_int_t version = 0, base = 0;
+	struct bundle_job *b;
+
+	if (bdr_control_unpack(req, args, "{s:s, s:s, s?I, s?I}", "package", &pkg, "file", &file,
+			       "version", &version, "base", &base) < 0)
+		return;
+	if (version < 0 || base < 0) {
+		bdr_control_fail(req, "bad_request", "version and base are 1 or more (0: the latest, none)");
+		return;
+	}
+	if (!(b = job_new(req, file)))
+		return;
+	snprintf(b->package, sizeof(b->package), "%s", pkg);
+	snprintf(b->site, sizeof(b->site), "%s", d->cfg.site.name);
+	b->version = (uint64_t)version, b->base = (uint64_t)base;
+	bdrd_work(d, &b->job, true, create_run, create_done);
+}
+
+/* ---- import ---- */
+
+static int trust(void *arg, const struct bdr_bundle_header *h, const uint8_t **expect,
+		 struct bdr_diag *d)
+{
+	const struct bundle_job *b = arg;
+	char pk[BDR_KEY_B64_LEN + 1];
+
+	for (size_t i = 0; i < b->npins; i++) {
+		const struct pin *p = &b->pins[i];
+		if (sodium_memcmp(p->pk, h->signer, BDR_PK_LEN))
+			continue;
+		if (strcmp(p->name, h->site))
+			return bdr_diag_set(d, -BDR_EKEY, "the bundle says it is from site '%s', but its "
+					    "key is pinned for '%s'", h->site, p->name);
+		if (p->trust == BDRD_OFFER_REFUSE)
+			return bdr_diag_set(d, -BDR_EKEY, "bundle from %s refused: %s", p->name, p->why);
+		*expect = p->trust == BDRD_OFFER_PEER_SIGNED ? p->pk : NULL;
+		return 0;
+	}
+	bdr_key_pk_to_b64(h->signer, pk);
+	return bdr_diag_set(d, -BDR_EKEY, "the bundle is signed by site '%s' with key %s, which is "
+			    "not pinned here (no [peer] of bdr.conf has it, nor is it this site's)",
+			    h->site, pk);
+}
+
+/* Every key that may sign a bundle, with what bdrd_hier_offer says of its
+ * site; this site's own last (its versions may come from any origin). */
+static int copy_pins(struct bdrd *d, struct bundle_job *b)
+{
+	const struct bdr_config *cfg = &d->cfg;
+
+	if (!(b->pins = calloc(cfg->n_peers + 1, sizeof(*b->pins))))
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->n_peers; i++) {
+		struct pin *p = &b->pins[b->npins++];
+		snprintf(p->name, sizeof(p->name), "%s", cfg->peers[i].name);
+		memcpy(p->pk, cfg->peers[i].public_key, BDR_PK_LEN);
+		p->trust = bdrd_hier_offer(cfg, p->name, p->why, sizeof(p->why));
+	}
+	snprintf(b->pins[b->npins].name, sizeof(b->pins[0].name), "%s", cfg->site.name);
+	memcpy(b->pins[b->npins].pk, d->key.pk, BDR_PK_LEN);
+	b->pins[b->npins++].trust = BDRD_OFFER_ANY_ORIGIN;
+	return 0;
+}
+
+static int import_run(struct bdrd_job *job)
+{
+	struct bundle_job *b = container_of(job, struct bundle_job, job);
+	struct bdr_bundle_read_req rr = { .trust = trust, .arg = b, .max_manifest = b->max_manifest };
+	int fd = open(b->file, O_RDONLY | O_CLOEXEC | O_NOCTTY), rc;
+
+	if (fd < 0)
+		return bdr_diag_set(&b->dg, -errno, "%s: %s", b->file, strerror(errno));
+	rc = bdr_bundle_import(job->d->lib, fd, &rr, &b->h, &b->st, &b->dg);
+	close(fd);
+	return rc;
+}
+
+/* As the receiver does after a transfer: the version is received from the
+ * bundle's site (status, the roll-up), and that site is known to hold it. */
+static void record(struct bdrd *d, const struct bundle_job *b, const struct bdr_log_ctx *ctx)
+{
+	int r = bdr_db_begin(d->db);
+
+	if (r == 0)
+		r = bdr_db_received_set(d->db, b->h.package, b->h.version, b->h.site, BDR_RECV_ACTIVATED,
+					b->st.data_bytes, NULL, bdrd_now_ns());
+	if (r == 0 && strcmp(b->h.site, d->cfg.site.name))
+		r = bdr_db_peer_version_set(d->db, b->h.site, b->h.package, b->h.version);
+	if (r == 0)
+		r = bdr_db_commit(d->db);
+	else
+		bdr_db_rollback(d->db);
+	if (r < 0)
+		bdr_log_err(BDR_LOG_WARN, ctx, r, "bundle", "cannot record the version as received: %s",
+			    bdr_db_errmsg(d->db));
+}
+
+static const char *import_code(int rc)
+{
+	if (rc == -ENOMEM || rc == -ENOSPC || rc == -EIO || rc == -BDR_EDB || rc == -BDR_ECORRUPT)
+		return "import_failed";
+	return "invalid_bundle";
+}
+
+static void import_done(struct bdrd_job *job, int rc)
+{
+	struct bundle_job *b = container_of(job, struct bundle_job, job);
+	struct bdr_log_ctx ctx = { .peer = b->h.site[0] ? b->h.site : NULL,
+				   .package = b->h.package[0] ? b->h.package : NULL,
+				   .version = b->h.version };
+	json_t *res;
+
+	if (rc < 0) {
+		bdr_log_err(BDR_LOG_ERROR, &ctx, rc, "bundle", "%s refused: %s", b->file, b->dg.msg);
+		bdr_control_fail(b->req, import_code(rc), "%s: %s", b->file,
+				 b->dg.msg[0] ? b->dg.msg : bdr_strerror(rc));
+		job_free(b);
+		return;
+	}
+	if (b->st.held) {
+		log_info(&ctx, "bundle", "%s: already at this version or a later one", b->file);
+	} else {
+		log_info(&ctx, "bundle", "imported %s: verified and activated (%" PRIu32 " chunks, %"
+			 PRIu64 " bytes used from the bundle)", b->file, b->st.nchunks, b->st.data_bytes);
+		record(job->d, b, &ctx);
+		bdrd_hier_relay(job->d, b->h.package, b->h.version, b->st.version_bytes);
+	}
+	res = stats_json(b, b->h.package, b->h.version, b->h.base);
+	json_object_set_new(res, "from", json_string(b->h.site));
+	json_object_set_new(res, "held", json_boolean(b->st.held));
+	bdr_control_done(b->req, res);
+	job_free(b);
+}
+
+void bdrd_cmd_bundle_import(struct bdr_control_req *req, json_t *args, void *arg)
+{
+	struct bdrd *d = arg;
+	const char *file;
+	struct bundle_job *b;
+
+	if (bdr_control_unpack(req, args, "{s:s}", "file", &file) < 0 || !(b = job_new(req, file)))
+		return;
+	if (copy_pins(d, b) < 0) {
+		bdr_control_fail(req, "internal", "out of memory");
+		job_free(b);
+		return;
+	}
+	b->max_manifest = d->cfg.limits.max_manifest_bytes;
+	bdrd_work(d, &b->job, true, import_run, import_done);
+}
