@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "bdr/library.h"
 #include "bdr/manifest.h"
 #include "fsutil.h"
+#include "workpool.h"
 
 struct qc_rec {
 	char *path; /* owned */
@@ -41,7 +43,14 @@ struct import {
 	int64_t racy_after_ns;    /* files changed after this are not cached */
 	int64_t racy_ns;          /* the window itself (0: none) */
 	uint64_t next_version;    /* the number this import gives */
+	struct bdr_workpool *pool;  /* owned: reads files while the walk goes on */
+	struct read_job *jobs;      /* owned, in entry order */
+	struct read_job **jobs_tail;
+	atomic_bool read_failed;
 };
+
+/* Files handed to the pool and not yet read: each holds an open fd. */
+#define READ_PENDING 8u
 
 static int64_t ts_ns(const struct timespec *ts)
 {
@@ -150,33 +159,99 @@ static bool same_file_state(const struct stat *a, const struct stat *b)
 	       ts_ns(&a->st_ctim) == ts_ns(&b->st_ctim) && a->st_ino == b->st_ino;
 }
 
-/* One attempt at reading name into the stage. 1: the file changed. */
-static int read_once(struct import *im, int dfd, const char *name, const char *path,
-		     struct stat *before, struct bdr_scan_result *res)
+/* A file to read into the stage, chunk and hash: on a pool helper, or on
+ * the walking thread when the queue is full. A job touches only its own
+ * fields and the stage's tree fd; the results are applied to the manifest
+ * in entry order once every job has run (apply_reads). */
+struct read_job {
+	struct read_job *next;          /* im->jobs, in entry order */
+	const struct bdr_chunker_params *params;
+	int tree_fd;                    /* the stage's, borrowed */
+	atomic_bool *failed;            /* set by any failure: later jobs skip */
+	uint32_t entry;
+	const char *path;               /* the entry's, borrowed */
+	int in;                         /* owned until the job ran */
+	struct stat st;                 /* the file as read */
+	struct bdr_scan_result res;     /* owned */
+	uint64_t retries;
+	int rc;                         /* 1: it kept changing */
+};
+
+/* One attempt. 1: the file changed while it was read. */
+static int read_once(struct read_job *j)
 {
 	struct stat after;
-	int in, out, rc;
+	int out, rc;
 
-	in = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (in < 0)
+	if (lseek(j->in, 0, SEEK_SET) < 0)
 		return -errno;
-	out = openat(im->stage.tree_fd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (out < 0 || fstat(in, before) < 0) {
+	out = openat(j->tree_fd, j->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0 || fstat(j->in, &j->st) < 0) {
 		rc = -errno;
 		goto out;
 	}
-	rc = bdr_scan_fd(in, bdr_library_chunking(im->lib), BDR_MAX_FILE_CHUNKS, sink_write, &out, res);
-	if (rc == 0 && fstat(in, &after) < 0)
+	rc = bdr_scan_fd(j->in, j->params, BDR_MAX_FILE_CHUNKS, sink_write, &out, &j->res);
+	if (rc == 0 && fstat(j->in, &after) < 0)
 		rc = -errno;
-	if (rc == 0 && (!same_file_state(before, &after) || res->size != (uint64_t)after.st_size)) {
-		bdr_scan_result_free(res);
+	if (rc == 0 && (!same_file_state(&j->st, &after) || j->res.size != (uint64_t)after.st_size)) {
+		bdr_scan_result_free(&j->res);
 		rc = 1;
 	}
 out:
 	if (out >= 0)
 		close(out);
-	close(in);
 	return rc;
+}
+
+static void read_job_run(void *arg)
+{
+	struct read_job *j = arg;
+
+	j->rc = -ECANCELED;
+	for (int attempt = 0; !atomic_load(j->failed) && attempt <= BDR_IMPORT_RETRIES; attempt++) {
+		j->retries += attempt > 0;
+		if ((j->rc = read_once(j)) != 1)
+			break;
+	}
+	if (j->rc)
+		atomic_store(j->failed, true);
+	close(j->in);
+	j->in = -1;
+}
+
+/* Opens the file where the walk stands (never following a symlink) and
+ * hands it to the pool; the entry is filled in by apply_reads. */
+static int read_file(struct import *im, int dfd, const char *name, const char *path,
+		     const struct stat *s)
+{
+	struct read_job *j = calloc(1, sizeof(*j));
+	struct bdr_entry *e;
+
+	if (!j)
+		return -ENOMEM;
+	if ((j->in = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		free(j);
+		return bdr_diag_set(im->d, -errno, "entry '%s': %s", path, strerror(errno));
+	}
+	if (!(e = add_entry(im, path, BDR_ENTRY_FILE, s))) {
+		close(j->in);
+		free(j);
+		return -ENOMEM;
+	}
+	j->params = bdr_library_chunking(im->lib);
+	j->tree_fd = im->stage.tree_fd;
+	j->failed = &im->read_failed;
+	j->entry = (uint32_t)(e - im->m.entries);
+	j->path = e->path;
+	*im->jobs_tail = j;
+	im->jobs_tail = &j->next;
+	if (!im->pool)
+		im->pool = bdr_workpool_new(bdr_workpool_default_threads(), READ_PENDING, read_job_run);
+	if (im->pool)
+		bdr_workpool_submit(im->pool, j);
+	else
+		read_job_run(j);
+	return 0;
 }
 
 /* Replaces the copy just written with a hardlink when the library already
@@ -198,41 +273,59 @@ static void link_if_held(struct import *im, const struct bdr_entry *e)
 		unlink(tmp);
 }
 
-static int read_file(struct import *im, int dfd, const char *name, const char *path)
+/* Waits for every read, then fills in their entries in order; the first
+ * failure in entry order is the one reported. */
+static int apply_reads(struct import *im)
 {
-	struct bdr_scan_result res;
-	struct bdr_entry *e;
-	struct stat s;
-	int rc = 1;
+	int rc = 0;
 
-	for (int attempt = 0; rc == 1 && attempt <= BDR_IMPORT_RETRIES; attempt++) {
-		if (attempt)
-			im->st->retries++;
-		rc = read_once(im, dfd, name, path, &s, &res);
+	bdr_workpool_finish(im->pool);
+	im->pool = NULL;
+	for (struct read_job *j = im->jobs; j && rc == 0; j = j->next) {
+		struct bdr_entry *e = &im->m.entries[j->entry];
+		im->st->retries += j->retries;
+		if (j->rc == 1)
+			return bdr_diag_set(im->d, -BDR_ECHANGED, "entry '%s': changed while being read, %d times",
+					    j->path, BDR_IMPORT_RETRIES + 1);
+		if (j->rc == -ECANCELED)
+			continue; /* a later job's failure stopped it; that one is reported */
+		if (j->rc < 0)
+			return bdr_diag_set(im->d, j->rc, "entry '%s': %s", j->path, bdr_strerror(j->rc));
+		e->size = j->res.size;
+		e->mode = j->st.st_mode & 07777;
+		e->mtime_ns = ts_ns(&j->st.st_mtim);
+		memcpy(e->hash, j->res.hash, sizeof(e->hash));
+		e->chunks = j->res.chunks, e->nchunks = j->res.nchunks;
+		j->res.chunks = NULL, j->res.nchunks = 0; /* the entry owns them now */
+		im->st->files_read++;
+		im->st->bytes_read += e->size;
+		link_if_held(im, e);
+		rc = qc_record(im, j->path, &j->st);
 	}
-	if (rc == 1)
-		return bdr_diag_set(im->d, -BDR_ECHANGED, "entry '%s': changed while being read, %d times",
-				    path, BDR_IMPORT_RETRIES + 1);
-	if (rc < 0)
-		return bdr_diag_set(im->d, rc, "entry '%s': %s", path, bdr_strerror(rc));
-	if (!(e = add_entry(im, path, BDR_ENTRY_FILE, &s))) {
-		bdr_scan_result_free(&res);
-		return -ENOMEM;
+	return rc;
+}
+
+/* Every job has run (apply_reads, or the pool finished here). */
+static void free_reads(struct import *im)
+{
+	atomic_store(&im->read_failed, true); /* what is still queued is not read */
+	bdr_workpool_finish(im->pool);
+	im->pool = NULL;
+	while (im->jobs) {
+		struct read_job *j = im->jobs;
+		im->jobs = j->next;
+		if (j->in >= 0)
+			close(j->in);
+		bdr_scan_result_free(&j->res);
+		free(j);
 	}
-	e->size = res.size;
-	memcpy(e->hash, res.hash, sizeof(e->hash));
-	e->chunks = res.chunks, e->nchunks = res.nchunks;
-	im->st->files_read++;
-	im->st->bytes_read += res.size;
-	link_if_held(im, e);
-	return qc_record(im, path, &s);
+	im->jobs_tail = &im->jobs;
 }
 
 static int import_file(struct import *im, int dfd, const char *name, const char *path,
 		       const struct stat *s)
 {
 	const struct bdr_entry *pe;
-	int rc;
 
 	im->st->files++;
 	im->st->bytes += (uint64_t)s->st_size;
@@ -240,8 +333,7 @@ static int import_file(struct import *im, int dfd, const char *name, const char 
 		return qc_record(im, path, s);
 	/* A failed quick path may have left a link behind. */
 	unlinkat(im->stage.tree_fd, path, 0);
-	rc = read_file(im, dfd, name, path);
-	return rc;
+	return read_file(im, dfd, name, path, s);
 }
 
 static int import_symlink(struct import *im, int dfd, const char *name, const char *path,
@@ -438,6 +530,7 @@ int bdr_import(struct bdr_library *lib, const struct bdr_import_req *req, uint64
 
 	memset(im.st, 0, sizeof(*im.st));
 	im.stage.tree_fd = -1;
+	im.jobs_tail = &im.jobs;
 	clock_gettime(CLOCK_REALTIME, &now);
 	im.racy_ns = req->racy_window_ns < 0 ? 0
 		     : req->racy_window_ns ? req->racy_window_ns : BDR_IMPORT_RACY_NS;
@@ -458,7 +551,7 @@ int bdr_import(struct bdr_library *lib, const struct bdr_import_req *req, uint64
 	}
 	if ((rc = bdr_library_stage_begin(lib, req->package, im.next_version, &im.stage, d)) < 0)
 		goto out;
-	if ((rc = walk(&im, src, "")) < 0)
+	if ((rc = walk(&im, src, "")) < 0 || (rc = apply_reads(&im)) < 0)
 		goto out;
 	if (unchanged(&im)) {
 		/* Pushing what the library holds already is no new version. */
@@ -473,6 +566,7 @@ int bdr_import(struct bdr_library *lib, const struct bdr_import_req *req, uint64
 	/* The version is in; a cache failure only costs a re-read next time. */
 	save_quick_check(&im, *version);
 out:
+	free_reads(&im); /* before the stage goes: jobs write into it */
 	bdr_library_stage_abort(lib, &im.stage); /* a no-op once committed */
 	if (src >= 0)
 		close(src);
