@@ -19,9 +19,12 @@
 #include "bdr/rebuild.h"
 #include "fsutil.h"
 #include "pack.h"
+#include "workpool.h"
 
 #define NOT_RECEIVED UINT64_MAX
-#define VERIFY_BUF BDR_CHUNK_MAX_LIMIT /* also the pack's scratch for one chunk */
+#define VERIFY_BUF BDR_CHUNK_MAX_LIMIT /* the pack's scratch for one chunk */
+#define VERIFY_JOB_BUF (256u << 10)    /* each check's read buffer */
+#define VERIFY_PENDING 8u               /* written files awaiting their check */
 
 /* A chunk the library lacks: where it sits in the pack once received. */
 struct need {
@@ -219,8 +222,17 @@ static int copy_chunk(struct bdr_rebuild *rb, const struct bdr_entry *e, uint32_
 			    "entry '%s': chunk %u (%s) is neither held nor received", e->path, c, hex);
 }
 
-/* Reads the file back and compares its BLAKE2b with the manifest's. */
-static int verify_file(struct bdr_rebuild *rb, int fd, const struct bdr_entry *e)
+/* Reads a written file back and compares its BLAKE2b with the manifest's:
+ * on a pool helper while the next file is written. */
+struct verify_job {
+	struct verify_job *next;     /* in entry order */
+	const struct bdr_entry *e;   /* borrowed: the manifest is not changed meanwhile */
+	uint32_t entry;
+	int fd;                      /* owned until the job ran */
+	int rc;
+};
+
+static int verify_fd(int fd, const struct bdr_entry *e, uint8_t *buf)
 {
 	struct bdr_filehash h;
 	uint8_t got[BDR_FILE_HASH_LEN];
@@ -228,20 +240,32 @@ static int verify_file(struct bdr_rebuild *rb, int fd, const struct bdr_entry *e
 
 	bdr_filehash_init(&h);
 	while (off < e->size) {
-		size_t n = e->size - off < VERIFY_BUF ? (size_t)(e->size - off) : VERIFY_BUF;
-		int rc = bdr_fs_pread_all(fd, rb->buf, n, (off_t)off);
+		size_t n = e->size - off < VERIFY_JOB_BUF ? (size_t)(e->size - off) : VERIFY_JOB_BUF;
+		int rc = bdr_fs_pread_all(fd, buf, n, (off_t)off);
 		if (rc < 0)
 			return rc;
-		bdr_filehash_update(&h, rb->buf, n);
+		bdr_filehash_update(&h, buf, n);
 		off += n;
 	}
 	bdr_filehash_final(&h, got);
 	return sodium_memcmp(got, e->hash, sizeof(got)) ? -BDR_EHASH : 0;
 }
 
+static void verify_run(void *arg)
+{
+	struct verify_job *j = arg;
+	uint8_t *buf = malloc(VERIFY_JOB_BUF);
+
+	j->rc = buf ? verify_fd(j->fd, j->e, buf) : -ENOMEM;
+	free(buf);
+	close(j->fd);
+	j->fd = -1;
+}
+
 /* Writes one file: whole from a held copy with other metadata, or chunk by
- * chunk; then verifies it. */
-static int write_file(struct bdr_rebuild *rb, const struct bdr_entry *e, struct bdr_diag *d)
+ * chunk. Its fd, open for the check, goes to *fd. */
+static int write_file(struct bdr_rebuild *rb, const struct bdr_entry *e, int *fd,
+		      struct bdr_diag *d)
 {
 	struct bdr_db_loc loc;
 	uint64_t off = 0;
@@ -257,43 +281,80 @@ static int write_file(struct bdr_rebuild *rb, const struct bdr_entry *e, struct 
 	else
 		for (uint32_t c = 0; rc == 0 && c < e->nchunks; off += e->chunks[c++].len)
 			rc = copy_chunk(rb, e, c, out, off, d);
-	if (rc == 0)
-		rc = verify_file(rb, out, e);
-	close(out);
-	if (rc == -BDR_EHASH)
-		bdr_diag_set(d, rc, "entry '%s': rebuilt file does not match its BLAKE2b", e->path);
-	else if (rc < 0 && !(d && d->msg[0]))
-		bdr_diag_set(d, rc, "entry '%s': %s", e->path, bdr_strerror(rc));
-	return rc;
+	if (rc < 0) {
+		close(out);
+		if (!(d && d->msg[0]))
+			bdr_diag_set(d, rc, "entry '%s': %s", e->path, bdr_strerror(rc));
+		return rc;
+	}
+	*fd = out;
+	return 0;
+}
+
+/* Every file's check has run: each that failed is listed in rb->bad, and
+ * the first one (in entry order) named in d. */
+static int collect_checks(struct bdr_rebuild *rb, struct verify_job *jobs, struct bdr_diag *d)
+{
+	const char *first = NULL;
+	int rc = 0;
+
+	for (struct verify_job *j = jobs; j; j = j->next) {
+		if (j->rc == -BDR_EHASH) {
+			/* Go on: the caller wants every bad file at once. */
+			first = first ? first : j->e->path;
+			rb->bad[rb->nbad++] = j->entry;
+		} else if (j->rc < 0 && rc == 0) {
+			rc = bdr_diag_set(d, j->rc, "entry '%s': %s", j->e->path, bdr_strerror(j->rc));
+		}
+	}
+	if (rc < 0)
+		return rc;
+	if (rb->nbad > 1)
+		return bdr_diag_set(d, -BDR_EHASH, "entry '%s': rebuilt file does not match its BLAKE2b (and %u more)",
+				    first, rb->nbad - 1);
+	if (rb->nbad)
+		return bdr_diag_set(d, -BDR_EHASH, "entry '%s': rebuilt file does not match its BLAKE2b", first);
+	return 0;
 }
 
 static int place_files(struct bdr_rebuild *rb, struct bdr_diag *d)
 {
-	struct bdr_diag first = { { 0 } };
+	struct bdr_workpool *pool = bdr_workpool_new(bdr_workpool_default_threads(), VERIFY_PENDING,
+						     verify_run);
+	struct verify_job *jobs = NULL, **tail = &jobs;
+	int rc = 0;
 
-	for (uint32_t i = 0; i < rb->m.nentries; i++) {
+	for (uint32_t i = 0; rc == 0 && i < rb->m.nentries; i++) {
 		const struct bdr_entry *e = &rb->m.entries[i];
-		struct bdr_diag cur = { { 0 } };
-		int rc;
+		struct verify_job *j;
 
 		if (e->type != BDR_ENTRY_FILE ||
 		    (!rb->force[i] && bdr_library_link_held(rb->lib, &rb->stage, e) == 0))
 			continue;
-		rc = write_file(rb, e, &cur);
-		if (rc == -BDR_EHASH) {
-			/* Go on: the caller wants every bad file at once. */
-			if (!rb->nbad)
-				first = cur;
-			rb->bad[rb->nbad++] = i;
-		} else if (rc < 0) {
-			return bdr_diag_set(d, rc, "%s", cur.msg);
+		if (!(j = calloc(1, sizeof(*j)))) {
+			rc = bdr_diag_set(d, -ENOMEM, "out of memory");
+			break;
 		}
+		if ((rc = write_file(rb, e, &j->fd, d)) < 0) {
+			free(j);
+			break;
+		}
+		j->e = e, j->entry = i;
+		*tail = j, tail = &j->next;
+		if (pool)
+			bdr_workpool_submit(pool, j);
+		else
+			verify_run(j);
 	}
-	if (rb->nbad > 1)
-		return bdr_diag_set(d, -BDR_EHASH, "%s (and %u more)", first.msg, rb->nbad - 1);
-	if (rb->nbad)
-		return bdr_diag_set(d, -BDR_EHASH, "%s", first.msg);
-	return 0;
+	bdr_workpool_finish(pool);
+	if (rc == 0)
+		rc = collect_checks(rb, jobs, d);
+	while (jobs) {
+		struct verify_job *j = jobs;
+		jobs = j->next;
+		free(j);
+	}
+	return rc;
 }
 
 int bdr_rebuild_finish(struct bdr_rebuild *rb, struct bdr_diag *d)
