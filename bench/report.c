@@ -259,8 +259,8 @@ int report_png(const char *path, const struct bench_record *r, size_t n, const c
 	}
 	fclose(f);
 	pathf(text, sizeof(text),
-		 "set terminal pngcairo size 1200,900 noenhanced\nset output '%s'\n"
-		 "set multiplot layout 2,1\nset style data histograms\n"
+		 "set terminal pngcairo size 1200,1000 noenhanced\nset output '%s'\n"
+		 "set multiplot layout 2,1\nset style data histograms\nset bmargin 4\n"
 		 "set style histogram clustered gap 1\nset style fill solid 0.8 border -1\n"
 		 "set grid ytics\nset key top left\n"
 		 "set title 'bytes on the wire (both directions, median)'\nset logscale y\n"

@@ -68,7 +68,12 @@ def bench(root, *args, check=True):
 def test_every_tool_and_scenario(root):
     c = corpus(root)
     out = os.path.join(root, "bench.json")
-    p = bench(root, "--runs", "1", "--json", out, c)
+    png = os.path.join(root, "bench.png")
+    args = ["--png", png] if shutil.which("gnuplot") else []
+    p = bench(root, "--runs", "1", "--json", out, *args, c)
+    if args:
+        with open(png, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n", "--png wrote no PNG"
     doc = json.load(open(out))
     recs = doc["records"]
     assert doc["bdr_bench"] == 1 and doc["runs"] == 1 and doc["link_mbit"] == 0
