@@ -329,10 +329,15 @@ static int import_file(struct import *im, int dfd, const char *name, const char 
 
 	im->st->files++;
 	im->st->bytes += (uint64_t)s->st_size;
-	if (quick_match(im, path, s, &pe) && take_quick(im, path, s, pe) == 0)
-		return qc_record(im, path, s);
-	/* A failed quick path may have left a link behind. */
-	unlinkat(im->stage.tree_fd, path, 0);
+	if (quick_match(im, path, s, &pe)) {
+		if (take_quick(im, path, s, pe) == 0)
+			return qc_record(im, path, s);
+		/* A failed quick path may have left a link to the previous
+		 * version's file behind: the copy must not write through it.
+		 * Only then: an unlink per file would contend with the pool's
+		 * creates for the directory's lock. */
+		unlinkat(im->stage.tree_fd, path, 0);
+	}
 	return read_file(im, dfd, name, path, s);
 }
 
