@@ -70,6 +70,15 @@ bool bdr_channel_can_send(const struct bdr_channel *c);
 void bdr_channel_take_out(struct bdr_channel *c, uint8_t **buf, size_t *len);
 /* Bytes of pending output. */
 size_t bdr_channel_out_len(const struct bdr_channel *c);
+/* Room for n more bytes of output, so what is sealed next (a batch of
+ * frames, n counting their overhead) lands without the output growing by
+ * doubling: no copies, and no buffer twice the size. */
+int bdr_channel_reserve_out(struct bdr_channel *c, size_t n);
+/* Gives back a buffer of at least cap bytes that take_out handed over and
+ * that has been written: the next output starts in it rather than in fresh
+ * memory (a sender's batches come and go; each new one would page-fault
+ * its way in). One is kept, the larger; the rest and NULL are freed. */
+void bdr_channel_recycle_out(struct bdr_channel *c, uint8_t *buf, size_t cap);
 
 /* The peer proved its identity: its AUTH verified. */
 bool bdr_channel_ready(const struct bdr_channel *c);

@@ -76,6 +76,7 @@ struct bdr_channel {
 	enum rx_state rx;
 	size_t want; /* bytes of the current unit; in.len of them arrived */
 	struct buf in, msg, out;
+	struct buf spare;        /* a written output buffer, for the next one */
 	struct buf hello; /* our HELLO frame, until it is in the transcript */
 
 	bdr_channel_peer_key_fn *peer_key;
@@ -150,12 +151,22 @@ static int buf_reserve(struct buf *b, size_t cap)
 	return 0;
 }
 
+/* A new output starts in the recycled buffer, if there is one. */
+static void adopt_spare(struct bdr_channel *c)
+{
+	if (!c->out.p && c->spare.p)
+		c->out = c->spare, c->spare = (struct buf){ 0 };
+}
+
 /* n more bytes at the end of the output (counted as sent), or NULL. The
  * output doubles: it holds what we produce, never what the peer announces. */
 static uint8_t *out_reserve(struct bdr_channel *c, size_t n)
 {
-	size_t need = c->out.len + n, cap = c->out.cap ? c->out.cap : OUT_MIN_CAP;
+	size_t need, cap;
 	uint8_t *at;
+
+	adopt_spare(c);
+	need = c->out.len + n, cap = c->out.cap ? c->out.cap : OUT_MIN_CAP;
 
 	while (cap < need)
 		cap *= 2;
@@ -589,6 +600,7 @@ void bdr_channel_free(struct bdr_channel *c)
 	free(c->in.p);
 	free(c->msg.p);
 	free(c->out.p);
+	free(c->spare.p);
 	free(c->hello.p);
 	sodium_memzero(c, sizeof(*c)); /* keys, stream states */
 	free(c);
@@ -669,6 +681,22 @@ void bdr_channel_take_out(struct bdr_channel *c, uint8_t **buf, size_t *len)
 size_t bdr_channel_out_len(const struct bdr_channel *c)
 {
 	return c->out.len;
+}
+
+int bdr_channel_reserve_out(struct bdr_channel *c, size_t n)
+{
+	adopt_spare(c);
+	return buf_reserve(&c->out, c->out.len + n);
+}
+
+void bdr_channel_recycle_out(struct bdr_channel *c, uint8_t *buf, size_t cap)
+{
+	if (buf && cap > c->spare.cap) {
+		free(c->spare.p);
+		c->spare = (struct buf){ buf, 0, cap };
+	} else {
+		free(buf);
+	}
 }
 
 bool bdr_channel_ready(const struct bdr_channel *c)

@@ -20,6 +20,8 @@ struct entry {
 	uint64_t variant;
 	uint8_t codec;
 	bool pending;               /* claimed: being encoded, no data yet */
+	bool dead;                  /* dropped while pinned: freed at the last unpin */
+	unsigned pins;              /* hits handed out and not yet given back */
 	uint32_t len;
 	struct entry *hnext;        /* in its bucket */
 	struct entry *prev, *next;  /* in the LRU list, most recent first */
@@ -114,7 +116,10 @@ static void drop(struct bdrd_ccache *c, struct entry *e)
 	c->bytes -= entry_bytes(e);
 	c->n--;
 	c->st.evicted++;
-	free(e);
+	if (e->pins)
+		e->dead = true; /* out of the budget, still read by a sender */
+	else
+		free(e);
 }
 
 /* Twice the buckets when there are more entries than buckets. */
@@ -151,8 +156,8 @@ static void insert(struct bdrd_ccache *c, struct entry *e)
 	c->n++;
 }
 
-int bdrd_ccache_get(struct bdrd_ccache *c, const struct bdr_chunk_id *id, uint64_t variant,
-		    uint8_t *codec, uint8_t *buf, size_t cap, uint32_t *len, bool claim)
+int bdrd_ccache_pin(struct bdrd_ccache *c, const struct bdr_chunk_id *id, uint64_t variant,
+		    struct bdrd_ccache_hit *hit, bool claim)
 {
 	struct entry *e;
 	int r = -ENOENT;
@@ -168,10 +173,9 @@ int bdrd_ccache_get(struct bdrd_ccache *c, const struct bdr_chunk_id *id, uint64
 		uv_mutex_unlock(&c->lock);
 		return 1;
 	}
-	if (e && e->len <= cap) {
-		memcpy(buf, e->data, e->len);
-		*codec = e->codec;
-		*len = e->len;
+	if (e) {
+		*hit = (struct bdrd_ccache_hit){ e->data, e->len, e->codec, e };
+		e->pins++;
 		lru_unlink(c, e);
 		lru_front(c, e);
 		c->st.hits++;
@@ -180,6 +184,35 @@ int bdrd_ccache_get(struct bdrd_ccache *c, const struct bdr_chunk_id *id, uint64
 		c->st.misses++;
 	}
 	uv_mutex_unlock(&c->lock);
+	return r;
+}
+
+void bdrd_ccache_unpin(struct bdrd_ccache *c, void *pin)
+{
+	struct entry *e = pin;
+
+	uv_mutex_lock(&c->lock);
+	if (!--e->pins && e->dead)
+		free(e);
+	uv_mutex_unlock(&c->lock);
+}
+
+int bdrd_ccache_get(struct bdrd_ccache *c, const struct bdr_chunk_id *id, uint64_t variant,
+		    uint8_t *codec, uint8_t *buf, size_t cap, uint32_t *len, bool claim)
+{
+	struct bdrd_ccache_hit hit;
+	int r = bdrd_ccache_pin(c, id, variant, &hit, claim);
+
+	if (r != 0)
+		return r;
+	if (hit.len <= cap) {
+		memcpy(buf, hit.data, hit.len);
+		*codec = hit.codec;
+		*len = hit.len;
+	} else {
+		r = -ENOENT; /* never a short copy */
+	}
+	bdrd_ccache_unpin(c, hit.pin);
 	return r;
 }
 

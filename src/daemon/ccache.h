@@ -27,6 +27,18 @@ void bdrd_ccache_free(struct bdrd_ccache *c);
  * meanwhile wait rather than encode it too. */
 int bdrd_ccache_get(struct bdrd_ccache *c, const struct bdr_chunk_id *id, uint64_t variant,
 		    uint8_t *codec, uint8_t *buf, size_t cap, uint32_t *len, bool claim);
+/* A hit without a copy: what get would copy, left where it is and kept
+ * there (even past eviction or clear) until bdrd_ccache_unpin(c, hit.pin).
+ * The rest as get. */
+struct bdrd_ccache_hit {
+	const uint8_t *data;
+	uint32_t len;
+	uint8_t codec;
+	void *pin;
+};
+int bdrd_ccache_pin(struct bdrd_ccache *c, const struct bdr_chunk_id *id, uint64_t variant,
+		    struct bdrd_ccache_hit *hit, bool claim);
+void bdrd_ccache_unpin(struct bdrd_ccache *c, void *pin);
 void bdrd_ccache_abandon(struct bdrd_ccache *c, const struct bdr_chunk_id *id, uint64_t variant);
 /* Keeps a copy of head (hlen bytes the caller wants back in front, may be
  * 0) and data, not if larger than the whole cache or already there. */

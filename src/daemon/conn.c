@@ -192,7 +192,11 @@ static void write_done(uv_write_t *req, int status)
 	size_t limit = c->d->cfg.limits.max_inflight_bytes;
 
 	c->backlog -= w->len;
-	free(w->buf);
+	/* A sender's next batch goes into this buffer; others let it go. */
+	if (c->tx && !c->closing && status >= 0)
+		bdr_channel_recycle_out(c->ch, w->buf, w->len);
+	else
+		free(w->buf);
 	free(w);
 	if (status < 0) {
 		conn_close(c, status, "write failed");
@@ -363,6 +367,12 @@ static int send_msg(struct conn *c, const struct bdr_msg *m)
 	if (r == 0 && !c->corked)
 		r = flush(c);
 	return r;
+}
+
+void conn_reserve(struct conn *c, size_t n)
+{
+	/* Only a hint: without the room, frames grow the output as they come. */
+	(void)bdr_channel_reserve_out(c->ch, n);
 }
 
 void conn_cork(struct conn *c, bool cork)

@@ -206,6 +206,8 @@ void conn_close(struct conn *c, int err, const char *why);
 /* While corked, conn_send seals frames but writes nothing; uncorking writes
  * them at once: a batch of chunks is one write, not one per chunk. */
 void conn_cork(struct conn *c, bool cork);
+/* Room for about n bytes of frames to come (see bdr_channel_reserve_out). */
+void conn_reserve(struct conn *c, size_t n);
 void conn_close_all(struct bdrd *d, const char *why);
 void conn_pause_read(struct conn *c, bool pause);
 const char *conn_peer(const struct conn *c);

@@ -50,6 +50,10 @@
  * 0.1% of the bytes for 0.17 s more, so there is none. */
 #define DICT_LEVEL 6
 #define NO_ENTRY UINT32_MAX
+/* A CHUNK frame's bytes besides its data and dictionary path: length,
+ * tag, fixed fields and a dictref's package name (proto/wire.md), with
+ * room to spare. */
+#define FRAME_ROOM 192u
 
 struct loc {
 	struct bdr_chunk_id id;
@@ -68,7 +72,9 @@ struct out_chunk {
 	struct qref q;
 	uint8_t codec;
 	uint32_t len;
-	size_t off;      /* in batch data */
+	size_t off;      /* in batch data, unless pinned */
+	const uint8_t *cached; /* the bytes in the chunk cache, pinned by pin */
+	void *pin;
 	uint32_t dentry; /* codec 2: the old file (in the base manifest) ... */
 	uint64_t doff;   /* ... and the window */
 	uint32_t dlen;
@@ -652,29 +658,32 @@ static uint64_t cache_variant(const struct send_xfer *tx, const struct batch *b,
 	return v;
 }
 
-/* 0: o is filled from the cache; 1: ours to encode, then cache_put or
- * give up; < 0: encode, and keep nothing. */
-static int cache_get(struct send_xfer *tx, struct batch *b, struct out_chunk *o, uint64_t var)
+/* 0: o is served from the cache, its bytes pinned there until the batch
+ * is sent (no copy); 1: ours to encode, then cache_put or give up; < 0:
+ * encode, and keep nothing. */
+static int cache_get(struct send_xfer *tx, struct out_chunk *o, uint64_t var)
 {
-	uint8_t *out = b->data + b->used;
+	struct bdrd_ccache_hit hit;
 	struct dict_meta dm;
-	uint32_t len;
-	uint8_t codec;
-	int r = bdrd_ccache_get(tx->d->ccache, &o->q.ref.id, var, &codec, out, b->cap - b->used,
-				&len, true);
+	int r = bdrd_ccache_pin(tx->d->ccache, &o->q.ref.id, var, &hit, true);
 
 	if (r != 0)
 		return r;
-	if (codec == BDR_CODEC_ZLIB_DICT) {
-		if (len < sizeof(dm))
+	o->pin = hit.pin;
+	o->cached = hit.data;
+	o->len = hit.len;
+	if (hit.codec == BDR_CODEC_ZLIB_DICT) {
+		if (hit.len < sizeof(dm)) {
+			bdrd_ccache_unpin(tx->d->ccache, o->pin);
+			o->pin = NULL, o->cached = NULL;
 			return -EINVAL;
-		memcpy(&dm, out, sizeof(dm));
-		len -= sizeof(dm);
-		memmove(out, out + sizeof(dm), len);
+		}
+		memcpy(&dm, hit.data, sizeof(dm));
+		o->cached += sizeof(dm);
+		o->len -= sizeof(dm);
 		o->dentry = dm.entry, o->doff = dm.off, o->dlen = dm.len;
 	}
-	o->codec = codec;
-	o->len = len;
+	o->codec = hit.codec;
 	return 0;
 }
 
@@ -700,20 +709,19 @@ static int batch_run(struct bdrd_job *job)
 		struct out_chunk *o = &b->v[i];
 		const struct loc *l = loc_find(tx, &o->q.ref);
 		uint64_t var = b->share ? cache_variant(tx, b, o) : 0;
-		int cached = b->share ? cache_get(tx, b, o, var) : -ENOENT;
+		int cached = b->share ? cache_get(tx, o, var) : -ENOENT;
 
-		if (cached != 0) {
-			r = coder_ready(&k, b->dict);
-			if (r == 0)
-				r = read_chunk(tx, b, l, &fd, &fd_entry, k.raw);
-			if (r == 0)
-				r = coder_run(&k, b->dict, l, o, b->data + b->used,
-					      (uint32_t)(b->cap - b->used));
-			if (cached == 1 && r == 0)
-				cache_put(tx, b, o, var);
-			else if (cached == 1)
-				bdrd_ccache_abandon(tx->d->ccache, &o->q.ref.id, var);
-		}
+		if (cached == 0)
+			continue; /* sent from the cache */
+		r = coder_ready(&k, b->dict);
+		if (r == 0)
+			r = read_chunk(tx, b, l, &fd, &fd_entry, k.raw);
+		if (r == 0)
+			r = coder_run(&k, b->dict, l, o, b->data + b->used, (uint32_t)(b->cap - b->used));
+		if (cached == 1 && r == 0)
+			cache_put(tx, b, o, var);
+		else if (cached == 1)
+			bdrd_ccache_abandon(tx->d->ccache, &o->q.ref.id, var);
 		o->off = b->used;
 		b->used += o->len;
 	}
@@ -727,6 +735,9 @@ static void batch_free(struct batch *b)
 {
 	if (!b)
 		return;
+	for (uint32_t i = 0; b->v && i < b->n; i++)
+		if (b->v[i].pin)
+			bdrd_ccache_unpin(b->tx->d->ccache, b->v[i].pin);
 	free(b->v);
 	free(b->data);
 	free(b);
@@ -743,7 +754,12 @@ static void send_batch(struct send_xfer *tx, struct batch *b)
 		return;
 	}
 	struct conn *c = tx->c; /* alive until the loop turns, even if closed */
+	size_t room = 0;
 
+	for (uint32_t i = 0; i < b->n; i++)
+		room += b->v[i].len + FRAME_ROOM +
+			(b->v[i].codec == BDR_CODEC_ZLIB_DICT ? strlen(tx->bm.entries[b->v[i].dentry].path) : 0);
+	conn_reserve(c, room);
 	conn_cork(c, true);
 	for (uint32_t i = 0; tx->c && !tx->ended && i < b->n; i++) {
 		struct bdr_msg m = { .type = BDR_MSG_CHUNK };
@@ -761,7 +777,7 @@ static void send_batch(struct send_xfer *tx, struct batch *b)
 			dr->len = b->v[i].dlen;
 		}
 		m.chunk.len = b->v[i].len;
-		m.chunk.data = b->data + b->v[i].off;
+		m.chunk.data = b->v[i].pin ? b->v[i].cached : b->data + b->v[i].off;
 		if (conn_send(tx->c, &m) < 0)
 			break;
 		tx->progress_bytes += m.chunk.len;
