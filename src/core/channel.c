@@ -685,8 +685,12 @@ size_t bdr_channel_out_len(const struct bdr_channel *c)
 
 int bdr_channel_reserve_out(struct bdr_channel *c, size_t n)
 {
+	/* Whole MiBs: batches of slightly different sizes then fit the
+	 * recycled buffer as it is, and realloc neither moves nor copies. */
+	size_t want = c->out.len + n, mib = (size_t)1 << 20;
+
 	adopt_spare(c);
-	return buf_reserve(&c->out, c->out.len + n);
+	return buf_reserve(&c->out, want > mib ? (want + mib - 1) / mib * mib : want);
 }
 
 void bdr_channel_recycle_out(struct bdr_channel *c, uint8_t *buf, size_t cap)
