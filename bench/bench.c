@@ -283,7 +283,7 @@ static int setup(const struct opts *o, struct bench_env *e)
 int main(int argc, char **argv)
 {
 	struct opts o;
-	struct bench_env e;
+	struct bench_env e = { .link.fd = { -1, -1 } };
 	struct sigaction sa = { .sa_handler = on_signal };
 	char rsv[64];
 	int ncorp, rc = 0;
@@ -296,11 +296,15 @@ int main(int argc, char **argv)
 	ncorp = argc - optind;
 	struct bench_corpus *cs = calloc((size_t)ncorp, sizeof(*cs));
 	struct bench_record *recs = calloc((size_t)ncorp * NSCENARIOS * NTOOLS, sizeof(*recs));
-	if (!cs || !recs)
-		return 3;
+	if (!cs || !recs) {
+		rc = 3;
+		goto out;
+	}
 	for (int i = 0; i < ncorp; i++)
-		if (corpus_open(argv[optind + i], &cs[i]))
-			return 2;
+		if (corpus_open(argv[optind + i], &cs[i])) {
+			rc = 2;
+			goto out;
+		}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	if (setup(&o, &e)) {
