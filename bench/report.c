@@ -262,11 +262,11 @@ int report_png(const char *path, const struct bench_record *r, size_t n, const c
 		 "set terminal pngcairo size 1200,1000 noenhanced\nset output '%s'\n"
 		 "set multiplot layout 2,1\nset style data histograms\nset bmargin 4\n"
 		 "set style histogram clustered gap 1\nset style fill solid 0.8 border -1\n"
-		 "set grid ytics\nset key top left\n"
+		 "set grid ytics\nset key top left\nset xtics font ',9'\n"
 		 "set title 'bytes on the wire (both directions, median)'\nset logscale y\n"
 		 "plot '%s' using 2:xtic(1) title 'bdr', '' using 3 title 'rsync', "
 		 "'' using 4 title 'rsync -z'\n"
-		 "set title 'wall time, s (median)'\nunset logscale y\nset yrange [0:*]\n"
+		 "set title 'wall time, s (median, log scale)'\n"
 		 "plot '%s' using 5:xtic(1) title 'bdr', '' using 6 title 'rsync', "
 		 "'' using 7 title 'rsync -z'\nunset multiplot\n",
 		 path, dat, dat);
