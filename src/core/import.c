@@ -246,11 +246,8 @@ static int read_file(struct import *im, int dfd, const char *name, const char *p
 	*im->jobs_tail = j;
 	im->jobs_tail = &j->next;
 	if (!im->pool)
-		im->pool = bdr_workpool_new(bdr_workpool_default_threads(), READ_PENDING, read_job_run);
-	if (im->pool)
-		bdr_workpool_submit(im->pool, j);
-	else
-		read_job_run(j);
+		im->pool = bdr_workpool_new(bdr_workpool_default_threads(), READ_PENDING);
+	bdr_workpool_submit(im->pool, read_job_run, j);
 	return 0;
 }
 

@@ -319,8 +319,7 @@ static int collect_checks(struct bdr_rebuild *rb, struct verify_job *jobs, struc
 
 static int place_files(struct bdr_rebuild *rb, struct bdr_diag *d)
 {
-	struct bdr_workpool *pool = bdr_workpool_new(bdr_workpool_default_threads(), VERIFY_PENDING,
-						     verify_run);
+	struct bdr_workpool *pool = bdr_workpool_new(bdr_workpool_default_threads(), VERIFY_PENDING);
 	struct verify_job *jobs = NULL, **tail = &jobs;
 	int rc = 0;
 
@@ -341,10 +340,7 @@ static int place_files(struct bdr_rebuild *rb, struct bdr_diag *d)
 		}
 		j->e = e, j->entry = i;
 		*tail = j, tail = &j->next;
-		if (pool)
-			bdr_workpool_submit(pool, j);
-		else
-			verify_run(j);
+		bdr_workpool_submit(pool, verify_run, j);
 	}
 	bdr_workpool_finish(pool);
 	if (rc == 0)

@@ -1,6 +1,6 @@
-/* See workpool.h. A FIFO of job pointers in a ring of max_pending slots,
- * one mutex, one condition for "a job queued or the pool is closing" and
- * one for "a job finished". */
+/* See workpool.h. A FIFO of (function, job) pairs in a ring of
+ * max_pending slots, one mutex, one condition for "a job queued or the
+ * pool is closing" and one for "a job finished". */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -10,12 +10,16 @@
 
 #define HELPERS_MAX 7u
 
-struct bdr_workpool {
+struct work {
 	bdr_work_fn fn;
+	void *job;
+};
+
+struct bdr_workpool {
 	pthread_mutex_t mu;
 	pthread_cond_t work;   /* queued > 0 or closing */
 	pthread_cond_t idle;   /* running dropped */
-	void **ring;           /* owned: max_pending slots */
+	struct work *ring;     /* owned: max_pending slots */
 	unsigned cap, head, queued, running;
 	bool closing;
 	unsigned nthreads;
@@ -32,14 +36,14 @@ unsigned bdr_workpool_default_threads(void)
 }
 
 /* With mu held and queued > 0: the oldest job, now counted as running. */
-static void *take(struct bdr_workpool *p)
+static struct work take(struct bdr_workpool *p)
 {
-	void *job = p->ring[p->head];
+	struct work w = p->ring[p->head];
 
 	p->head = (p->head + 1) % p->cap;
 	p->queued--;
 	p->running++;
-	return job;
+	return w;
 }
 
 static void done(struct bdr_workpool *p)
@@ -60,9 +64,9 @@ static void *helper(void *arg)
 			pthread_cond_wait(&p->work, &p->mu);
 		if (!p->queued)
 			break;
-		void *job = take(p);
+		struct work w = take(p);
 		pthread_mutex_unlock(&p->mu);
-		p->fn(job);
+		w.fn(w.job);
 		done(p);
 		pthread_mutex_lock(&p->mu);
 	}
@@ -70,13 +74,12 @@ static void *helper(void *arg)
 	return NULL;
 }
 
-struct bdr_workpool *bdr_workpool_new(unsigned threads, unsigned max_pending, bdr_work_fn fn)
+struct bdr_workpool *bdr_workpool_new(unsigned threads, unsigned max_pending)
 {
 	struct bdr_workpool *p = calloc(1, sizeof(*p));
 
 	if (!p)
 		return NULL;
-	p->fn = fn;
 	p->cap = max_pending ? max_pending : 1;
 	if (!(p->ring = calloc(p->cap, sizeof(*p->ring)))) {
 		free(p);
@@ -92,15 +95,19 @@ struct bdr_workpool *bdr_workpool_new(unsigned threads, unsigned max_pending, bd
 	return p;
 }
 
-void bdr_workpool_submit(struct bdr_workpool *p, void *job)
+void bdr_workpool_submit(struct bdr_workpool *p, bdr_work_fn fn, void *job)
 {
+	if (!p) {
+		fn(job);
+		return;
+	}
 	pthread_mutex_lock(&p->mu);
 	if (!p->nthreads || p->queued == p->cap) {
 		pthread_mutex_unlock(&p->mu);
-		p->fn(job);
+		fn(job);
 		return;
 	}
-	p->ring[(p->head + p->queued) % p->cap] = job;
+	p->ring[(p->head + p->queued) % p->cap] = (struct work){ fn, job };
 	p->queued++;
 	pthread_cond_signal(&p->work);
 	pthread_mutex_unlock(&p->mu);
@@ -112,9 +119,9 @@ void bdr_workpool_finish(struct bdr_workpool *p)
 		return;
 	pthread_mutex_lock(&p->mu);
 	while (p->queued) {
-		void *job = take(p);
+		struct work w = take(p);
 		pthread_mutex_unlock(&p->mu);
-		p->fn(job);
+		w.fn(w.job);
 		done(p);
 		pthread_mutex_lock(&p->mu);
 	}
