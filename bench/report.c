@@ -27,6 +27,20 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* The median of n values (sorted in place), their least and greatest if
+ * asked; NAN if none. */
+static double median_of(double *v, int n, double *lo, double *hi)
+{
+	if (!n)
+		return NAN;
+	qsort(v, (size_t)n, sizeof(v[0]), cmp_double);
+	if (lo)
+		*lo = v[0];
+	if (hi)
+		*hi = v[n - 1];
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 /* The median of one field over the verified samples; NAN if none. */
 static double median(const struct bench_record *r, size_t off, bool u64, double *lo, double *hi)
 {
@@ -39,14 +53,18 @@ static double median(const struct bench_record *r, size_t off, bool u64, double 
 		const char *f = (const char *)&r->s[i] + off;
 		v[n++] = u64 ? (double)*(const uint64_t *)f : *(const double *)f;
 	}
-	if (!n)
-		return NAN;
-	qsort(v, (size_t)n, sizeof(v[0]), cmp_double);
-	if (lo)
-		*lo = v[0];
-	if (hi)
-		*hi = v[n - 1];
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	return median_of(v, n, lo, hi);
+}
+
+/* The end of the group that starts at i: the records of one corpus and
+ * scenario are consecutive, in tool order. */
+static size_t group_end(const struct bench_record *r, size_t n, size_t i)
+{
+	size_t j = i;
+
+	while (j < n && r[j].corpus == r[i].corpus && r[j].sc == r[i].sc)
+		j++;
+	return j;
 }
 
 #define MED_D(r, field) median(r, offsetof(struct bench_sample, field), false, NULL, NULL)
@@ -72,8 +90,7 @@ static void summarize(const struct bench_record *r, struct summary *m)
 	m->down = MED_U(r, down);
 	m->rss_snd = MED_U(r, rss_snd);
 	m->rss_rcv = MED_U(r, rss_rcv);
-	qsort(rss, (size_t)n, sizeof(rss[0]), cmp_double);
-	m->rss = n ? (n % 2 ? rss[n / 2] : (rss[n / 2 - 1] + rss[n / 2]) / 2) : NAN;
+	m->rss = median_of(rss, n, NULL, NULL);
 	m->throughput = (double)r->corpus->v2_bytes / m->wall;
 	m->encode = (double)r->corpus->v2_bytes / m->cpu_snd;
 }
@@ -123,7 +140,7 @@ static void md_row(FILE *f, const struct bench_record *r, const struct summary *
 		verified(r) ? "yes" : m->ok ? "**NO (some runs)**" : "**NO**");
 }
 
-/* The records of one corpus and scenario are consecutive, in tool order. */
+/* A table per corpus and scenario (group_end). */
 void report_markdown(FILE *f, const struct bench_record *r, size_t n, const struct bench_meta *m)
 {
 	char a[32], b[32];
@@ -132,7 +149,7 @@ void report_markdown(FILE *f, const struct bench_record *r, size_t n, const stru
 		const struct bench_record *g = &r[i];
 		struct summary s[NTOOLS];
 		const struct summary *tool[NTOOLS] = {0};
-		size_t j = i;
+		size_t end = group_end(r, n, i);
 
 		fprintf(f, "\n### %s, %s, %s: v2 is %s bytes in %llu files; median of %d\n\n",
 			g->corpus->name, bench_scenario_names[g->sc],
@@ -143,7 +160,7 @@ void report_markdown(FILE *f, const struct bench_record *r, size_t n, const stru
 		fprintf(f, "| tool | wire bytes | wall s (min-max) | CPU s sender + receiver "
 			   "| peak RSS MiB sender / receiver | delta throughput MB/s | verified |\n"
 			   "|---|---:|---:|---:|---:|---:|---|\n");
-		for (; j < n && r[j].corpus == g->corpus && r[j].sc == g->sc; j++) {
+		for (size_t j = i; j < end; j++) {
 			summarize(&r[j], &s[j - i]);
 			tool[r[j].tool] = &s[j - i];
 			md_row(f, &r[j], &s[j - i]);
@@ -156,7 +173,7 @@ void report_markdown(FILE *f, const struct bench_record *r, size_t n, const stru
 					      a, sizeof(a)),
 					ratio(tool[0]->wall, tool[t]->wall, b, sizeof(b)));
 		fprintf(f, "\n");
-		i = j;
+		i = end;
 	}
 }
 
@@ -242,8 +259,8 @@ int report_png(const char *path, const struct bench_record *r, size_t n, const c
 		return -errno;
 	for (size_t i = 0; i < n;) {
 		double w[NTOOLS] = { NAN, NAN, NAN }, t[NTOOLS] = { NAN, NAN, NAN };
-		size_t j = i;
-		for (; j < n && r[j].corpus == r[i].corpus && r[j].sc == r[i].sc; j++) {
+		size_t end = group_end(r, n, i);
+		for (size_t j = i; j < end; j++) {
 			struct summary s;
 			summarize(&r[j], &s);
 			w[r[j].tool] = s.up + s.down;
@@ -255,7 +272,7 @@ int report_png(const char *path, const struct bench_record *r, size_t n, const c
 		for (int k = 0; k < NTOOLS; k++)
 			fprintf(f, isnan(t[k]) ? " NaN" : " %.4f", t[k]);
 		fprintf(f, "\n");
-		i = j;
+		i = end;
 	}
 	fclose(f);
 	pathf(text, sizeof(text),
