@@ -103,6 +103,8 @@ int tree_remove(const char *dir);
 struct bench_link {
 	unsigned mbit;      /* 0: loopback, no namespaces */
 	char ns[2][32];     /* sender's, receiver's namespace name */
+	char veth[2][16];   /* their ends of the pair */
+	char log[PATH_MAX]; /* ip and tc's stderr */
 	int fd[2];          /* their fds, -1 if not open */
 	bool made[2];
 	const char *host;   /* where the sender reaches the receiver side */
@@ -110,6 +112,9 @@ struct bench_link {
 
 int link_setup(struct bench_link *l, unsigned mbit, const char *tmp);
 void link_teardown(struct bench_link *l);
+/* on false: the pair unshaped (tbf removed), for a run's setup; true: the
+ * tbf of mbit back. 0 on loopback. -EIO, the failing command logged. */
+int link_shaped(const struct bench_link *l, bool on);
 
 /* ---- run.c ---- */
 

@@ -267,8 +267,12 @@ static int run_bdr(const struct bench_env *e, const struct bench_corpus *c,
 	snprintf(addr, sizeof(addr), "%s:%d", e->link.host, port);
 	if ((err = bdrd_start(e, &d[SND], base, "hq", SND, "branch", addr, s)))
 		goto out;
-	if (sc != SC_INITIAL && (err = bdr_push(e, c, &d[SND], sc == SC_NOCHANGE ? c->v2 : c->v1, s)))
-		goto out;
+	if (sc != SC_INITIAL) {
+		if ((err = link_shaped(&e->link, false)) ||
+		    (err = bdr_push(e, c, &d[SND], sc == SC_NOCHANGE ? c->v2 : c->v1, s)) ||
+		    (err = link_shaped(&e->link, true)))
+			goto out;
+	}
 
 	proxy_counts(px, &pc0);
 	for (int i = 0; i < 2; i++) {
