@@ -473,12 +473,21 @@ static int delta_cmp(const void *pa, const void *pb)
 	return (a->delta > b->delta) - (a->delta < b->delta);
 }
 
+/* How far before delta (the old offset of the chunk's first byte, under
+ * one alignment) a window must start at the latest: a full window so that
+ * deflate still reaches its first bytes from the chunk's start; a shorter
+ * one so that it holds the chunk's start at all. */
+static int64_t reach_cut(int64_t wlen)
+{
+	return wlen > (int64_t)BDR_DICTSEL_REACH ? wlen - (int64_t)BDR_DICTSEL_REACH : 0;
+}
+
 /* Window starts [lo, hi] for a chunk wholly aligned at delta: its first
  * scan bytes in the window and their first byte reachable from q = 0. */
 static void aligned_range(int64_t delta, uint32_t scan, int64_t wlen, int64_t *lo, int64_t *hi)
 {
 	*lo = delta + scan - wlen;
-	*hi = delta - (wlen - (int64_t)BDR_DICTSEL_REACH); /* >= lo: scan <= REACH */
+	*hi = delta - reach_cut(wlen); /* >= lo: scan <= REACH */
 }
 
 static int64_t place_in(int64_t lo, int64_t hi, enum bdr_dictsel_place place)
@@ -554,6 +563,17 @@ static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
 	return v < lo ? lo : v > hi ? hi : v;
 }
 
+/* The window: the chunk and BDR_DICTSEL_MARGIN either side, within the
+ * file and zlib's 32 KiB. */
+static int64_t window_len(uint64_t size, uint32_t len)
+{
+	uint64_t w = (uint64_t)len + 2 * BDR_DICTSEL_MARGIN;
+
+	if (w > BDR_DICTSEL_WINDOW_MAX)
+		w = BDR_DICTSEL_WINDOW_MAX;
+	return (int64_t)(w < size ? w : size);
+}
+
 int bdr_dictsel_pick_place(const struct bdr_dictsel_index *ix, const void *chunk,
 			   uint32_t len, uint64_t new_off, enum bdr_dictsel_place place,
 			   struct bdr_dictsel_window *win)
@@ -573,7 +593,7 @@ int bdr_dictsel_pick_place(const struct bdr_dictsel_index *ix, const void *chunk
 	if (!size)
 		return 0; /* BDR_DICTSEL_NONE */
 	const uint32_t scan = len < BDR_DICTSEL_REACH ? len : BDR_DICTSEL_REACH;
-	const int64_t wlen = size < BDR_DICTSEL_WINDOW_MAX ? (int64_t)size : BDR_DICTSEL_WINDOW_MAX;
+	const int64_t wlen = window_len(size, len), cut = reach_cut(wlen);
 	const int64_t wmax = (int64_t)(size - (uint64_t)wlen);
 
 	/* Sample the reachable part of the chunk. */
@@ -610,7 +630,7 @@ int bdr_dictsel_pick_place(const struct bdr_dictsel_index *ix, const void *chunk
 			int64_t o = (int64_t)anchor_off(&ix->a[a->first + k]);
 			struct match mt = {
 				.lo = o + BDR_DICTSEL_ANCHOR_LEN - wlen,
-				.hi = o - a->q - (wlen - (int64_t)BDR_DICTSEL_REACH),
+				.hi = o - a->q - cut,
 				.delta = o - a->q,
 				.q = a->q,
 				.weight = WEIGHT_UNIT / (int32_t)a->count,

@@ -11,8 +11,8 @@
  *
  * Codec 2 (proto/wire.md, "Chunk codecs"): when the peer holds an older
  * version (the one its last DONE confirmed) and both offered
- * BDR_CAP_ZLIB_DICT, each chunk is also compressed against a window of at
- * most 32 KiB of the old file at the same path, placed by
+ * BDR_CAP_ZLIB_DICT, each chunk is also compressed against a window of the
+ * old file at the same path (the chunk's length and a margin), placed by
  * bdr_dictsel_pick, and goes with whichever form is smaller. The old
  * file's index is built on a worker and kept in a small per-transfer LRU
  * shared by the batch jobs; the window is read from our own copy of that
