@@ -8,7 +8,7 @@ pkgs=(
   libuv1-dev libxxhash-dev libsodium-dev libsqlite3-dev zlib1g-dev
   libinih-dev libsystemd-dev libjansson-dev scdoc
   libcriterion-dev clang libclang-rt-14-dev
-  rsync iproute2 gnuplot-nox
+  rsync iproute2 gnuplot-nox libzstd-dev
 )
 missing=()
 for p in "${pkgs[@]}"; do

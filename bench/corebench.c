@@ -8,6 +8,12 @@
  *       bytes of v2 a peer holding v1 would fetch (raw, and deflated chunk by
  *       chunk), against the metadata and index cost: the data behind
  *       BDR_CHUNK_AVG_DEFAULT.
+ *   bdr-corebench codecs CORPUS_DIR...
+ *       every distinct chunk of v2 (what an initial push sends) through
+ *       zlib at bdr's levels and, when built with libzstd, zstd: bytes
+ *       sent and one core's compress and decompress rates, each chunk on
+ *       its own as on the wire, the same raw fallback for all. zlib is the
+ *       design's codec; this is the side-by-side measurement behind it.
  *
  * A main that parses arguments and calls into libbdr; only the public API. */
 #include <dirent.h>
@@ -23,8 +29,12 @@
 #include <unistd.h>
 
 #include <zlib.h>
+#ifdef HAVE_ZSTD
+#include <zstd.h>
+#endif
 
 #include "bdr/chunker.h"
+#include "bdr/compress.h"
 #include "bdr/error.h"
 #include "bdr/hash.h"
 #include "bdr/scan.h"
@@ -352,8 +362,9 @@ static int count_chunks(struct sizes_pass *sp, int fd, const struct bdr_scan_res
 	return err;
 }
 
-static int sizes_file(struct sizes_pass *sp, const char *path, const char *rel)
+static int sizes_file(void *arg, const char *path, const char *rel)
 {
+	struct sizes_pass *sp = arg;
 	struct bdr_scan_result r;
 	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
 
@@ -380,7 +391,9 @@ static int report(const char *path, int err)
 /* Every regular file under path (a PATH_MAX buffer, extended in place);
  * rel names it relative to the first root_len bytes. Errors are reported
  * where they happen. */
-static int walk_tree(char *path, size_t root_len, struct sizes_pass *sp)
+typedef int (*file_fn)(void *arg, const char *path, const char *rel);
+
+static int walk_tree(char *path, size_t root_len, file_fn fn, void *arg)
 {
 	size_t len = strlen(path);
 	DIR *d = opendir(path);
@@ -398,23 +411,23 @@ static int walk_tree(char *path, size_t root_len, struct sizes_pass *sp)
 		else if (lstat(path, &st) < 0)
 			err = report(path, -errno);
 		else if (S_ISDIR(st.st_mode))
-			err = walk_tree(path, root_len, sp);
+			err = walk_tree(path, root_len, fn, arg);
 		else if (S_ISREG(st.st_mode))
-			err = report(path, sizes_file(sp, path, path + root_len + 1));
+			err = report(path, fn(arg, path, path + root_len + 1));
 		path[len] = '\0';
 	}
 	closedir(d);
 	return err;
 }
 
-static int sizes_pass_run(struct sizes_pass *sp, const char *corpus, const char *ver)
+static int walk_version(const char *corpus, const char *ver, file_fn fn, void *arg)
 {
 	char path[PATH_MAX];
 	int n = snprintf(path, sizeof(path), "%s/%s", corpus, ver);
 
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return -ENAMETOOLONG;
-	return walk_tree(path, (size_t)n, sp);
+	return walk_tree(path, (size_t)n, fn, arg);
 }
 
 static void print_row(const char *name, uint32_t avg, const struct sizes_pass *v2, size_t ids)
@@ -447,8 +460,8 @@ static int sizes_row(const char *corpus, uint32_t avg)
 	v2.z = malloc(compressBound(BDR_CHUNK_MAX_LIMIT));
 	if (!v2.raw || !v2.z)
 		err = -ENOMEM;
-	if (!err && !(err = sizes_pass_run(&v1, corpus, "v1")))
-		err = sizes_pass_run(&v2, corpus, "v2");
+	if (!err && !(err = walk_version(corpus, "v1", sizes_file, &v1)))
+		err = walk_version(corpus, "v2", sizes_file, &v2);
 	if (!err)
 		print_row(name, avg, &v2, set.n);
 	fprintf(stderr, "%s avg %u: %.1f s\n", name, avg, now_sec() - t0);
@@ -497,6 +510,224 @@ static int sizes_main(int argc, char **argv)
 	return 0;
 }
 
+/* ---- codecs: zlib against an alternative, chunk by chunk ---- */
+
+enum { C_ZLIB, C_ZSTD };
+
+struct codec_row {
+	const char *name;
+	int kind, level;
+	uint64_t out;        /* bytes sent: the encoding, or raw if not under 97% */
+	double enc_s, dec_s; /* one thread's CPU time */
+	struct bdr_compressor *z;
+};
+
+struct codecs_pass {
+	struct bdr_chunker_params p;
+	struct id_set set;
+	struct codec_row *rows;
+	int nrows;
+	uint64_t bytes, chunks;
+	uint8_t *raw, *enc, *dec; /* owned: BDR_CHUNK_MAX_LIMIT (enc: its bound) */
+	struct bdr_decompressor *unz;
+#ifdef HAVE_ZSTD
+	ZSTD_CCtx *zc;
+	ZSTD_DCtx *zd;
+#endif
+};
+
+static double thread_cpu(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Encodes raw[0..len) into enc; *raw_kept when it goes raw. */
+static int codec_enc(struct codecs_pass *cp, struct codec_row *r, uint32_t len, uint32_t *out,
+		     bool *raw_kept)
+{
+	uint8_t codec;
+	int err = 0;
+
+	*raw_kept = false;
+	if (r->kind == C_ZLIB) {
+		err = bdr_compress_chunk(r->z, cp->raw, len, NULL, 0, cp->enc, len, out, &codec);
+		*raw_kept = codec == BDR_CODEC_RAW;
+		return err;
+	}
+#ifdef HAVE_ZSTD
+	/* The same rules as zlib's: the entropy pre-check, then 97%. */
+	if (bdr_compress_looks_random(cp->raw, len)) {
+		*raw_kept = true;
+		*out = len;
+		return 0;
+	}
+	size_t n = ZSTD_compressCCtx(cp->zc, cp->enc, ZSTD_compressBound(BDR_CHUNK_MAX_LIMIT),
+				     cp->raw, len, r->level);
+	if (ZSTD_isError(n))
+		return -EIO;
+	*raw_kept = n * 100 >= (size_t)len * BDR_COMPRESS_KEEP_PCT;
+	*out = *raw_kept ? len : (uint32_t)n;
+#endif
+	return err;
+}
+
+static int codec_dec(struct codecs_pass *cp, struct codec_row *r, uint32_t inlen, uint32_t len)
+{
+	if (r->kind == C_ZLIB)
+		return bdr_decompress_chunk(cp->unz, BDR_CODEC_ZLIB, cp->enc, inlen, NULL, 0, cp->dec,
+					    len, NULL);
+#ifdef HAVE_ZSTD
+	size_t n = ZSTD_decompressDCtx(cp->zd, cp->dec, len, cp->enc, inlen);
+	if (ZSTD_isError(n) || n != len)
+		return -EIO;
+#endif
+	return 0;
+}
+
+static int codecs_chunk(struct codecs_pass *cp, int fd, uint64_t off, uint32_t len)
+{
+	if (pread(fd, cp->raw, len, (off_t)off) != (ssize_t)len)
+		return -EIO;
+	for (int i = 0; i < cp->nrows; i++) {
+		struct codec_row *r = &cp->rows[i];
+		uint32_t n = 0;
+		bool raw_kept;
+		double t0 = thread_cpu();
+		int err = codec_enc(cp, r, len, &n, &raw_kept);
+		double t1 = thread_cpu();
+
+		if (err)
+			return err;
+		r->enc_s += t1 - t0;
+		r->out += n;
+		if (raw_kept)
+			continue;
+		if ((err = codec_dec(cp, r, n, len)))
+			return err;
+		r->dec_s += thread_cpu() - t1;
+		if (memcmp(cp->dec, cp->raw, len))
+			return -BDR_EFORMAT;
+	}
+	return 0;
+}
+
+static int codecs_file(void *arg, const char *path, const char *rel)
+{
+	struct codecs_pass *cp = arg;
+	struct bdr_scan_result r;
+	uint64_t off = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
+
+	(void)rel;
+	if (fd < 0)
+		return -errno;
+	if (!(err = bdr_scan_fd(fd, &cp->p, UINT32_MAX, NULL, NULL, &r))) {
+		for (uint32_t i = 0; !err && i < r.nchunks; off += r.chunks[i++].len) {
+			struct id_entry *e = id_set_get(&cp->set, &r.chunks[i].id);
+			if (!e)
+				err = -ENOMEM;
+			else if (!(e->flags & ID_IN_V2)) {
+				e->flags |= ID_IN_V2;
+				cp->bytes += r.chunks[i].len;
+				cp->chunks++;
+				err = codecs_chunk(cp, fd, off, r.chunks[i].len);
+			}
+		}
+		bdr_scan_result_free(&r);
+	}
+	close(fd);
+	return err;
+}
+
+static int codecs_init(struct codecs_pass *cp, struct codec_row *rows, int nrows)
+{
+	memset(cp, 0, sizeof(*cp));
+	cp->rows = rows;
+	cp->nrows = nrows;
+	if (check_avg(BDR_CHUNK_AVG_DEFAULT, &cp->p))
+		return -EINVAL;
+	cp->raw = malloc(BDR_CHUNK_MAX_LIMIT);
+	cp->dec = malloc(BDR_CHUNK_MAX_LIMIT);
+	cp->enc = malloc(2 * BDR_CHUNK_MAX_LIMIT);
+#ifdef HAVE_ZSTD
+	cp->zc = ZSTD_createCCtx();
+	cp->zd = ZSTD_createDCtx();
+	if (!cp->zc || !cp->zd)
+		return -ENOMEM;
+#endif
+	if (!cp->raw || !cp->dec || !cp->enc || bdr_decompressor_new(&cp->unz))
+		return -ENOMEM;
+	for (int i = 0; i < nrows; i++) {
+		rows[i].out = 0;
+		rows[i].enc_s = rows[i].dec_s = 0;
+		if (rows[i].kind == C_ZLIB && bdr_compressor_new(&rows[i].z, rows[i].level))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void codecs_free(struct codecs_pass *cp)
+{
+	for (int i = 0; i < cp->nrows; i++) {
+		bdr_compressor_free(cp->rows[i].z);
+		cp->rows[i].z = NULL;
+	}
+	bdr_decompressor_free(cp->unz);
+#ifdef HAVE_ZSTD
+	ZSTD_freeCCtx(cp->zc);
+	ZSTD_freeDCtx(cp->zd);
+#endif
+	free(cp->raw);
+	free(cp->dec);
+	free(cp->enc);
+	free(cp->set.tab);
+}
+
+static double mbps(uint64_t bytes, double s)
+{
+	return s > 0 ? (double)bytes / s / 1e6 : 0.0;
+}
+
+static int codecs_main(int argc, char **argv)
+{
+	struct codec_row rows[] = {
+		{ "zlib", C_ZLIB, 1 }, { "zlib", C_ZLIB, 6 },
+#ifdef HAVE_ZSTD
+		{ "zstd", C_ZSTD, 1 }, { "zstd", C_ZSTD, 3 },
+#endif
+	};
+	const int nrows = (int)(sizeof(rows) / sizeof(rows[0]));
+
+	if (argc < 2 || argv[1][0] == '-') {
+		fprintf(stderr, "usage: bdr-corebench codecs CORPUS_DIR...\n");
+		return 2;
+	}
+	printf("| corpus | codec | level | v2 distinct bytes | bytes sent | %% | compress MB/s "
+	       "| decompress MB/s |\n|---|---|--:|--:|--:|--:|--:|--:|\n");
+	for (int i = 1; i < argc; i++) {
+		struct codecs_pass cp;
+		const char *name = strrchr(argv[i], '/') ? strrchr(argv[i], '/') + 1 : argv[i];
+		int err = report(argv[i], codecs_init(&cp, rows, nrows));
+
+		if (!err) /* reports where it fails */
+			err = walk_version(argv[i], "v2", codecs_file, &cp);
+		for (int k = 0; !err && k < nrows; k++)
+			printf("| %s | %s | %d | %llu | %llu | %.1f | %.0f | %.0f |\n", name,
+			       rows[k].name, rows[k].level, (unsigned long long)cp.bytes,
+			       (unsigned long long)rows[k].out,
+			       cp.bytes ? 100.0 * (double)rows[k].out / (double)cp.bytes : 0.0,
+			       mbps(cp.bytes, rows[k].enc_s), mbps(cp.bytes, rows[k].dec_s));
+		fflush(stdout);
+		codecs_free(&cp);
+		if (err)
+			return 1;
+	}
+	return 0;
+}
+
 /* ---- dispatch ---- */
 
 static const struct {
@@ -506,6 +737,7 @@ static const struct {
 } cmds[] = {
 	{"chunk", chunk_main, "[--mib N] [--runs R] [--avg BYTES]: core throughput"},
 	{"sizes", sizes_main, "[--avg A,B,...] CORPUS_DIR...: transfer cost per avg chunk size"},
+	{"codecs", codecs_main, "CORPUS_DIR...: zlib against zstd, chunk by chunk, on v2"},
 };
 
 int main(int argc, char **argv)

@@ -2,9 +2,11 @@
 """bdr-bench on a tiny generated corpus, so the harness never rots: every
 tool and scenario runs for real, every destination is checked against v2,
 the JSON follows bench/README.md, a destination that differs from v2 is
-reported and fails the run, and bad arguments are refused by name.
+reported and fails the run, and bad arguments are refused by name. And
+bdr-corebench codecs, the zlib-against-zstd measurement, on the same corpus.
 
-usage: test_bench.py BDRD BDRCTL [TEST...]   (BDR_BENCH: the harness)
+usage: test_bench.py BDRD BDRCTL [TEST...]
+       (BDR_BENCH: the harness, BDR_COREBENCH: bdr-corebench)
 """
 import json
 import os
@@ -142,8 +144,33 @@ def test_bad_arguments(root):
         assert words in p.stderr, (args, p.stderr)
 
 
+def test_codecs(root):
+    """Every distinct chunk of v2 through each codec: each decodes back to
+    its bytes (else the run fails), none sends more than the raw bytes, and
+    compressible text comes out smaller under every codec."""
+    exe = os.environ.get("BDR_COREBENCH")
+    if not exe:
+        raise T.Skip("BDR_COREBENCH is not set")
+    c = corpus(root)
+    with open(os.path.join(c, "v2", "text.txt"), "wb") as f:
+        f.write(b"".join(b"line %d of a compressible file\n" % i for i in range(20000)))
+    p = subprocess.run([exe, "codecs", c], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    rows = [r.split("|")[1:-1] for r in p.stdout.splitlines()[2:]]
+    names = {(r[1].strip(), int(r[2])) for r in rows}
+    assert {("zlib", 1), ("zlib", 6)} <= names, names
+    for r in rows:
+        distinct, sent = int(r[3]), int(r[4])
+        assert distinct >= T.tree_size(os.path.join(c, "v2")) // 2, r
+        assert 0 < sent < distinct, r
+    p = subprocess.run([exe, "codecs", os.path.join(root, "nowhere")], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 1 and "nowhere" in p.stderr, (p.returncode, p.stderr)
+
+
 TESTS = [
     test_every_tool_and_scenario,
+    test_codecs,
     test_a_wrong_destination_is_reported,
     test_bad_arguments,
 ]
