@@ -247,8 +247,9 @@ int bdr_db_transfer_list(struct bdr_db *db, const char *package, struct bdr_db_t
 int bdr_db_transfers_reset_running(struct bdr_db *db, int64_t now_ns, uint32_t *requeued);
 
 /* The highest version of package that peer is known to hold (recorded when
- * its DONE arrives, in the same transaction as the transfer's state, so a
- * sender can skip a push or pick a delta base). Set only raises it. */
+ * its DONE arrives, in the same transaction as the transfer's state, or
+ * when a child reports holding it), so a sender can pick a delta base.
+ * Set only raises it. */
 int bdr_db_peer_version_set(struct bdr_db *db, const char *peer, const char *package,
 			    uint64_t version);
 /* 0 and *version, or -BDR_ENOTFOUND. */

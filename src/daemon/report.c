@@ -300,6 +300,30 @@ void bdrd_report_on_close(struct conn *c)
 
 /* ---- receiving: the parent's side ---- */
 
+/* A child that activated a version by some other way than this site (a
+ * bundle carried by hand, another parent before a move) holds it all the
+ * same: recorded as if its DONE had confirmed it, the next push there is
+ * a delta against it and a push of it is skipped. A child that claims a
+ * version it lacks only makes its own next push fall back (the manifest
+ * delta refused, the dictionaries unresolved: proto/wire.md). */
+static void learn_held(struct bdrd *d, const char *child, const struct bdr_db_site_status *s)
+{
+	uint64_t known = 0;
+
+	if (strcmp(s->site, child) || s->state != BDR_SITE_ACTIVATED || !s->version)
+		return;
+	if (bdr_db_peer_version_get(d->db, child, s->package, &known) == 0 && known >= s->version)
+		return;
+	if (bdr_db_peer_version_set(d->db, child, s->package, s->version) < 0)
+		bdr_log(BDR_LOG_WARN, &(struct bdr_log_ctx){ .peer = child, .package = s->package },
+			"report", "cannot record that it holds version %" PRIu64 ": %s", s->version,
+			bdr_db_errmsg(d->db));
+	else
+		log_info(&(struct bdr_log_ctx){ .peer = child, .package = s->package }, "report",
+			 "it holds version %" PRIu64 " (reported), the base of the next push there",
+			 s->version);
+}
+
 void bdrd_report_on_msg(struct conn *c, const struct bdr_msg *m)
 {
 	struct bdrd *d = conn_daemon(c);
@@ -332,4 +356,5 @@ void bdrd_report_on_msg(struct conn *c, const struct bdr_msg *m)
 	if (bdr_db_site_status_put(d->db, &s) < 0)
 		bdr_log(BDR_LOG_WARN, &(struct bdr_log_ctx){ .peer = p->name, .package = s.package },
 			"report", "cannot store the status of %s: %s", s.site, bdr_db_errmsg(d->db));
+	learn_held(d, p->name, &s);
 }

@@ -171,8 +171,49 @@ def test_base_bundle_needs_its_base(root):
     hq.stop()
 
 
+def test_parent_learns_of_an_imported_bundle(root):
+    """A child that imported a bundle says so in its status report; its
+    parent records the version as held there, and the next push is a delta
+    against it: the manifest as a delta, the changed chunks compressed
+    against the held files."""
+    hq = T.Site(root, "hq")
+    branch = T.Site(root, "branch")
+    elsewhere = T.Site(root, "elsewhere")   # never started
+    hq.add_peer(branch, relation="child")
+    hq.add_peer(elsewhere)
+    branch.add_peer(hq, relation="parent")  # it can reach hq to report
+    hq.start()
+    branch.start()
+    src = os.path.join(root, "src")
+    files = T.make_tree(src, seed=31, total=8 * MiB, random_share=0.3)
+    assert import_only(hq, src) == 1
+    b1 = os.path.join(root, "app-1.bdrb")
+    bundle_create(hq, b1)
+    branch.ctl("bundle", "import", b1)
+    T.wait_until(lambda: any(r["site"] == "branch" and r["version"] == 1 and
+                             r["state"] == "activated" for r in hq.status("app")["sites"]),
+                 30, 0.1, "hq's roll-up to show branch holding v1")
+    T.wait_until(lambda: "it holds version 1 (reported)" in open(hq.log_path).read(),
+                 10, 0.1, "hq to record branch's v1")
+
+    # v2 over the network: a delta against the bundle's v1
+    edit(src, files, seed=32)
+    res = hq.push("app", src, to="branch")
+    t = hq.transfer(res.transfer())
+    T.assert_same_tree(version_tree(hq, "app", 2), branch.current_tree("app"))
+    log = open(hq.log_path).read()
+    assert "version=2 offer: offering version (manifest" in log and \
+        "delta against version 1" in log, log[-2000:]
+    T.log("v2 after the v1 bundle: %d wire bytes for a %s tree" %
+          (t["bytes_sent"], T.fmt_bytes(T.tree_size(src))))
+    assert t["bytes_sent"] < T.tree_size(src) // 20, t
+    branch.stop()
+    hq.stop()
+
+
 TESTS = [
     test_bundles_then_network_delta,
+    test_parent_learns_of_an_imported_bundle,
     test_base_bundle_needs_its_base,
 ]
 
