@@ -1154,6 +1154,31 @@ Test(db, clear_index_keeps_the_daemon_state)
 	bdr_db_close(db);
 }
 
+/* A read transaction sees one snapshot and blocks no writer on another
+ * handle (the loop thread's, while a worker plans a rebuild). */
+Test(db, read_transaction_is_a_snapshot_that_blocks_no_writer)
+{
+	struct bdr_db *a = open_db(), *b = open_db();
+	uint64_t v = 0;
+
+	cr_assert_eq(bdr_db_peer_version_set(a, "s1", "pkg", 1), 0);
+	cr_assert_eq(bdr_db_read_begin(a), 0);
+	cr_assert_eq(bdr_db_peer_version_get(a, "s1", "pkg", &v), 0);
+	cr_assert_eq(v, 1);
+	cr_assert_eq(bdr_db_peer_version_set(b, "s1", "pkg", 2), 0, "%s", bdr_db_errmsg(b));
+	cr_assert_eq(bdr_db_peer_version_get(a, "s1", "pkg", &v), 0);
+	cr_assert_eq(v, 1, "the reader's snapshot moved");
+	/* Nested: a savepoint inside it. */
+	cr_assert_eq(bdr_db_read_begin(a), 0);
+	cr_assert_eq(bdr_db_commit(a), 0);
+	cr_assert_eq(bdr_db_commit(a), 0);
+	cr_assert_eq(bdr_db_peer_version_get(a, "s1", "pkg", &v), 0);
+	cr_assert_eq(v, 2);
+	cr_assert_eq(bdr_db_commit(a), -EINVAL, "commit without begin");
+	bdr_db_close(b);
+	bdr_db_close(a);
+}
+
 Test(db, peer_version_only_rises)
 {
 	struct bdr_db *db = open_db();

@@ -74,6 +74,11 @@ const char *bdr_db_errmsg(const struct bdr_db *db);
  * below is atomic on its own (its own transaction, or a savepoint inside
  * the caller's). */
 int bdr_db_begin(struct bdr_db *db);
+/* A transaction that only reads (BEGIN DEFERRED; a savepoint if nested):
+ * one snapshot and one lock for a run of lookups, where each on its own
+ * would take and drop the file's locks (a few fcntl calls per lookup).
+ * Writers on other handles go on meanwhile (WAL). Ends with commit. */
+int bdr_db_read_begin(struct bdr_db *db);
 int bdr_db_commit(struct bdr_db *db);
 void bdr_db_rollback(struct bdr_db *db);
 

@@ -532,17 +532,28 @@ static int query_int(struct bdr_db *db, const char *sql, int64_t *out)
 
 /* ---- transactions ---- */
 
-int bdr_db_begin(struct bdr_db *db)
+static int begin(struct bdr_db *db, const char *outer)
 {
-	char sql[32] = "BEGIN IMMEDIATE";
+	char sql[32];
 	int err;
 
+	snprintf(sql, sizeof(sql), "%s", outer);
 	if (db->depth > 0)
 		snprintf(sql, sizeof(sql), "SAVEPOINT s%d", db->depth);
 	err = db_exec(db, sql);
 	if (err == 0)
 		db->depth++;
 	return err;
+}
+
+int bdr_db_begin(struct bdr_db *db)
+{
+	return begin(db, "BEGIN IMMEDIATE");
+}
+
+int bdr_db_read_begin(struct bdr_db *db)
+{
+	return begin(db, "BEGIN DEFERRED");
 }
 
 int bdr_db_commit(struct bdr_db *db)
