@@ -329,8 +329,11 @@ static int place_files(struct bdr_rebuild *rb, struct bdr_diag *d)
 {
 	struct bdr_workpool *pool = bdr_workpool_new(bdr_workpool_default_threads(), VERIFY_PENDING);
 	struct verify_job *jobs = NULL, **tail = &jobs;
-	int rc = 0;
+	struct bdr_db *db = bdr_library_db(rb->lib);
+	int rc = bdr_db_read_begin(db); /* every lookup below, as in plan() */
 
+	if (rc < 0)
+		rc = bdr_diag_set(d, rc, "database: %s", bdr_db_errmsg(db));
 	for (uint32_t i = 0; rc == 0 && i < rb->m.nentries; i++) {
 		const struct bdr_entry *e = &rb->m.entries[i];
 		struct verify_job *j;
@@ -350,6 +353,10 @@ static int place_files(struct bdr_rebuild *rb, struct bdr_diag *d)
 		*tail = j, tail = &j->next;
 		bdr_workpool_submit(pool, verify_run, j);
 	}
+	if (rc == 0 && (rc = bdr_db_commit(db)) < 0)
+		bdr_diag_set(d, rc, "database: %s", bdr_db_errmsg(db));
+	else if (rc < 0)
+		bdr_db_rollback(db);
 	bdr_workpool_finish(pool);
 	if (rc == 0)
 		rc = collect_checks(rb, jobs, d);
