@@ -404,6 +404,26 @@ static int import_one(struct import *im, int dfd, const char *name, const char *
 			    path);
 }
 
+/* The walk and the reads' results, with every lookup (quick-check cache,
+ * held files) in one read transaction: a lock per tree, not per file. */
+static int scan_source(struct import *im, int src)
+{
+	struct bdr_db *db = bdr_library_db(im->lib);
+	int rc = bdr_db_read_begin(db);
+
+	if (rc < 0)
+		return bdr_diag_set(im->d, rc, "database: %s", bdr_db_errmsg(db));
+	if ((rc = walk(im, src, "")) == 0)
+		rc = apply_reads(im);
+	if (rc < 0) {
+		bdr_db_rollback(db);
+		return rc;
+	}
+	if ((rc = bdr_db_commit(db)) < 0)
+		return bdr_diag_set(im->d, rc, "database: %s", bdr_db_errmsg(db));
+	return 0;
+}
+
 static int walk(struct import *im, int dfd, const char *prefix)
 {
 	int fd = dup(dfd), rc = 0;
@@ -553,7 +573,7 @@ int bdr_import(struct bdr_library *lib, const struct bdr_import_req *req, uint64
 	}
 	if ((rc = bdr_library_stage_begin(lib, req->package, im.next_version, &im.stage, d)) < 0)
 		goto out;
-	if ((rc = walk(&im, src, "")) < 0 || (rc = apply_reads(&im)) < 0)
+	if ((rc = scan_source(&im, src)) < 0)
 		goto out;
 	if (unchanged(&im)) {
 		/* Pushing what the library holds already is no new version. */
