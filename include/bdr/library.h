@@ -56,6 +56,8 @@ int bdr_library_remove(struct bdr_library *lib, const char *package, struct bdr_
 int bdr_library_next_version(struct bdr_library *lib, const char *package, uint64_t *next);
 /* The active (highest) version of package, or -BDR_ENOTFOUND. */
 int bdr_library_latest(struct bdr_library *lib, const char *package, uint64_t *version);
+/* A version's manifest, decoded: -BDR_ENOTFOUND ("package 'p' has no
+ * version N in the library") if there is no such version. */
 int bdr_library_manifest_load(struct bdr_library *lib, const char *package, uint64_t version,
 			      struct bdr_manifest *m, struct bdr_diag *d);
 /* The signed manifest of a version as stored (*buf malloc'd), to send. */

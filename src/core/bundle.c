@@ -802,17 +802,6 @@ struct plan {
 	uint32_t nrefs;
 };
 
-static int load(struct bdr_library *lib, const char *package, uint64_t version,
-		struct bdr_manifest *m, struct bdr_diag *d)
-{
-	int rc = bdr_library_manifest_load(lib, package, version, m, d);
-
-	if (rc == -BDR_ENOTFOUND || rc == -ENOENT)
-		return bdr_diag_set(d, -BDR_ENOTFOUND, "package '%s' has no version %" PRIu64
-				    " in the library", package, version);
-	return rc;
-}
-
 static int plan_base(struct bdr_library *lib, const struct bdr_bundle_create_req *req,
 		     struct plan *p, struct bdr_diag *d)
 {
@@ -824,7 +813,7 @@ static int plan_base(struct bdr_library *lib, const struct bdr_bundle_create_req
 	if (req->base >= req->version)
 		return bdr_diag_set(d, -EINVAL, "the base (%" PRIu64 ") must be older than the version (%"
 				    PRIu64 ")", req->base, req->version);
-	if ((rc = load(lib, req->package, req->base, &b, d)) < 0)
+	if ((rc = bdr_library_manifest_load(lib, req->package, req->base, &b, d)) < 0)
 		return rc;
 	if ((rc = manifest_refs(&b, &brefs, &nb)) == 0)
 		refs_subtract(p->refs, &p->nrefs, brefs, nb);
@@ -841,7 +830,7 @@ static int plan_create(struct bdr_library *lib, struct bdr_bundle_create_req *re
 	bdr_manifest_init(&p->m);
 	if (!req->version && (rc = bdr_library_latest(lib, req->package, &req->version)) < 0)
 		return bdr_diag_set(d, rc, "no package '%s' in the library", req->package);
-	if ((rc = load(lib, req->package, req->version, &p->m, d)) < 0 ||
+	if ((rc = bdr_library_manifest_load(lib, req->package, req->version, &p->m, d)) < 0 ||
 	    (rc = bdr_library_manifest_read(lib, req->package, req->version, &p->mbuf, &p->mlen)) < 0 ||
 	    (rc = manifest_refs(&p->m, &p->refs, &p->nrefs)) < 0)
 		return rc;

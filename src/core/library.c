@@ -151,6 +151,9 @@ int bdr_library_manifest_load(struct bdr_library *lib, const char *package, uint
 	bdr_manifest_init(m);
 	if (rc == 0 && (rc = bdr_fs_path(path + strlen(path), sizeof(path) - strlen(path), "/manifest")) == 0)
 		rc = bdr_fs_read_file(AT_FDCWD, path, BDR_MAX_MANIFEST_BYTES, &buf, &len);
+	if (rc == -ENOENT)
+		return bdr_diag_set(d, -BDR_ENOTFOUND, "package '%s' has no version %" PRIu64
+				    " in the library", package, version);
 	if (rc < 0)
 		return bdr_diag_set(d, rc, "package '%s' version %" PRIu64 ": cannot read manifest: %s",
 				    package, version, bdr_strerror(rc));

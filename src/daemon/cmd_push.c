@@ -69,12 +69,8 @@ static int version_size(struct bdr_library *lib, struct push_job *p)
 
 	if (!p->version && (r = bdr_library_latest(lib, p->package, &p->version)) < 0)
 		return bdr_diag_set(&p->dg, r, "no package '%s' in the library", p->package);
-	if ((r = bdr_library_manifest_load(lib, p->package, p->version, &m, &p->dg)) < 0) {
-		if (r == -BDR_ENOTFOUND)
-			bdr_diag_set(&p->dg, r, "package '%s' has no version %" PRIu64 " in the library",
-				     p->package, p->version);
+	if ((r = bdr_library_manifest_load(lib, p->package, p->version, &m, &p->dg)) < 0)
 		return r;
-	}
 	for (uint32_t i = 0; i < m.nentries; i++)
 		p->bytes += m.entries[i].size;
 	bdr_manifest_free(&m);

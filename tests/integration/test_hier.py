@@ -215,7 +215,8 @@ def test_many_destinations(root):
     for args, code in ((("--to", "b1,nowhere"), "unknown_site"),
                        (("--to", "b1,b1"), "bad_request"),
                        (("--to", "b1,"), "bad_request"),
-                       (("--version", "9", "--to", "b1"), "invalid_package")):
+                       (("--version", "9", "--to", "b1"),
+                        "package 'app' has no version 9 in the library [invalid_package]")):
         rc, _, err = ctl_events(hq, "distribute", "app", *args)
         T.log("distribute app %s: exit %d, %s" % (" ".join(args), rc, err.strip()))
         assert rc != 0 and code in err, (args, rc, err)
