@@ -7,22 +7,10 @@
 #   bash bench/fanout.sh [CORPUS_DIR] [N]     (default: typescript v2, 20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/sites.sh
 corpus=${1:-${BDR_CORPORA:-/var/tmp/bdr-corpora}/typescript}
 n=${2:-20}
-bin=${BDR_BUILD:-$PWD/build}
-src=$corpus/v2
-[[ -d $src ]] || { echo "fanout: no $src (fetch the corpora: bench/corpora/fetch.sh)" >&2; exit 2; }
-work=$(mktemp -d /var/tmp/bdr-fanout.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-key() { "$bin/src/ctl/bdrctl" keygen -o "$work/$1/key" >/dev/null 2>&1; "$bin/src/ctl/bdrctl" pubkey -k "$work/$1/key"; }
+sites_init fanout "$corpus"
 site_head() { # NAME PORT
   printf '[site]\nname = %s\nlisten = 127.0.0.1:%s\nkey = %s\ndata = %s\ncontrol = %s\n' \
     "$1" "$2" "$work/$1/key" "$work/$1/data" "$work/$1/control.sock"
@@ -30,12 +18,12 @@ site_head() { # NAME PORT
 sites=(spare)
 for i in $(seq $((n + 1))); do sites+=("r$i"); done
 mkdir -p "$work/hq/data"
-hq_pk=$(key hq)
+hq_pk=$(site_key hq)
 { site_head hq "$(free_port)"; printf '\n[limits]\nmax_transfers = %d\nmax_connections = %d\n' \
     $((n + 2)) $((2 * n + 8)); } >"$work/hq/bdr.conf"
 for s in "${sites[@]}"; do
   mkdir -p "$work/$s/data"
-  pk=$(key "$s"); port=$(free_port)
+  pk=$(site_key "$s"); port=$(free_port)
   { site_head "$s" "$port"; printf '\n[peer hq]\npublic_key = %s\n' "$hq_pk"; } >"$work/$s/bdr.conf"
   printf '\n[peer %s]\npublic_key = %s\naddress = 127.0.0.1:%s\n' "$s" "$pk" "$port" >>"$work/hq/bdr.conf"
 done
