@@ -81,6 +81,9 @@ int bdr_db_begin(struct bdr_db *db);
 int bdr_db_read_begin(struct bdr_db *db);
 int bdr_db_commit(struct bdr_db *db);
 void bdr_db_rollback(struct bdr_db *db);
+/* Ends the caller's own level: commits when err is 0, else (or when the
+ * commit fails) rolls back. Returns err, or the commit's error. */
+int bdr_db_end(struct bdr_db *db, int err);
 
 /* Empties the index (packages, versions, files, blobs, chunks and the
  * import quick-check cache) in one transaction and keeps the daemon's

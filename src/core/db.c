@@ -532,14 +532,17 @@ static int query_int(struct bdr_db *db, const char *sql, int64_t *out)
 
 /* ---- transactions ---- */
 
+/* outer at the top level, a savepoint inside a transaction. */
 static int begin(struct bdr_db *db, const char *outer)
 {
-	char sql[32];
+	char savepoint[32];
+	const char *sql = outer;
 	int err;
 
-	snprintf(sql, sizeof(sql), "%s", outer);
-	if (db->depth > 0)
-		snprintf(sql, sizeof(sql), "SAVEPOINT s%d", db->depth);
+	if (db->depth > 0) {
+		snprintf(savepoint, sizeof(savepoint), "SAVEPOINT s%d", db->depth);
+		sql = savepoint;
+	}
 	err = db_exec(db, sql);
 	if (err == 0)
 		db->depth++;
@@ -590,8 +593,7 @@ void bdr_db_rollback(struct bdr_db *db)
 	db->depth = sqlite3_get_autocommit(db->h) ? 0 : db->depth - 1;
 }
 
-/* Ends an operation's own level: commit on success, else roll back. */
-static int tx_end(struct bdr_db *db, int err)
+int bdr_db_end(struct bdr_db *db, int err)
 {
 	if (err == 0)
 		err = bdr_db_commit(db);
@@ -680,13 +682,13 @@ static int db_migrate(struct bdr_db *db, int target)
 			err = schema_check(db, v);
 		if (err < 0 || v >= target) {
 			db->schema = (int)v;
-			return tx_end(db, err);
+			return bdr_db_end(db, err);
 		}
 		err = db_exec(db, migrations[v]);
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", (int)v + 1);
 		if (err == 0)
 			err = db_exec(db, sql);
-		if ((err = tx_end(db, err)) < 0)
+		if ((err = bdr_db_end(db, err)) < 0)
 			return err;
 	}
 }
@@ -952,7 +954,7 @@ int bdr_db_version_add(struct bdr_db *db, const struct bdr_manifest *m)
 	for (uint32_t i = 0; err == 0 && i < m->nentries; i++)
 		if (m->entries[i].type == BDR_ENTRY_FILE)
 			err = file_add(db, ver, &m->entries[i]);
-	return tx_end(db, err > 0 ? 0 : err);
+	return bdr_db_end(db, err > 0 ? 0 : err);
 }
 
 int bdr_db_version_remove(struct bdr_db *db, const char *package, uint64_t version)
@@ -977,7 +979,7 @@ int bdr_db_version_remove(struct bdr_db *db, const char *package, uint64_t versi
 		err = st_run(db, ST_GC_CLEAR, 0, 0);
 	if (err == 0)
 		err = st_run(db, ST_PKG_GC, pkg, 0);
-	return tx_end(db, err);
+	return bdr_db_end(db, err);
 }
 
 /* Children before parents, so no foreign key has anything left to check.
@@ -990,7 +992,7 @@ int bdr_db_clear_index(struct bdr_db *db)
 		return err;
 	err = db_exec(db, "DELETE FROM quickcheck; DELETE FROM chunks; DELETE FROM files;"
 			  " DELETE FROM versions; DELETE FROM blobs; DELETE FROM packages;");
-	return tx_end(db, err);
+	return bdr_db_end(db, err);
 }
 
 /* ---- lookups ---- */
@@ -1565,7 +1567,7 @@ int bdr_db_transfer_add(struct bdr_db *db, const char *package, uint64_t version
 	}
 	if (err == 0 && cur.state != BDR_XFER_DONE)
 		err = xfer_supersede(db, cur.id, now_ns, &n);
-	if ((err = tx_end(db, err)) < 0)
+	if ((err = bdr_db_end(db, err)) < 0)
 		return err;
 	if (id)
 		*id = cur.id;
@@ -1614,7 +1616,7 @@ int bdr_db_transfer_update(struct bdr_db *db, const struct bdr_db_transfer *t)
 		   P_INT(t->address_index), P_INT(t->updated_ns));
 	if (err == 0)
 		err = xfer_written(db, t->id, t->state, t->updated_ns);
-	return tx_end(db, err);
+	return bdr_db_end(db, err);
 }
 
 int bdr_db_transfer_set_state(struct bdr_db *db, int64_t id, enum bdr_db_xfer_state state,
@@ -1628,7 +1630,7 @@ int bdr_db_transfer_set_state(struct bdr_db *db, int64_t id, enum bdr_db_xfer_st
 		   p_error(error), P_INT(now_ns));
 	if (err == 0)
 		err = xfer_written(db, id, state, now_ns);
-	return tx_end(db, err);
+	return bdr_db_end(db, err);
 }
 
 int bdr_db_transfer_next(struct bdr_db *db, const char *peer, int64_t now_ns,
@@ -1660,7 +1662,7 @@ int bdr_db_transfers_reset_running(struct bdr_db *db, int64_t now_ns, uint32_t *
 		n = (uint32_t)sqlite3_changes(db->h);
 		err = EXEC(db, ST_XFER_SUPERSEDE_ALL, P_INT(now_ns));
 	}
-	if ((err = tx_end(db, err)) < 0)
+	if ((err = bdr_db_end(db, err)) < 0)
 		return err;
 	if (requeued)
 		*requeued = n;
@@ -1874,7 +1876,7 @@ int bdr_db_history_prune(struct bdr_db *db, int64_t before_ns, uint64_t *removed
 		err = EXEC(db, ST_RECV_PRUNE, P_INT(before_ns));
 		n += (uint64_t)sqlite3_changes(db->h);
 	}
-	if ((err = tx_end(db, err)) < 0)
+	if ((err = bdr_db_end(db, err)) < 0)
 		return err;
 	if (removed)
 		*removed = n;

@@ -409,19 +409,15 @@ static int import_one(struct import *im, int dfd, const char *name, const char *
 static int scan_source(struct import *im, int src)
 {
 	struct bdr_db *db = bdr_library_db(im->lib);
-	int rc = bdr_db_read_begin(db);
+	int end, rc = bdr_db_read_begin(db);
 
 	if (rc < 0)
 		return bdr_diag_set(im->d, rc, "database: %s", bdr_db_errmsg(db));
 	if ((rc = walk(im, src, "")) == 0)
 		rc = apply_reads(im);
-	if (rc < 0) {
-		bdr_db_rollback(db);
-		return rc;
-	}
-	if ((rc = bdr_db_commit(db)) < 0)
-		return bdr_diag_set(im->d, rc, "database: %s", bdr_db_errmsg(db));
-	return 0;
+	if ((end = bdr_db_end(db, rc)) < 0 && rc == 0)
+		return bdr_diag_set(im->d, end, "database: %s", bdr_db_errmsg(db));
+	return rc;
 }
 
 static int walk(struct import *im, int dfd, const char *prefix)

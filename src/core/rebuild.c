@@ -128,10 +128,7 @@ static int plan(struct bdr_rebuild *rb)
 	for (uint32_t i = 0; rc == 0 && i < rb->m.nentries; i++)
 		if (rb->m.entries[i].type == BDR_ENTRY_FILE)
 			rc = plan_file(rb, &rb->m.entries[i]);
-	if (rc == 0)
-		rc = bdr_db_commit(db);
-	else
-		bdr_db_rollback(db);
+	rc = bdr_db_end(db, rc);
 	rb->planned = rc == 0;
 	return rc;
 }
@@ -327,13 +324,14 @@ static int collect_checks(struct bdr_rebuild *rb, struct verify_job *jobs, struc
 
 static int place_files(struct bdr_rebuild *rb, struct bdr_diag *d)
 {
-	struct bdr_workpool *pool = bdr_workpool_new(bdr_workpool_default_threads(), VERIFY_PENDING);
 	struct verify_job *jobs = NULL, **tail = &jobs;
 	struct bdr_db *db = bdr_library_db(rb->lib);
-	int rc = bdr_db_read_begin(db); /* every lookup below, as in plan() */
+	struct bdr_workpool *pool;
+	int end, rc = bdr_db_read_begin(db); /* every lookup below, as in plan() */
 
 	if (rc < 0)
-		rc = bdr_diag_set(d, rc, "database: %s", bdr_db_errmsg(db));
+		return bdr_diag_set(d, rc, "database: %s", bdr_db_errmsg(db));
+	pool = bdr_workpool_new(bdr_workpool_default_threads(), VERIFY_PENDING);
 	for (uint32_t i = 0; rc == 0 && i < rb->m.nentries; i++) {
 		const struct bdr_entry *e = &rb->m.entries[i];
 		struct verify_job *j;
@@ -353,10 +351,8 @@ static int place_files(struct bdr_rebuild *rb, struct bdr_diag *d)
 		*tail = j, tail = &j->next;
 		bdr_workpool_submit(pool, verify_run, j);
 	}
-	if (rc == 0 && (rc = bdr_db_commit(db)) < 0)
-		bdr_diag_set(d, rc, "database: %s", bdr_db_errmsg(db));
-	else if (rc < 0)
-		bdr_db_rollback(db);
+	if ((end = bdr_db_end(db, rc)) < 0 && rc == 0)
+		rc = bdr_diag_set(d, end, "database: %s", bdr_db_errmsg(db));
 	bdr_workpool_finish(pool);
 	if (rc == 0)
 		rc = collect_checks(rb, jobs, d);

@@ -303,7 +303,7 @@ void bdrd_report_on_close(struct conn *c)
 /* A child that activated a version by some other way than this site (a
  * bundle carried by hand, another parent before a move) holds it all the
  * same: recorded as if its DONE had confirmed it, the next push there is
- * a delta against it and a push of it is skipped. A child that claims a
+ * a delta against it. A child that claims a
  * version it lacks only makes its own next push fall back (the manifest
  * delta refused, the dictionaries unresolved: proto/wire.md). */
 static void learn_held(struct bdrd *d, const char *child, const struct bdr_db_site_status *s)
