@@ -3,7 +3,9 @@
 # daemons at once, against the same push to one. Every daemon is a real
 # bdrd process on loopback; the sender's CPU is read from /proc (user +
 # system, all threads) around each push, the import excluded (the version
-# is imported by a first push to a spare site).
+# is imported by a first push to a spare site). The fan-out seals each chunk
+# once and sends it to every site as a shared tail (proto/wire.md); the
+# script prints how many of each, from bdrctl status.
 #   bash bench/fanout.sh [CORPUS_DIR] [N]     (default: typescript v2, 20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +51,8 @@ measure() { # DESTS -> "cpu_s wall_s"
 read -r one_cpu one_wall < <(measure r1)
 many=$(printf 'r%d,' $(seq 2 $((n + 1)))); many=${many%,}
 read -r many_cpu many_wall < <(measure "$many")
+read -r sealed sent < <(ctl --json status | python3 -c \
+  'import json,sys; f=json.load(sys.stdin)["fanout"]; print(f["tails_sealed"], f["tails_sent"])')
 ok=yes
 for s in "${sites[@]}"; do
   diff -r "$src" "$work/$s/data/packages/app/current/tree" >/dev/null || ok=NO
@@ -59,5 +63,6 @@ fan-out of $(basename "$corpus") v2 ($v2 bytes), initial push, loopback
   to 1 site:         sender CPU $one_cpu s, wall $one_wall s
   to $n sites at once: sender CPU $many_cpu s, wall $many_wall s
   CPU ratio: $(python3 -c "print(f'{$many_cpu/max($one_cpu,0.01):.2f}')")x for ${n}x the destinations; every tree bit-exact: $ok
+  chunks sealed once: $sealed, sent as shared tails: $sent
 EOF
 [[ $ok == yes ]]

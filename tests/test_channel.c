@@ -1169,9 +1169,12 @@ Test(channel, frame_length_limits)
 }
 
 /* beta, after the rogue initiator's HELLO and header; returns the rogue. */
-static struct bdr_channel *beta_facing(struct rogue *r, struct vec *flight)
+/* beta, offering caps, past the HELLOs with a rogue initiator; the rogue's
+ * header is in flight, its AUTH is the caller's. */
+static struct bdr_channel *beta_facing_with(struct rogue *r, uint32_t caps, struct vec *flight)
 {
-	struct bdr_channel *b = beta();
+	struct bdr_channel *b = chan_with(false, "beta", &key_b,
+					  &(struct copts){ .caps = caps, .pins = knows_alpha });
 	struct bdr_diag d;
 	uint8_t *buf;
 	size_t len;
@@ -1185,6 +1188,11 @@ static struct bdr_channel *beta_facing(struct rogue *r, struct vec *flight)
 	*flight = (struct vec){ 0 };
 	rogue_header(r, flight);
 	return b;
+}
+
+static struct bdr_channel *beta_facing(struct rogue *r, struct vec *flight)
+{
+	return beta_facing_with(r, BDR_CAPS_ALL, flight);
 }
 
 Test(channel, first_frame_must_be_auth)
@@ -1272,6 +1280,7 @@ Test(channel, second_auth_rejected)
 
 Test(channel, other_tags_rejected)
 {
+	/* TAG_PUSH marks a shared tail, so beta here does not offer those */
 	const uint8_t tags[] = { crypto_secretstream_xchacha20poly1305_TAG_PUSH,
 				 crypto_secretstream_xchacha20poly1305_TAG_REKEY, TAG_FINAL };
 
@@ -1279,7 +1288,8 @@ Test(channel, other_tags_rejected)
 		struct rogue r;
 		struct vec flight;
 		struct bdr_diag d;
-		struct bdr_channel *b = beta_facing(&r, &flight);
+		struct bdr_channel *b =
+			beta_facing_with(&r, BDR_CAPS_ALL & ~BDR_CAP_SHARED_TAIL, &flight);
 
 		rogue_auth(&r, &flight);
 		rogue_frame(&r, &flight, "\x09no", 3, tags[i]);
@@ -1393,4 +1403,184 @@ Test(channel, recycled_output_is_reused)
 	inbox_free(&in_b);
 	bdr_channel_free(a);
 	bdr_channel_free(b);
+}
+
+/* ---- shared tails (proto/wire.md, "Shared tails") ---- */
+
+#define TAG_TAIL crypto_secretstream_xchacha20poly1305_TAG_PUSH
+#define TAIL_LEN (200u * 1024)
+
+/* Whether needle occurs in hay. */
+static bool contains(const uint8_t *hay, size_t n, const uint8_t *needle, size_t m)
+{
+	for (size_t i = 0; i + m <= n; i++)
+		if (hay[i] == needle[0] && !memcmp(hay + i, needle, m))
+			return true;
+	return false;
+}
+
+/* One tail, sealed once, sent to two peers between ordinary messages: each
+ * gets head || plaintext as one message, the same ciphertext crosses both
+ * connections, and the plaintext crosses neither. */
+Test(channel, shared_tail_reaches_every_peer_as_one_message)
+{
+	struct bdr_channel *a1 = alpha(), *b1 = beta(), *a2 = alpha(), *b2 = beta();
+	struct inbox in1 = { 0 }, in2 = { 0 };
+	uint8_t *plain = malloc(TAIL_LEN), *ct = malloc(TAIL_LEN), *out1, *out2;
+	const uint8_t head[] = { MSG_PING, 'h', 'e', 'a', 'd' };
+	struct bdr_channel_tail t;
+	size_t len1, len2;
+
+	tu_fill_random(plain, TAIL_LEN, 7);
+	memcpy(ct, plain, TAIL_LEN);
+	bdr_channel_tail_seal(&t, ct, TAIL_LEN);
+	cr_assert_eq(t.ct, ct);
+	cr_assert_neq(memcmp(ct, plain, 64), 0, "the tail is encrypted");
+	handshake(a1, b1);
+	handshake(a2, b2);
+	send_str(a1, "\x09" "before");
+	cr_assert_eq(bdr_channel_send_split(a1, head, sizeof(head), &t), 0);
+	send_str(a1, "\x09" "after");
+	cr_assert_eq(bdr_channel_send_split(a2, head, sizeof(head), &t), 0);
+	bdr_channel_take_out(a1, &out1, &len1);
+	bdr_channel_take_out(a2, &out2, &len2);
+	cr_assert(contains(out1, len1, ct, 4096) && contains(out2, len2, ct, 4096),
+		  "the same ciphertext on both connections");
+	cr_assert(!contains(out1, len1, plain, 32) && !contains(out2, len2, plain, 32));
+	cr_assert_eq(deliver(b1, out1, len1, 1000, &in1, NULL), 0);
+	cr_assert_eq(deliver(b2, out2, len2, ALL_AT_ONCE, &in2, NULL), 0);
+	cr_assert_eq(in1.n, 3);
+	assert_msg(&in1, 0, "\x09" "before");
+	assert_msg(&in1, 2, "\x09" "after");
+	for (struct vec *m = &in1.m[1]; m; m = m == &in1.m[1] ? &in2.m[0] : NULL) {
+		cr_assert_eq(m->len, sizeof(head) + TAIL_LEN);
+		cr_assert_arr_eq(m->p, head, sizeof(head));
+		cr_assert_arr_eq(m->p + sizeof(head), plain, TAIL_LEN);
+	}
+	bdr_channel_tail_open(&t, ct);
+	cr_assert_arr_eq(ct, plain, TAIL_LEN, "open undoes seal");
+	free(out1), free(out2), free(plain), free(ct);
+	inbox_free(&in1);
+	inbox_free(&in2);
+	bdr_channel_free(a1), bdr_channel_free(b1), bdr_channel_free(a2), bdr_channel_free(b2);
+}
+
+Test(channel, shared_tail_send_errors_change_nothing)
+{
+	struct bdr_channel *a = alpha(), *b = chan_with(false, "beta", &key_b,
+			&(struct copts){ .caps = BDR_CAPS_ALL & ~BDR_CAP_SHARED_TAIL, .pins = knows_alpha });
+	struct bdr_channel *a2 = alpha(), *b2 = beta();
+	uint8_t data[64] = { 0 }, *big = calloc(1, BDR_WIRE_MSG_MAX);
+	struct bdr_channel_tail t, tbig;
+
+	bdr_channel_tail_seal(&t, data, sizeof(data));
+	bdr_channel_tail_seal(&tbig, big, BDR_WIRE_MSG_MAX - 1);
+	cr_assert_eq(bdr_channel_send_split(a, (const uint8_t *)"\x09", 1, &t), -EAGAIN);
+	handshake(a, b);
+	handshake(a2, b2);
+	size_t before = bdr_channel_out_len(a);
+	cr_assert_eq(bdr_channel_send_split(a, (const uint8_t *)"\x09", 1, &t), -ENOTSUP,
+		     "the peer did not offer the capability");
+	cr_assert_eq(bdr_channel_send_split(a2, (const uint8_t *)"\x01", 1, &t), -EINVAL);
+	cr_assert_eq(bdr_channel_send_split(a2, (const uint8_t *)"\x09\x09", 2, &tbig), -BDR_ELIMIT,
+		     "head and tail over one message");
+	cr_assert_eq(bdr_channel_out_len(a), before);
+	cr_assert_eq(bdr_channel_out_len(a2), 0);
+	cr_assert(bdr_channel_can_send(a) && bdr_channel_can_send(a2));
+	cr_assert_eq(bdr_channel_send_split(a2, (const uint8_t *)"\x09", 1, &tbig), 0,
+		     "exactly one message fits");
+	free(big);
+	bdr_channel_free(a), bdr_channel_free(b), bdr_channel_free(a2), bdr_channel_free(b2);
+}
+
+/* A rogue initiator past AUTH with beta (which offers caps), the rogue's
+ * frames to come in flight. */
+static struct bdr_channel *rogue_to_beta(struct rogue *r, uint32_t caps, struct vec *flight)
+{
+	struct bdr_channel *b = beta_facing_with(r, caps, flight);
+
+	rogue_auth(r, flight);
+	return b;
+}
+
+/* A frame with a tail, built from the spec: head || u32 len || key || hash,
+ * tag TAG_PUSH, then the tail, ChaCha20 (IETF, zero nonce) of plain. */
+static void rogue_split(struct rogue *r, struct vec *out, const char *head, const uint8_t *plain,
+			uint32_t len, uint32_t claimed)
+{
+	size_t hlen = strlen(head);
+	uint8_t *f = malloc(hlen + 68), *ct = malloc(len ? len : 1), key[32];
+	static const uint8_t zero[12];
+
+	crypto_stream_chacha20_ietf_keygen(key);
+	crypto_stream_chacha20_ietf_xor(ct, plain, len, zero, key);
+	memcpy(f, head, hlen);
+	put32(f + hlen, claimed);
+	memcpy(f + hlen + 4, key, 32);
+	crypto_generichash(f + hlen + 36, 32, ct, len, NULL, 0);
+	rogue_frame(r, out, f, hlen + 68, TAG_TAIL);
+	vec_put(out, ct, len);
+	free(f), free(ct);
+}
+
+Test(channel, shared_tail_from_the_spec)
+{
+	struct rogue r;
+	struct vec flight = { 0 };
+	struct inbox in = { 0 };
+	struct bdr_diag d;
+	struct bdr_channel *b = rogue_to_beta(&r, BDR_CAPS_ALL, &flight);
+
+	rogue_split(&r, &flight, "\x09tail:", (const uint8_t *)"spec", 4, 4);
+	rogue_frame(&r, &flight, "\x09next", 5, TAG_MSG);
+	cr_assert_eq(deliver(b, flight.p, flight.len, 3, &in, &d), 0, "%s", d.msg);
+	cr_assert_eq(in.n, 2);
+	assert_msg(&in, 0, "\x09tail:spec");
+	assert_msg(&in, 1, "\x09next");
+	vec_free(&flight);
+	inbox_free(&in);
+	bdr_channel_free(b);
+}
+
+/* Each case: the connection fails with err and a diag naming the fault, and
+ * no message comes out of the frame. */
+static void tail_refused(uint32_t caps, const char *head, uint32_t len, uint32_t claimed,
+			 bool flip, int err, const char *why)
+{
+	struct rogue r;
+	struct vec flight = { 0 };
+	struct bdr_diag d = { { 0 } };
+	uint8_t plain[256];
+	struct bdr_channel *b = rogue_to_beta(&r, caps, &flight);
+
+	memset(plain, 'x', sizeof(plain));
+	rogue_split(&r, &flight, head, plain, len, claimed);
+	if (flip)
+		flight.p[flight.len - 1] ^= 1;
+	cr_assert_eq(deliver(b, flight.p, flight.len, ALL_AT_ONCE, NULL, &d), err, "%s", d.msg);
+	assert_diag(&d, why);
+	vec_free(&flight);
+	bdr_channel_free(b);
+}
+
+Test(channel, shared_tail_tampered_is_refused)
+{
+	tail_refused(BDR_CAPS_ALL, "\x09", 256, 256, true, -BDR_ESIG, "does not match");
+}
+
+Test(channel, shared_tail_without_the_capability_is_refused)
+{
+	tail_refused(BDR_CAPS_ALL & ~BDR_CAP_SHARED_TAIL, "\x09", 16, 16, false, -BDR_EFORMAT,
+		     "tag 1");
+}
+
+Test(channel, shared_tail_over_a_message_is_refused_before_it_is_read)
+{
+	/* The tail claims more than a message holds; the 256 bytes that
+	 * follow are never buffered as a tail. */
+	tail_refused(BDR_CAPS_ALL, "\x09hd", 256, BDR_WIRE_MSG_MAX - 2, false, -BDR_ELIMIT,
+		     "a message holds");
+	tail_refused(BDR_CAPS_ALL, "\x09", 256, 0, false, -BDR_ELIMIT, "tail of 0 bytes");
+	tail_refused(BDR_CAPS_ALL, "", 256, 256, false, -BDR_EFORMAT, "fewer than");
+	tail_refused(BDR_CAPS_ALL, "\x01", 256, 256, false, -BDR_EFORMAT, "AUTH after");
 }

@@ -1450,3 +1450,33 @@ Test(wire, text_sanitises)
 	cr_assert_eq(strspn(out, "?"), BDR_WIRE_TEXT_MAX);
 	assert_sendable(out);
 }
+
+/* A CHUNK's head is its encoding up to the data: head || data is the whole
+ * message, for every codec; any other type has no head. */
+Test(wire, chunk_head_is_the_encoding_before_the_data)
+{
+	for (int i = 0; i < 3; i++) {
+		void (*mk[])(struct bdr_msg *) = { s_chunk_raw, s_chunk_zlib, s_chunk_dict_chunk };
+		struct bdr_wbuf whole, head;
+		struct bdr_msg m = { 0 };
+
+		mk[i](&m);
+		bdr_wbuf_init(&whole, BDR_WIRE_MSG_MAX);
+		bdr_wbuf_init(&head, BDR_WIRE_MSG_MAX);
+		cr_assert_eq(bdr_wire_encode(&m, &whole, NULL), 0);
+		cr_assert_eq(bdr_wire_encode_chunk_head(&m, &head, NULL), 0);
+		cr_assert_eq(head.len + m.chunk.len, whole.len);
+		cr_assert_arr_eq(head.buf, whole.buf, head.len);
+		cr_assert_arr_eq(whole.buf + head.len, m.chunk.data, m.chunk.len);
+		bdr_wbuf_free(&whole);
+		bdr_wbuf_free(&head);
+	}
+	struct bdr_msg m = { .type = BDR_MSG_PING };
+	struct bdr_wbuf w;
+	struct bdr_diag d;
+
+	bdr_wbuf_init(&w, BDR_WIRE_MSG_MAX);
+	cr_assert_eq(bdr_wire_encode_chunk_head(&m, &w, &d), -EINVAL);
+	cr_assert_eq(w.len, 0);
+	bdr_wbuf_free(&w);
+}

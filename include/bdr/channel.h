@@ -23,6 +23,7 @@
 
 #include "bdr/key.h"
 #include "bdr/manifest.h"
+#include "bdr/wire.h"
 
 struct bdr_channel;
 struct bdr_diag;
@@ -64,6 +65,28 @@ int bdr_channel_recv(struct bdr_channel *c, const uint8_t **msg, size_t *len);
  * in the same flight as its AUTH. -EAGAIN before, -BDR_ELIMIT if too long. */
 int bdr_channel_send(struct bdr_channel *c, const uint8_t *msg, size_t len);
 bool bdr_channel_can_send(const struct bdr_channel *c);
+
+/* A message's tail encrypted once and sent on any number of channels
+ * (proto/wire.md, "Shared tails"): a fan-out seals each chunk once, not once
+ * per destination. The key is fresh for every tail and travels only inside
+ * the sealed head of the frames that carry it, so only the peers sent this
+ * tail can read it; the hash binds the tail to each of those frames. */
+struct bdr_channel_tail {
+	uint8_t key[BDR_WIRE_TAIL_KEY_LEN];
+	uint8_t hash[BDR_WIRE_TAIL_HASH_LEN];
+	const uint8_t *ct; /* borrowed: len bytes of ciphertext */
+	uint32_t len;
+};
+/* Encrypts p[0..len) in place under a fresh key and describes it in t
+ * (t->ct = p). */
+void bdr_channel_tail_seal(struct bdr_channel_tail *t, uint8_t *p, uint32_t len);
+/* Decrypts t's ciphertext into out (t->len bytes; may be t->ct). */
+void bdr_channel_tail_open(const struct bdr_channel_tail *t, uint8_t *out);
+/* Sends the message head || plaintext of t as one frame with a shared tail:
+ * the peer receives exactly that message. -ENOTSUP unless both sides offered
+ * BDR_CAP_SHARED_TAIL; otherwise as bdr_channel_send. */
+int bdr_channel_send_split(struct bdr_channel *c, const uint8_t *head, size_t hlen,
+			   const struct bdr_channel_tail *t);
 
 /* Hands the pending output to the caller (*buf malloc'd, caller frees; NULL
  * and 0 when there is none) and starts a new one. */

@@ -45,9 +45,16 @@ struct bdr_diag;
 #define BDR_CAP_RESUME (1u << 2)
 #define BDR_CAP_MANIFEST_DELTA (1u << 3) /* OFFER may carry BDR_OFFER_DELTA */
 #define BDR_CAP_REPORT (1u << 4) /* REPORT up and REMOVE down the hierarchy */
+#define BDR_CAP_SHARED_TAIL (1u << 5) /* frames may carry a tail sealed once for many peers */
 /* Every capability this code knows; a daemon offers what it implements. */
-#define BDR_CAPS_ALL \
-	(BDR_CAP_ZLIB | BDR_CAP_ZLIB_DICT | BDR_CAP_RESUME | BDR_CAP_MANIFEST_DELTA | BDR_CAP_REPORT)
+#define BDR_CAPS_ALL                                                                      \
+	(BDR_CAP_ZLIB | BDR_CAP_ZLIB_DICT | BDR_CAP_RESUME | BDR_CAP_MANIFEST_DELTA |      \
+	 BDR_CAP_REPORT | BDR_CAP_SHARED_TAIL)
+/* A shared tail's trailer at the end of its frame's plaintext: u32 length,
+ * key, BLAKE2b-256 of the tail (proto/wire.md, "Shared tails"). */
+#define BDR_WIRE_TAIL_KEY_LEN 32u
+#define BDR_WIRE_TAIL_HASH_LEN 32u
+#define BDR_WIRE_TRAILER_LEN (4u + BDR_WIRE_TAIL_KEY_LEN + BDR_WIRE_TAIL_HASH_LEN)
 
 enum bdr_msg_type {
 	BDR_MSG_AUTH = 1,
@@ -184,6 +191,9 @@ int bdr_wire_decode(const uint8_t *buf, size_t len, struct bdr_msg *m, struct bd
  * never produces what a peer would reject: -BDR_EFORMAT / -BDR_ELIMIT with a
  * diag, and w is left as it was. */
 int bdr_wire_encode(const struct bdr_msg *m, struct bdr_wbuf *w, struct bdr_diag *d);
+/* A CHUNK's encoding without its data (which comes last): what goes before
+ * a shared tail. Checked as bdr_wire_encode; -EINVAL for any other type. */
+int bdr_wire_encode_chunk_head(const struct bdr_msg *m, struct bdr_wbuf *w, struct bdr_diag *d);
 
 /* The i-th ref of a decoded NEED (i < count). */
 void bdr_wire_need_ref(const struct bdr_msg *m, uint32_t i, struct bdr_chunk_ref *ref);

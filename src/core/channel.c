@@ -24,6 +24,10 @@
 #define SS(name) crypto_secretstream_xchacha20poly1305_##name
 #define HDR_LEN crypto_secretstream_xchacha20poly1305_HEADERBYTES
 #define TAG_MESSAGE crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
+#define TAG_TAIL crypto_secretstream_xchacha20poly1305_TAG_PUSH /* a shared tail follows */
+#define TAIL_KEY_LEN BDR_WIRE_TAIL_KEY_LEN
+#define TAIL_HASH_LEN BDR_WIRE_TAIL_HASH_LEN
+#define TRAILER_LEN BDR_WIRE_TRAILER_LEN
 #define KX_PK_LEN crypto_kx_PUBLICKEYBYTES
 #define KX_SK_LEN crypto_kx_SECRETKEYBYTES
 #define SESSION_LEN crypto_kx_SESSIONKEYBYTES
@@ -41,6 +45,8 @@
 #define OUT_MIN_CAP 1024u
 
 _Static_assert(SS(ABYTES) == BDR_WIRE_FRAME_OVERHEAD, "frame overhead");
+_Static_assert(TAIL_KEY_LEN == crypto_stream_chacha20_ietf_KEYBYTES, "a tail key is a ChaCha20 key");
+_Static_assert(TAIL_HASH_LEN == crypto_generichash_BYTES, "a tail hash is BLAKE2b-256");
 _Static_assert(SESSION_LEN == SS(KEYBYTES), "kx session keys are stream keys");
 _Static_assert(AUTH_SIGNED_LEN == 44, "AUTH signs 44 bytes");
 _Static_assert(sizeof(BDR_WIRE_MAGIC) - 1 == MAGIC_LEN, "magic length");
@@ -58,6 +64,7 @@ enum rx_state {
 	RX_HEADER,    /* the peer's secretstream header */
 	RX_FRAME_LEN, /* a frame's u32 */
 	RX_FRAME,     /* its ciphertext */
+	RX_TAIL,      /* the shared tail its trailer announced */
 };
 
 struct buf {
@@ -78,6 +85,8 @@ struct bdr_channel {
 	struct buf in, msg, out;
 	struct buf spare;        /* a written output buffer, for the next one */
 	struct buf hello; /* our HELLO frame, until it is in the transcript */
+	struct buf head;  /* a split message's head and trailer, being sealed */
+	uint8_t tail_key[TAIL_KEY_LEN], tail_hash[TAIL_HASH_LEN]; /* RX_TAIL's */
 
 	bdr_channel_peer_key_fn *peer_key;
 	void *peer_key_arg;
@@ -483,6 +492,34 @@ static int check_auth(struct bdr_channel *c, struct bdr_diag *d)
 	return 0;
 }
 
+/* A frame with a shared tail: its plaintext ends in the trailer, checked
+ * here; the tail is read next, bounded so head and tail fit one message. */
+static int on_trailer(struct bdr_channel *c, struct bdr_diag *d)
+{
+	struct bdr_rbuf r;
+	size_t hlen;
+	uint32_t tlen;
+
+	if (c->msg.len < 1 + TRAILER_LEN)
+		return fail(c, d, -BDR_EFORMAT, "frame with a tail has %zu bytes, fewer than %u",
+			    c->msg.len, 1 + TRAILER_LEN);
+	hlen = c->msg.len - TRAILER_LEN;
+	if (c->msg.p[0] == BDR_MSG_AUTH)
+		return fail(c, d, -BDR_EFORMAT, "AUTH after the handshake");
+	bdr_rbuf_init(&r, c->msg.p + hlen, TRAILER_LEN);
+	tlen = bdr_r_u32(&r);
+	if (tlen == 0 || tlen > BDR_WIRE_MSG_MAX - hlen)
+		return fail(c, d, -BDR_ELIMIT, "tail of %u bytes after a head of %zu: a message "
+			    "holds 1..%u bytes", tlen, hlen, BDR_WIRE_MSG_MAX);
+	bdr_r_bytes(&r, c->tail_key, TAIL_KEY_LEN);
+	bdr_r_bytes(&r, c->tail_hash, TAIL_HASH_LEN);
+	sodium_memzero(c->msg.p + hlen, TRAILER_LEN);
+	c->msg.len = hlen;
+	if (buf_reserve(&c->msg, hlen + tlen))
+		return no_memory(c, d);
+	return expect(c, RX_TAIL, 0, tlen, d);
+}
+
 static int on_frame(struct bdr_channel *c, struct bdr_diag *d)
 {
 	unsigned long long mlen = 0;
@@ -495,6 +532,8 @@ static int on_frame(struct bdr_channel *c, struct bdr_diag *d)
 		return fail(c, d, -BDR_ESIG,
 			    "frame failed authentication (tampered, replayed or reordered)");
 	c->msg.len = (size_t)mlen;
+	if (tag == TAG_TAIL && c->ready && (c->agreed_caps & BDR_CAP_SHARED_TAIL))
+		return on_trailer(c, d);
 	if (tag != TAG_MESSAGE)
 		return fail(c, d, -BDR_EFORMAT, "frame has tag %u, expected a message", tag);
 	if (c->ready && c->msg.p[0] == BDR_MSG_AUTH)
@@ -509,6 +548,29 @@ static int on_frame(struct bdr_channel *c, struct bdr_diag *d)
 	return expect(c, RX_FRAME_LEN, 0, LEN_FIELD, d);
 }
 
+/* The tail's bytes: hashed before anything is decrypted, then appended to
+ * the head as plaintext, so the caller sees one ordinary message. */
+static int on_tail(struct bdr_channel *c, struct bdr_diag *d)
+{
+	uint8_t h[TAIL_HASH_LEN];
+	int same;
+
+	crypto_generichash(h, sizeof(h), c->in.p, c->in.len, NULL, 0);
+	same = sodium_memcmp(h, c->tail_hash, sizeof(h)) == 0;
+	if (same)
+		crypto_stream_chacha20_ietf_xor(c->msg.p + c->msg.len, c->in.p, c->in.len,
+						(const uint8_t[crypto_stream_chacha20_ietf_NONCEBYTES]){ 0 },
+						c->tail_key);
+	sodium_memzero(c->tail_key, sizeof(c->tail_key));
+	if (!same)
+		return fail(c, d, -BDR_ESIG, "shared tail of %zu bytes does not match its frame's hash",
+			    c->in.len);
+	c->msg.len += c->in.len;
+	c->msg_ready = true;
+	c->st.msgs_in++;
+	return expect(c, RX_FRAME_LEN, 0, LEN_FIELD, d);
+}
+
 static int on_unit(struct bdr_channel *c, struct bdr_diag *d)
 {
 	switch (c->rx) {
@@ -517,6 +579,7 @@ static int on_unit(struct bdr_channel *c, struct bdr_diag *d)
 	case RX_HEADER: return on_header(c, d);
 	case RX_FRAME_LEN: return on_frame_len(c, d);
 	case RX_FRAME: return on_frame(c, d);
+	case RX_TAIL: return on_tail(c, d);
 	}
 	return fail(c, d, -EINVAL, "channel in an impossible state");
 }
@@ -602,6 +665,9 @@ void bdr_channel_free(struct bdr_channel *c)
 	free(c->out.p);
 	free(c->spare.p);
 	free(c->hello.p);
+	if (c->head.p)
+		sodium_memzero(c->head.p, c->head.cap);
+	free(c->head.p);
 	sodium_memzero(c, sizeof(*c)); /* keys, stream states */
 	free(c);
 }
@@ -659,6 +725,58 @@ int bdr_channel_send(struct bdr_channel *c, const uint8_t *msg, size_t len)
 		return -EINVAL;
 	if ((err = seal(c, msg, len, NULL)))
 		return err;
+	c->st.msgs_out++;
+	return 0;
+}
+
+void bdr_channel_tail_seal(struct bdr_channel_tail *t, uint8_t *p, uint32_t len)
+{
+	crypto_stream_chacha20_ietf_keygen(t->key);
+	t->ct = p;
+	t->len = len;
+	bdr_channel_tail_open(t, p); /* a stream cipher: sealing is opening */
+	crypto_generichash(t->hash, sizeof(t->hash), p, len, NULL, 0);
+}
+
+void bdr_channel_tail_open(const struct bdr_channel_tail *t, uint8_t *out)
+{
+	static const uint8_t zero[crypto_stream_chacha20_ietf_NONCEBYTES];
+
+	/* A nonce of zero: every key seals one tail only. */
+	crypto_stream_chacha20_ietf_xor(out, t->ct, t->len, zero, t->key);
+}
+
+/* The head and its trailer are sealed as one frame with TAG_TAIL; the tail's
+ * ciphertext follows as it is, the same bytes on every channel. */
+int bdr_channel_send_split(struct bdr_channel *c, const uint8_t *head, size_t hlen,
+			   const struct bdr_channel_tail *t)
+{
+	size_t mlen = hlen + TRAILER_LEN, clen = mlen + SS(ABYTES);
+	uint8_t *at, *tr;
+
+	if (c->err)
+		return c->err;
+	if (!c->auth_sent)
+		return -EAGAIN;
+	if (!(c->agreed_caps & BDR_CAP_SHARED_TAIL))
+		return -ENOTSUP;
+	if (hlen == 0 || head[0] == BDR_MSG_AUTH || t->len == 0)
+		return -EINVAL;
+	if (hlen > BDR_WIRE_MSG_MAX || t->len > BDR_WIRE_MSG_MAX - hlen)
+		return -BDR_ELIMIT;
+	if (buf_reserve(&c->head, mlen))
+		return no_memory(c, NULL);
+	memcpy(c->head.p, head, hlen);
+	tr = c->head.p + hlen;
+	write_len(tr, t->len);
+	memcpy(tr + LEN_FIELD, t->key, TAIL_KEY_LEN);
+	memcpy(tr + LEN_FIELD + TAIL_KEY_LEN, t->hash, TAIL_HASH_LEN);
+	if (!(at = out_reserve(c, LEN_FIELD + clen + t->len)))
+		return no_memory(c, NULL);
+	write_len(at, (uint32_t)clen);
+	SS(push)(&c->push, at + LEN_FIELD, NULL, c->head.p, mlen, NULL, 0, TAG_TAIL);
+	sodium_memzero(tr, TRAILER_LEN);
+	memcpy(at + LEN_FIELD + clen, t->ct, t->len);
 	c->st.msgs_out++;
 	return 0;
 }

@@ -613,7 +613,8 @@ static void put_dictref(struct bdr_wbuf *w, const struct bdr_dictref *r)
 	bdr_w_u32(w, r->len);
 }
 
-static void put_chunk(struct bdr_wbuf *w, const struct bdr_msg *m)
+/* Everything but the data, which comes last. */
+static void put_chunk_head(struct bdr_wbuf *w, const struct bdr_msg *m)
 {
 	bdr_w_u64(w, m->chunk.xfer);
 	bdr_w_bytes(w, m->chunk.id.b, BDR_CHUNK_ID_LEN);
@@ -622,6 +623,11 @@ static void put_chunk(struct bdr_wbuf *w, const struct bdr_msg *m)
 	if (m->chunk.codec == BDR_CODEC_ZLIB_DICT)
 		put_dictref(w, &m->chunk.dict);
 	bdr_w_u32(w, m->chunk.len);
+}
+
+static void put_chunk(struct bdr_wbuf *w, const struct bdr_msg *m)
+{
+	put_chunk_head(w, m);
 	bdr_w_bytes(w, m->chunk.data, m->chunk.len);
 }
 
@@ -733,7 +739,8 @@ int bdr_wire_decode(const uint8_t *buf, size_t len, struct bdr_msg *m, struct bd
 	return err;
 }
 
-int bdr_wire_encode(const struct bdr_msg *m, struct bdr_wbuf *w, struct bdr_diag *d)
+static int encode(const struct bdr_msg *m, struct bdr_wbuf *w, bool head_only,
+		  struct bdr_diag *d)
 {
 	const struct msg_ops *o = ops_of(m->type);
 	size_t start = w->len;
@@ -746,7 +753,10 @@ int bdr_wire_encode(const struct bdr_msg *m, struct bdr_wbuf *w, struct bdr_diag
 	if ((err = o->check(m, d)))
 		return err;
 	bdr_w_u8(w, m->type);
-	o->put(w, m);
+	if (head_only)
+		put_chunk_head(w, m);
+	else
+		o->put(w, m);
 	if (!(err = w->err))
 		return 0;
 	/* Take back the part that was written: w is as it was. */
@@ -755,6 +765,19 @@ int bdr_wire_encode(const struct bdr_msg *m, struct bdr_wbuf *w, struct bdr_diag
 	if (err == -BDR_ELIMIT)
 		return msg_err(d, err, m->type, "does not fit the output's limit of %zu bytes", w->max);
 	return msg_err(d, err, m->type, "%s", bdr_strerror(err));
+}
+
+int bdr_wire_encode(const struct bdr_msg *m, struct bdr_wbuf *w, struct bdr_diag *d)
+{
+	return encode(m, w, false, d);
+}
+
+int bdr_wire_encode_chunk_head(const struct bdr_msg *m, struct bdr_wbuf *w, struct bdr_diag *d)
+{
+	if (m->type != BDR_MSG_CHUNK)
+		return bdr_diag_set(d, -EINVAL, "only a CHUNK has a head to encode, not %s",
+				    bdr_wire_type_name(m->type));
+	return encode(m, w, true, d);
 }
 
 /* ---- helpers ---- */

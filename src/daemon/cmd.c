@@ -90,6 +90,14 @@ static json_t *sites_json(struct bdrd *d, const char *pkg, int *rc)
 	return a;
 }
 
+/* What fan-out saved since start: chunks sealed once as shared tails, and
+ * the frames that carried them (proto/wire.md, "Shared tails"). */
+static json_t *fanout_json(const struct bdrd *d)
+{
+	return json_pack("{s:I, s:I}", "tails_sealed", (json_int_t)d->tails_sealed, "tails_sent",
+			 (json_int_t)d->tails_sent);
+}
+
 static void cmd_status(struct bdr_control_req *req, json_t *args, void *arg)
 {
 	struct bdrd *d = D(arg);
@@ -107,7 +115,8 @@ static void cmd_status(struct bdr_control_req *req, json_t *args, void *arg)
 		bdr_control_fail(req, "internal", "reading the database: %s", bdr_db_errmsg(d->db));
 		return;
 	}
-	bdr_control_done(req, json_pack("{s:o, s:o, s:o}", "transfers", t, "received", r, "sites", s));
+	bdr_control_done(req, json_pack("{s:o, s:o, s:o, s:o}", "transfers", t, "received", r,
+					"sites", s, "fanout", fanout_json(d)));
 }
 
 /* ---- packages, peers, reload ---- */

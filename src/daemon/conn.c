@@ -175,6 +175,7 @@ static int channel_open(struct conn *c)
 		.site = c->d->cfg.site.name,
 		.key = &c->d->key,
 		.caps = BDR_CAP_ZLIB | BDR_CAP_RESUME | BDR_CAP_MANIFEST_DELTA | BDR_CAP_REPORT |
+			BDR_CAP_SHARED_TAIL |
 			(c->d->cfg.site.compression == BDR_COMPRESSION_DICT ? BDR_CAP_ZLIB_DICT : 0),
 		.peer_key = peer_key,
 		.peer_key_arg = c,
@@ -341,7 +342,9 @@ static int flush(struct conn *c)
 }
 
 /* Encodes, seals and writes m; a failure is returned, the caller closes. */
-static int send_msg(struct conn *c, const struct bdr_msg *m)
+/* m, or with tail only its head (m a CHUNK whose data is tail's plaintext)
+ * and then the tail as it is. */
+static int send_msg(struct conn *c, const struct bdr_msg *m, const struct bdr_channel_tail *tail)
 {
 	struct bdr_diag dg;
 	uint8_t *buf;
@@ -350,7 +353,7 @@ static int send_msg(struct conn *c, const struct bdr_msg *m)
 
 	if (c->closing)
 		return -ECONNRESET;
-	r = bdr_wire_encode(m, &c->msg, &dg);
+	r = tail ? bdr_wire_encode_chunk_head(m, &c->msg, &dg) : bdr_wire_encode(m, &c->msg, &dg);
 	if (r == 0)
 		r = bdr_wbuf_finish(&c->msg, &buf, &len);
 	else
@@ -362,7 +365,7 @@ static int send_msg(struct conn *c, const struct bdr_msg *m)
 		return bdr_log_err(BDR_LOG_ERROR, &ctx, r, "send", "cannot encode %s: %s",
 				   bdr_wire_type_name(m->type), dg.msg);
 	}
-	r = bdr_channel_send(c->ch, buf, len);
+	r = tail ? bdr_channel_send_split(c->ch, buf, len, tail) : bdr_channel_send(c->ch, buf, len);
 	free(buf);
 	if (r == 0 && !c->corked)
 		r = flush(c);
@@ -384,7 +387,12 @@ void conn_cork(struct conn *c, bool cork)
 
 int conn_send(struct conn *c, const struct bdr_msg *m)
 {
-	int r = send_msg(c, m);
+	return conn_send_tail(c, m, NULL);
+}
+
+int conn_send_tail(struct conn *c, const struct bdr_msg *m, const struct bdr_channel_tail *tail)
+{
+	int r = send_msg(c, m, tail);
 
 	if (r < 0)
 		conn_close(c, r, "send failed");
@@ -428,7 +436,7 @@ static void send_error(struct conn *c, int err, const char *why)
 	bdr_wire_text(m.error.message, why);
 	/* Best effort: conn_send would close c again on failure (and so send
 	 * another ERROR, without end, when the socket is already broken). */
-	(void)send_msg(c, &m);
+	(void)send_msg(c, &m, NULL);
 }
 
 /* err < 0 and why: logged and, where the channel allows, told to the peer

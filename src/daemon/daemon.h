@@ -82,6 +82,9 @@ struct bdrd {
 	struct bdrd_report report;
 	bool rm_busy;              /* a removal here runs on the pool */
 	struct bdrd_ccache *ccache; /* owned; NULL: chunk_cache_bytes 0 */
+	/* Fan-out since start (loop thread): chunks sealed once as shared
+	 * tails, and the frames that carried one; status shows both. */
+	uint64_t tails_sealed, tails_sent;
 	struct send_xfer *senders; /* every live sender (sender.c) */
 	bool stopping;
 	int exit_status;
@@ -197,6 +200,10 @@ void conn_check_windows(struct bdrd *d);
 /* After a reload: running pushes take their address's new rate. */
 void conn_apply_rates(struct bdrd *d);
 int conn_send(struct conn *c, const struct bdr_msg *m);
+/* A CHUNK whose data is tail's plaintext, with the data sent as the shared
+ * tail (BDR_CAP_SHARED_TAIL agreed). As conn_send. */
+struct bdr_channel_tail;
+int conn_send_tail(struct conn *c, const struct bdr_msg *m, const struct bdr_channel_tail *tail);
 /* Applies an address's rate limit to what c writes from now on. */
 struct bdr_rate_spec;
 void conn_set_rate(struct conn *c, const struct bdr_rate_spec *spec);

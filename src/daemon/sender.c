@@ -28,6 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bdr/channel.h"
 #include "bdr/compress.h"
 #include "bdr/dictsel.h"
 #include "bdr/error.h"
@@ -54,6 +55,8 @@
  * tag, fixed fields and a dictref's package name (proto/wire.md), with
  * room to spare. */
 #define FRAME_ROOM 192u
+/* A sealed cache entry's key and hash, in front of its bytes. */
+#define TAIL_SEAL_LEN (BDR_WIRE_TAIL_KEY_LEN + BDR_WIRE_TAIL_HASH_LEN)
 
 struct loc {
 	struct bdr_chunk_id id;
@@ -78,6 +81,7 @@ struct out_chunk {
 	uint32_t dentry; /* codec 2: the old file (in the base manifest) ... */
 	uint64_t doff;   /* ... and the window */
 	uint32_t dlen;
+	struct bdr_channel_tail tail; /* the batch's seal: the bytes, sealed */
 };
 
 /* The index of one old file of the base version, shared by the batch jobs
@@ -101,6 +105,7 @@ struct batch {
 	uint32_t n;
 	bool dict;           /* codec 2 allowed (decided on the loop thread) */
 	bool share;          /* through the chunk cache: others send this version too */
+	bool seal;           /* and sealed once, as shared tails (the peer takes them) */
 	struct out_chunk *v; /* owned */
 	uint8_t *data;       /* owned */
 	size_t cap, used;
@@ -642,8 +647,9 @@ struct dict_meta {
 	uint64_t off;
 };
 
-/* The cache key's variant: the raw length, and for codec 2 what the
- * dictionaries come from (the package and the base version). */
+/* The cache key's variant: the raw length, for codec 2 what the
+ * dictionaries come from (the package and the base version), and whether
+ * the bytes are sealed. */
 static uint64_t cache_variant(const struct send_xfer *tx, const struct batch *b,
 			      const struct out_chunk *o)
 {
@@ -655,13 +661,13 @@ static uint64_t cache_variant(const struct send_xfer *tx, const struct batch *b,
 			h = (h ^ (uint8_t)*p) * 1099511628211ull;
 		v ^= h ^ (tx->dict_base * 0x9e3779b97f4a7c15ull) ^ 1;
 	}
-	return v;
+	return b->seal ? v ^ 2 : v;
 }
 
 /* 0: o is served from the cache, its bytes pinned there until the batch
  * is sent (no copy); 1: ours to encode, then cache_put or give up; < 0:
  * encode, and keep nothing. */
-static int cache_get(struct send_xfer *tx, struct out_chunk *o, uint64_t var)
+static int cache_get(struct send_xfer *tx, struct out_chunk *o, uint64_t var, bool seal)
 {
 	struct bdrd_ccache_hit hit;
 	struct dict_meta dm;
@@ -669,31 +675,47 @@ static int cache_get(struct send_xfer *tx, struct out_chunk *o, uint64_t var)
 
 	if (r != 0)
 		return r;
+	size_t head = (hit.codec == BDR_CODEC_ZLIB_DICT ? sizeof(dm) : 0) +
+		      (seal ? TAIL_SEAL_LEN : 0);
+
 	o->pin = hit.pin;
-	o->cached = hit.data;
-	o->len = hit.len;
+	if (hit.len < head) {
+		bdrd_ccache_unpin(tx->d->ccache, o->pin);
+		o->pin = NULL;
+		return -EINVAL;
+	}
+	o->cached = hit.data + head;
+	o->len = hit.len - (uint32_t)head;
 	if (hit.codec == BDR_CODEC_ZLIB_DICT) {
-		if (hit.len < sizeof(dm)) {
-			bdrd_ccache_unpin(tx->d->ccache, o->pin);
-			o->pin = NULL, o->cached = NULL;
-			return -EINVAL;
-		}
 		memcpy(&dm, hit.data, sizeof(dm));
-		o->cached += sizeof(dm);
-		o->len -= sizeof(dm);
 		o->dentry = dm.entry, o->doff = dm.off, o->dlen = dm.len;
+	}
+	if (seal) {
+		const uint8_t *k = o->cached - TAIL_SEAL_LEN;
+		memcpy(o->tail.key, k, sizeof(o->tail.key));
+		memcpy(o->tail.hash, k + sizeof(o->tail.key), sizeof(o->tail.hash));
+		o->tail.ct = o->cached, o->tail.len = o->len;
 	}
 	o->codec = hit.codec;
 	return 0;
 }
 
+/* An entry is [dict_meta, codec 2] [key and hash, sealed] bytes. */
 static void cache_put(struct send_xfer *tx, struct batch *b, struct out_chunk *o, uint64_t var)
 {
 	struct dict_meta dm = { o->dentry, o->dlen, o->doff };
-	bool d = o->codec == BDR_CODEC_ZLIB_DICT;
+	uint8_t head[sizeof(dm) + TAIL_SEAL_LEN];
+	uint32_t hlen = 0;
 
-	bdrd_ccache_put(tx->d->ccache, &o->q.ref.id, var, o->codec, d ? &dm : NULL,
-			d ? (uint32_t)sizeof(dm) : 0, b->data + b->used, o->len);
+	if (o->codec == BDR_CODEC_ZLIB_DICT)
+		memcpy(head, &dm, sizeof(dm)), hlen += sizeof(dm);
+	if (b->seal) {
+		memcpy(head + hlen, o->tail.key, sizeof(o->tail.key));
+		memcpy(head + hlen + sizeof(o->tail.key), o->tail.hash, sizeof(o->tail.hash));
+		hlen += TAIL_SEAL_LEN;
+	}
+	bdrd_ccache_put(tx->d->ccache, &o->q.ref.id, var, o->codec, head, hlen, b->data + b->used,
+			o->len);
 }
 
 static int batch_run(struct bdrd_job *job)
@@ -709,7 +731,7 @@ static int batch_run(struct bdrd_job *job)
 		struct out_chunk *o = &b->v[i];
 		const struct loc *l = loc_find(tx, &o->q.ref);
 		uint64_t var = b->share ? cache_variant(tx, b, o) : 0;
-		int cached = b->share ? cache_get(tx, o, var) : -ENOENT;
+		int cached = b->share ? cache_get(tx, o, var, b->seal) : -ENOENT;
 
 		if (cached == 0)
 			continue; /* sent from the cache */
@@ -718,6 +740,8 @@ static int batch_run(struct bdrd_job *job)
 			r = read_chunk(tx, b, l, &fd, &fd_entry, k.raw);
 		if (r == 0)
 			r = coder_run(&k, b->dict, l, o, b->data + b->used, (uint32_t)(b->cap - b->used));
+		if (r == 0 && b->seal)
+			bdr_channel_tail_seal(&o->tail, b->data + b->used, o->len);
 		if (cached == 1 && r == 0)
 			cache_put(tx, b, o, var);
 		else if (cached == 1)
@@ -757,7 +781,7 @@ static void send_batch(struct send_xfer *tx, struct batch *b)
 	size_t room = 0;
 
 	for (uint32_t i = 0; i < b->n; i++)
-		room += b->v[i].len + FRAME_ROOM +
+		room += b->v[i].len + FRAME_ROOM + (b->seal ? BDR_WIRE_TRAILER_LEN : 0) +
 			(b->v[i].codec == BDR_CODEC_ZLIB_DICT ? strlen(tx->bm.entries[b->v[i].dentry].path) : 0);
 	conn_reserve(c, room);
 	conn_cork(c, true);
@@ -778,8 +802,12 @@ static void send_batch(struct send_xfer *tx, struct batch *b)
 		}
 		m.chunk.len = b->v[i].len;
 		m.chunk.data = b->v[i].pin ? b->v[i].cached : b->data + b->v[i].off;
-		if (conn_send(tx->c, &m) < 0)
+		if (conn_send_tail(tx->c, &m, b->seal ? &b->v[i].tail : NULL) < 0)
 			break;
+		if (b->seal) {
+			tx->d->tails_sent++;
+			tx->d->tails_sealed += !b->v[i].pin; /* sealed by this batch */
+		}
 		tx->progress_bytes += m.chunk.len;
 	}
 	conn_cork(c, false);
@@ -843,6 +871,7 @@ static struct batch *batch_take(struct send_xfer *tx)
 	b->n = n, b->cap = cap;
 	b->dict = use_dict(tx);
 	b->share = tx->d->ccache && sending_too(tx);
+	b->seal = b->share && (conn_caps(tx->c) & BDR_CAP_SHARED_TAIL);
 	tx->qhead += n;
 	if (tx->qhead == tx->qlen)
 		tx->qhead = tx->qlen = 0;

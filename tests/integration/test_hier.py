@@ -199,6 +199,11 @@ def test_many_destinations(root):
     for b in bs[:2]:
         T.assert_same_tree(v1, b.current_tree("app"))
     assert not bs[2].has_package("app")
+    fan = hq.status()["fanout"]
+    T.log("push to b1,b2 at once: %r" % fan)
+    # Both sends were live together: chunks were sealed once and went to
+    # both as shared tails.
+    assert fan["tails_sent"] > fan["tails_sealed"] > 0, fan
     hq.push("app", v2, "b1")
     rc, out, err = ctl_events(hq, "distribute", "app", "--version", "1", "--to", "b3", "--wait")
     assert rc == 0, err
