@@ -65,7 +65,7 @@ read -r id1 s1 < <(push "$src/v1")
 read -r id2 s2 < <(push "$src/v2")
 read -r w1 _ < <(wire "$id1")
 read -r w2 saved2 < <(wire "$id2")
-diff -r "$src/v2" "$work/branch/data/packages/$corpus/current/tree" >/dev/null && same=yes || same=NO
+diff -r --no-dereference "$src/v2" "$work/branch/data/packages/$corpus/current/tree" >/dev/null && same=yes || same=NO
 
 # rsync in daemon mode over TCP: a copy of v1 brought to v2.
 mkdir -p "$work/rsync"

@@ -15,7 +15,7 @@ declare -A pk port
 for s in central region dp; do
   mkdir -p "$work/$s/data"
   pk[$s]=$(site_key "$s")
-  port[$s]=$(free_port)
+  free_port p; port[$s]=$p
 done
 conf() { # NAME ROLE
   printf '[site]\nname = %s\nrole = %s\nlisten = 127.0.0.1:%s\nkey = %s\ndata = %s\ncontrol = %s\n' \
@@ -50,7 +50,7 @@ done
 [[ -n $t_region && -n $t_dp ]] || { echo "relay: dp did not activate within 60 s" >&2; exit 1; }
 ok=yes
 for s in region dp; do
-  diff -r "$src" "$work/$s/data/packages/app/current/tree" >/dev/null || ok=NO
+  diff -r --no-dereference "$src" "$work/$s/data/packages/app/current/tree" >/dev/null || ok=NO
 done
 python3 - "$t0" "$t_region" "$t_dp" "$(basename "$corpus")" "$ok" <<'PY'
 import sys

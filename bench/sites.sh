@@ -16,6 +16,19 @@ sites_cleanup() {
   wait 2>/dev/null || true
   rm -rf "$work"
 }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# free_port VAR: a port free now, and not given out before in this run
+# (each probe closes before the next, so the kernel may offer one twice).
+# Sets VAR rather than printing it: a $(...) subshell would forget the
+# ports already taken.
+ports_taken=" "
+free_port() {
+  local fp_
+  while :; do
+    fp_=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    [[ $ports_taken == *" $fp_ "* ]] || break
+  done
+  ports_taken+="$fp_ "
+  printf -v "$1" '%s' "$fp_"
+}
 # A key pair for site NAME in $work/NAME/key; prints its public key.
 site_key() { "$bin/src/ctl/bdrctl" keygen -o "$work/$1/key" >/dev/null 2>&1; "$bin/src/ctl/bdrctl" pubkey -k "$work/$1/key"; }

@@ -260,12 +260,21 @@ static void end(struct send_xfer *tx, enum bdr_db_xfer_state st, const char *err
 
 /* ---- loading the version (worker, under lib_lock) ---- */
 
+/* Any total order does, as the table is only searched with it: the id as
+ * two native words (XXH3 bits, already uniform) is cheaper than memcmp,
+ * and every NEED'ed chunk of every destination is looked up. */
 static int loc_cmp(const void *a, const void *b)
 {
 	const struct loc *x = a, *y = b;
-	int c = bdr_chunk_id_cmp(&x->id, &y->id);
+	uint64_t p[2], q[2];
 
-	return c ? c : (x->len > y->len) - (x->len < y->len);
+	memcpy(p, x->id.b, sizeof(p));
+	memcpy(q, y->id.b, sizeof(q));
+	if (p[0] != q[0])
+		return p[0] < q[0] ? -1 : 1;
+	if (p[1] != q[1])
+		return p[1] < q[1] ? -1 : 1;
+	return (x->len > y->len) - (x->len < y->len);
 }
 
 static int build_locs(struct send_xfer *tx)
@@ -729,12 +738,13 @@ static int batch_run(struct bdrd_job *job)
 	coder_init(&k, tx);
 	for (uint32_t i = 0; r == 0 && i < b->n; i++) {
 		struct out_chunk *o = &b->v[i];
-		const struct loc *l = loc_find(tx, &o->q.ref);
 		uint64_t var = b->share ? cache_variant(tx, b, o) : 0;
 		int cached = b->share ? cache_get(tx, o, var, b->seal) : -ENOENT;
+		const struct loc *l;
 
 		if (cached == 0)
 			continue; /* sent from the cache */
+		l = loc_find(tx, &o->q.ref);
 		r = coder_ready(&k, b->dict);
 		if (r == 0)
 			r = read_chunk(tx, b, l, &fd, &fd_entry, k.raw);

@@ -10,6 +10,7 @@ usage: test_bench.py BDRD BDRCTL [TEST...]
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -168,9 +169,26 @@ def test_codecs(root):
     assert p.returncode == 1 and "nowhere" in p.stderr, (p.returncode, p.stderr)
 
 
+def test_fanout_script(root):
+    """bench/fanout.sh to three daemons, once: every tree bit-exact, and the
+    fan-out's chunks sealed once and sent to several sites (the CPU figures
+    are printed, never judged here)."""
+    top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    build = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(T.BDRD))))
+    c = corpus(root)
+    p = subprocess.run(["bash", os.path.join(top, "bench", "fanout.sh"), c, "3", "1"],
+                       capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, BDR_BUILD=build))
+    T.log(p.stdout.strip())
+    assert p.returncode == 0 and "every tree bit-exact: yes" in p.stdout, (p.stdout, p.stderr)
+    m = re.search(r"chunks sealed once: (\d+), sent as shared tails: (\d+)", p.stdout)
+    assert m and int(m.group(2)) > int(m.group(1)) > 0, p.stdout
+
+
 TESTS = [
     test_every_tool_and_scenario,
     test_codecs,
+    test_fanout_script,
     test_a_wrong_destination_is_reported,
     test_bad_arguments,
 ]
