@@ -1584,3 +1584,62 @@ Test(channel, shared_tail_over_a_message_is_refused_before_it_is_read)
 	tail_refused(BDR_CAPS_ALL, "", 256, 256, false, -BDR_EFORMAT, "fewer than");
 	tail_refused(BDR_CAPS_ALL, "\x01", 256, 256, false, -BDR_EFORMAT, "AUTH after");
 }
+
+/* A tail sent by reference is the same stream as one copied in: whether the
+ * output is taken whole (the tails copied into place) or as a buffer and
+ * its references, the bytes put together are what the peer reads. */
+Test(channel, shared_tail_by_reference)
+{
+	struct bdr_channel *a = alpha(), *b = beta(), *a2 = alpha(), *b2 = beta();
+	struct inbox in = { 0 }, in2 = { 0 };
+	uint8_t t1[3000], t2[5000], p1[3000], p2[5000], *buf;
+	struct bdr_channel_tail x, y;
+	struct bdr_channel_ref *refs;
+	size_t len, n, before;
+
+	tu_fill_random(t1, sizeof(t1), 1);
+	tu_fill_random(t2, sizeof(t2), 2);
+	memcpy(p1, t1, sizeof(t1));
+	memcpy(p2, t2, sizeof(t2));
+	bdr_channel_tail_seal(&x, t1, sizeof(t1));
+	bdr_channel_tail_seal(&y, t2, sizeof(t2));
+	handshake(a, b);
+	handshake(a2, b2);
+	for (struct bdr_channel *c = a; c; c = c == a ? a2 : NULL) {
+		before = bdr_channel_out_len(c);
+		cr_assert_eq(bdr_channel_send_split_ref(c, (const uint8_t *)"\x09x", 2, &x), 0);
+		send_str(c, "\x09" "between");
+		cr_assert_eq(bdr_channel_send_split_ref(c, (const uint8_t *)"\x09y", 2, &y), 0);
+		cr_assert_eq(bdr_channel_out_len(c), before + 2 * (4 + 2 + BDR_WIRE_TRAILER_LEN + 17) +
+							     (4 + 8 + 17) + sizeof(t1) + sizeof(t2));
+	}
+	/* a: whole, the tails copied into place */
+	cr_assert_eq(move(a, b, 7, &in, &len, NULL), 0);
+	/* a2: the buffer and its references, put together here */
+	cr_assert_eq(bdr_channel_take_out_refs(a2, &buf, &len, &refs, &n), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(bdr_channel_out_len(a2), 0);
+	cr_assert(refs[0].p == t1 && refs[1].p == t2 && refs[0].at < refs[1].at);
+	struct vec all = { 0 };
+	size_t from = 0;
+	for (size_t i = 0; i < n; i++) {
+		vec_put(&all, buf + from, refs[i].at - from);
+		vec_put(&all, refs[i].p, refs[i].len);
+		from = refs[i].at;
+	}
+	vec_put(&all, buf + from, len - from);
+	cr_assert_eq(deliver(b2, all.p, all.len, ALL_AT_ONCE, &in2, NULL), 0);
+	for (struct inbox *ib = &in; ib; ib = ib == &in ? &in2 : NULL) {
+		cr_assert_eq(ib->n, 3);
+		cr_assert_eq(ib->m[0].len, 2 + sizeof(p1));
+		cr_assert_arr_eq(ib->m[0].p, "\x09x", 2);
+		cr_assert_arr_eq(ib->m[0].p + 2, p1, sizeof(p1));
+		assert_msg(ib, 1, "\x09" "between");
+		cr_assert_eq(ib->m[2].len, 2 + sizeof(p2));
+		cr_assert_arr_eq(ib->m[2].p + 2, p2, sizeof(p2));
+	}
+	vec_free(&all);
+	free(buf), free(refs);
+	inbox_free(&in), inbox_free(&in2);
+	bdr_channel_free(a), bdr_channel_free(b), bdr_channel_free(a2), bdr_channel_free(b2);
+}

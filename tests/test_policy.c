@@ -1099,6 +1099,7 @@ Test(policy, a_reload_takes_effect_at_the_next_step)
 	world_report(&w);
 	cr_assert_eq(w.reload_pauses, 1);
 	cr_assert_eq(w.v[1].st, P_DONE);
+	world_free(&w);
 	bdr_config_free(&a);
 	bdr_config_free(&b);
 	bdr_config_free(&a2);

@@ -87,11 +87,28 @@ void bdr_channel_tail_open(const struct bdr_channel_tail *t, uint8_t *out);
  * BDR_CAP_SHARED_TAIL; otherwise as bdr_channel_send. */
 int bdr_channel_send_split(struct bdr_channel *c, const uint8_t *head, size_t hlen,
 			   const struct bdr_channel_tail *t);
+/* As bdr_channel_send_split, but the tail's bytes are not copied: the
+ * output refers to them, and they must stay valid and unchanged until that
+ * output has been taken and written (bdr_channel_take_out copies them in;
+ * bdr_channel_take_out_refs hands the references over). */
+int bdr_channel_send_split_ref(struct bdr_channel *c, const uint8_t *head, size_t hlen,
+			       const struct bdr_channel_tail *t);
 
 /* Hands the pending output to the caller (*buf malloc'd, caller frees; NULL
  * and 0 when there is none) and starts a new one. */
 void bdr_channel_take_out(struct bdr_channel *c, uint8_t **buf, size_t *len);
-/* Bytes of pending output. */
+/* The output with the tails it refers to in place: the bytes of buf, with
+ * refs[i] (ordered by at) inserted before buf[at]. *buf as take_out's
+ * (NULL if only references are pending); *refs malloc'd, caller frees.
+ * -ENOMEM changes nothing. */
+struct bdr_channel_ref {
+	size_t at;
+	const uint8_t *p;
+	uint32_t len;
+};
+int bdr_channel_take_out_refs(struct bdr_channel *c, uint8_t **buf, size_t *len,
+			      struct bdr_channel_ref **refs, size_t *nrefs);
+/* Bytes of pending output, referenced tails included. */
 size_t bdr_channel_out_len(const struct bdr_channel *c);
 /* Room for n more bytes of output, so what is sealed next (a batch of
  * frames, n counting their overhead) lands without the output growing by

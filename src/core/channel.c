@@ -86,6 +86,9 @@ struct bdr_channel {
 	struct buf spare;        /* a written output buffer, for the next one */
 	struct buf hello; /* our HELLO frame, until it is in the transcript */
 	struct buf head;  /* a split message's head and trailer, being sealed */
+	struct bdr_channel_ref *refs; /* tails in the output by reference */
+	size_t nrefs, crefs;
+	size_t ref_bytes; /* theirs */
 	uint8_t tail_key[TAIL_KEY_LEN], tail_hash[TAIL_HASH_LEN]; /* RX_TAIL's */
 
 	bdr_channel_peer_key_fn *peer_key;
@@ -668,6 +671,7 @@ void bdr_channel_free(struct bdr_channel *c)
 	if (c->head.p)
 		sodium_memzero(c->head.p, c->head.cap);
 	free(c->head.p);
+	free(c->refs);
 	sodium_memzero(c, sizeof(*c)); /* keys, stream states */
 	free(c);
 }
@@ -746,10 +750,33 @@ void bdr_channel_tail_open(const struct bdr_channel_tail *t, uint8_t *out)
 	crypto_stream_chacha20_ietf_xor(out, t->ct, t->len, zero, t->key);
 }
 
+/* Room for one more reference. */
+static int refs_room(struct bdr_channel *c)
+{
+	size_t n = c->crefs ? 2 * c->crefs : 64;
+	struct bdr_channel_ref *r;
+
+	if (c->nrefs < c->crefs)
+		return 0;
+	if (!(r = realloc(c->refs, n * sizeof(*r))))
+		return -ENOMEM;
+	c->refs = r, c->crefs = n;
+	return 0;
+}
+
+/* The tail's bytes at the end of the output, left where they are. */
+static void add_ref(struct bdr_channel *c, const struct bdr_channel_tail *t)
+{
+	c->refs[c->nrefs++] = (struct bdr_channel_ref){ c->out.len, t->ct, t->len };
+	c->ref_bytes += t->len;
+	c->st.wire_out += t->len;
+}
+
 /* The head and its trailer are sealed as one frame with TAG_TAIL; the tail's
- * ciphertext follows as it is, the same bytes on every channel. */
-int bdr_channel_send_split(struct bdr_channel *c, const uint8_t *head, size_t hlen,
-			   const struct bdr_channel_tail *t)
+ * ciphertext follows as it is, the same bytes on every channel: copied, or
+ * by reference. */
+static int split(struct bdr_channel *c, const uint8_t *head, size_t hlen,
+		 const struct bdr_channel_tail *t, bool by_ref)
 {
 	size_t mlen = hlen + TRAILER_LEN, clen = mlen + SS(ABYTES);
 	uint8_t *at, *tr;
@@ -771,14 +798,33 @@ int bdr_channel_send_split(struct bdr_channel *c, const uint8_t *head, size_t hl
 	write_len(tr, t->len);
 	memcpy(tr + LEN_FIELD, t->key, TAIL_KEY_LEN);
 	memcpy(tr + LEN_FIELD + TAIL_KEY_LEN, t->hash, TAIL_HASH_LEN);
-	if (!(at = out_reserve(c, LEN_FIELD + clen + t->len)))
+	/* Room for the reference first: once the frame is sealed, its tail
+	 * must follow. */
+	if (by_ref && refs_room(c))
+		return no_memory(c, NULL);
+	if (!(at = out_reserve(c, LEN_FIELD + clen + (by_ref ? 0 : t->len))))
 		return no_memory(c, NULL);
 	write_len(at, (uint32_t)clen);
 	SS(push)(&c->push, at + LEN_FIELD, NULL, c->head.p, mlen, NULL, 0, TAG_TAIL);
 	sodium_memzero(tr, TRAILER_LEN);
-	memcpy(at + LEN_FIELD + clen, t->ct, t->len);
+	if (by_ref)
+		add_ref(c, t);
+	else
+		memcpy(at + LEN_FIELD + clen, t->ct, t->len);
 	c->st.msgs_out++;
 	return 0;
+}
+
+int bdr_channel_send_split(struct bdr_channel *c, const uint8_t *head, size_t hlen,
+			   const struct bdr_channel_tail *t)
+{
+	return split(c, head, hlen, t, false);
+}
+
+int bdr_channel_send_split_ref(struct bdr_channel *c, const uint8_t *head, size_t hlen,
+			       const struct bdr_channel_tail *t)
+{
+	return split(c, head, hlen, t, true);
 }
 
 bool bdr_channel_can_send(const struct bdr_channel *c)
@@ -786,9 +832,36 @@ bool bdr_channel_can_send(const struct bdr_channel *c)
 	return c->auth_sent && !c->err;
 }
 
+/* The output with every referenced tail copied into place: a new buffer. */
+static int flatten(struct bdr_channel *c)
+{
+	size_t total = c->out.len + c->ref_bytes, from = 0, to = 0;
+	uint8_t *p = malloc(total);
+
+	if (!p)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->nrefs; i++) {
+		const struct bdr_channel_ref *r = &c->refs[i];
+		memcpy(p + to, c->out.p + from, r->at - from);
+		to += r->at - from, from = r->at;
+		memcpy(p + to, r->p, r->len);
+		to += r->len;
+	}
+	memcpy(p + to, c->out.p + from, c->out.len - from);
+	free(c->out.p);
+	c->out = (struct buf){ p, total, total };
+	c->nrefs = 0, c->ref_bytes = 0;
+	return 0;
+}
+
 void bdr_channel_take_out(struct bdr_channel *c, uint8_t **buf, size_t *len)
 {
 	*buf = NULL;
+	*len = 0;
+	if (c->nrefs && flatten(c) < 0) {
+		no_memory(c, NULL);
+		return;
+	}
 	*len = c->out.len;
 	if (!c->out.len)
 		return;
@@ -796,9 +869,27 @@ void bdr_channel_take_out(struct bdr_channel *c, uint8_t **buf, size_t *len)
 	c->out = (struct buf){ 0 };
 }
 
+int bdr_channel_take_out_refs(struct bdr_channel *c, uint8_t **buf, size_t *len,
+			      struct bdr_channel_ref **refs, size_t *nrefs)
+{
+	struct bdr_channel_ref *r = NULL;
+
+	if (c->nrefs && !(r = malloc(c->nrefs * sizeof(*r))))
+		return -ENOMEM;
+	if (r)
+		memcpy(r, c->refs, c->nrefs * sizeof(*r));
+	*refs = r, *nrefs = c->nrefs;
+	c->nrefs = 0, c->ref_bytes = 0;
+	*len = c->out.len;
+	*buf = c->out.len ? c->out.p : NULL;
+	if (c->out.len)
+		c->out = (struct buf){ 0 };
+	return 0;
+}
+
 size_t bdr_channel_out_len(const struct bdr_channel *c)
 {
-	return c->out.len;
+	return c->out.len + c->ref_bytes;
 }
 
 int bdr_channel_reserve_out(struct bdr_channel *c, size_t n)

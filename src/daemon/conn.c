@@ -52,6 +52,7 @@ struct conn {
 	int thr_hour;
 	int64_t thr_hour_at;       /* realtime ns of the next local hour check */
 	struct pending *pq_head, *pq_tail; /* owned */
+	struct hold *holds;        /* owned: for output not yet flushed */
 	int64_t last_rx_ns, last_tx_ns;
 	struct send_xfer *tx;      /* outgoing: the push this connection carries */
 	struct recv_xfer *rx;      /* incoming: transfers being received (list) */
@@ -64,11 +65,21 @@ struct pending {
 	size_t len, off;
 };
 
+/* Memory that output sealed by reference points into, kept until the
+ * write that carries it is done (conn_hold). */
+struct hold {
+	struct hold *next;
+	void (*release)(void *arg);
+	void *arg;
+};
+
 struct write_req {
 	uv_write_t req;
 	struct conn *c;
 	uint8_t *buf; /* owned */
-	size_t len;
+	size_t blen;  /* its bytes */
+	size_t len;   /* bytes written, referenced tails included */
+	struct hold *holds; /* owned: released when done */
 };
 
 static void ctx_of(const struct conn *c, struct bdr_log_ctx *ctx)
@@ -116,6 +127,16 @@ static int peer_key(void *arg, const char *site, uint8_t pk[BDR_PK_LEN])
 	return 0;
 }
 
+static void release(struct hold **list)
+{
+	while (*list) {
+		struct hold *h = *list;
+		*list = h->next;
+		h->release(h->arg);
+		free(h);
+	}
+}
+
 static void conn_free_maybe(struct conn *c)
 {
 	struct conn **pp;
@@ -134,7 +155,8 @@ static void conn_free_maybe(struct conn *c)
 		free(p->buf);
 		free(p);
 	}
-	bdr_channel_free(c->ch);
+	bdr_channel_free(c->ch); /* its references go unwritten: now release */
+	release(&c->holds);
 	bdr_wbuf_free(&c->msg);
 	free(c);
 }
@@ -195,9 +217,10 @@ static void write_done(uv_write_t *req, int status)
 	c->backlog -= w->len;
 	/* A sender's next batch goes into this buffer; others let it go. */
 	if (c->tx && !c->closing && status >= 0)
-		bdr_channel_recycle_out(c->ch, w->buf, w->len);
+		bdr_channel_recycle_out(c->ch, w->buf, w->blen);
 	else
 		free(w->buf);
+	release(&w->holds);
 	free(w);
 	if (status < 0) {
 		conn_close(c, status, "write failed");
@@ -207,26 +230,46 @@ static void write_done(uv_write_t *req, int status)
 		sender_on_drain(c->tx);
 }
 
-static int write_buf(struct conn *c, uint8_t *buf, size_t len)
+/* Writes buf (len bytes) with refs[0..n) in place (see
+ * bdr_channel_take_out_refs); holds, taken over, are released once it is
+ * written. Owns buf and refs. */
+static int write_bufs(struct conn *c, uint8_t *buf, size_t len, struct bdr_channel_ref *refs,
+		      size_t n, struct hold *holds)
 {
 	struct write_req *w = calloc(1, sizeof(*w));
-	uv_buf_t b;
-	int r;
+	uv_buf_t one, *v = n ? malloc((2 * n + 1) * sizeof(*v)) : &one;
+	size_t nv = 0, from = 0, total = len;
+	int r = -ENOMEM;
 
-	if (!w) {
-		free(buf);
-		return -ENOMEM;
+	if (w && v) {
+		for (size_t i = 0; i < n; i++) {
+			if (refs[i].at > from)
+				v[nv++] = uv_buf_init((char *)buf + from, (unsigned)(refs[i].at - from));
+			v[nv++] = uv_buf_init((char *)refs[i].p, refs[i].len);
+			from = refs[i].at, total += refs[i].len;
+		}
+		if (len > from || nv == 0)
+			v[nv++] = uv_buf_init((char *)buf + from, (unsigned)(len - from));
+		*w = (struct write_req){ .c = c, .buf = buf, .blen = len, .len = total, .holds = holds };
+		/* libuv copies the buffer list it cannot write at once */
+		r = uv_write(&w->req, (uv_stream_t *)&c->tcp, v, (unsigned)nv, write_done);
 	}
-	w->c = c, w->buf = buf, w->len = len;
-	b = uv_buf_init((char *)buf, (unsigned)len);
-	r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_done);
+	if (v != &one)
+		free(v);
+	free(refs);
 	if (r < 0) {
 		free(buf);
 		free(w);
+		release(&holds);
 		return r;
 	}
 	c->last_tx_ns = bdrd_now_ns();
 	return 0;
+}
+
+static int write_buf(struct conn *c, uint8_t *buf, size_t len)
+{
+	return write_bufs(c, buf, len, NULL, 0, NULL);
 }
 
 /* The throttle follows the local hour of the address's rate table. */
@@ -320,9 +363,24 @@ static int flush(struct conn *c)
 	uint8_t *buf;
 	size_t len;
 
-	if (!bdr_channel_out_len(c->ch))
+	if (!bdr_channel_out_len(c->ch)) {
+		release(&c->holds);
 		return 0;
-	bdr_channel_take_out(c->ch, &buf, &len);
+	}
+	if (c->holds && !c->throttled && !c->pq_head) {
+		struct bdr_channel_ref *refs;
+		size_t n;
+		struct hold *h = c->holds;
+		if (bdr_channel_take_out_refs(c->ch, &buf, &len, &refs, &n) < 0)
+			return -ENOMEM;
+		c->holds = NULL;
+		c->backlog += len;
+		for (size_t i = 0; i < n; i++)
+			c->backlog += refs[i].len;
+		return write_bufs(c, buf, len, refs, n, h);
+	}
+	bdr_channel_take_out(c->ch, &buf, &len); /* referenced tails copied in */
+	release(&c->holds);
 	c->backlog += len;
 	if (!c->throttled && !c->pq_head)
 		return write_buf(c, buf, len);
@@ -365,11 +423,27 @@ static int send_msg(struct conn *c, const struct bdr_msg *m, const struct bdr_ch
 		return bdr_log_err(BDR_LOG_ERROR, &ctx, r, "send", "cannot encode %s: %s",
 				   bdr_wire_type_name(m->type), dg.msg);
 	}
-	r = tail ? bdr_channel_send_split(c->ch, buf, len, tail) : bdr_channel_send(c->ch, buf, len);
+	if (!tail)
+		r = bdr_channel_send(c->ch, buf, len);
+	else if (c->holds) /* the caller keeps the tail until the write is done */
+		r = bdr_channel_send_split_ref(c->ch, buf, len, tail);
+	else
+		r = bdr_channel_send_split(c->ch, buf, len, tail);
 	free(buf);
 	if (r == 0 && !c->corked)
 		r = flush(c);
 	return r;
+}
+
+int conn_hold(struct conn *c, void (*fn)(void *arg), void *arg)
+{
+	struct hold *h = malloc(sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	*h = (struct hold){ c->holds, fn, arg };
+	c->holds = h;
+	return 0;
 }
 
 void conn_reserve(struct conn *c, size_t n)

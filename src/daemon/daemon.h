@@ -201,7 +201,8 @@ void conn_check_windows(struct bdrd *d);
 void conn_apply_rates(struct bdrd *d);
 int conn_send(struct conn *c, const struct bdr_msg *m);
 /* A CHUNK whose data is tail's plaintext, with the data sent as the shared
- * tail (BDR_CAP_SHARED_TAIL agreed). As conn_send. */
+ * tail (BDR_CAP_SHARED_TAIL agreed). As conn_send. Under a conn_hold the
+ * tail is written from where it is, not copied. */
 struct bdr_channel_tail;
 int conn_send_tail(struct conn *c, const struct bdr_msg *m, const struct bdr_channel_tail *tail);
 /* Applies an address's rate limit to what c writes from now on. */
@@ -215,6 +216,11 @@ void conn_close(struct conn *c, int err, const char *why);
 void conn_cork(struct conn *c, bool cork);
 /* Room for about n bytes of frames to come (see bdr_channel_reserve_out). */
 void conn_reserve(struct conn *c, size_t n);
+/* Until the next flush, shared tails are sent by reference: fn(arg) runs
+ * once none of them will be read again (written, copied for the throttle,
+ * or the connection gone), and may run inside conn_cork(c, false).
+ * -ENOMEM: nothing registered, tails are copied. */
+int conn_hold(struct conn *c, void (*fn)(void *arg), void *arg);
 void conn_close_all(struct bdrd *d, const char *why);
 void conn_pause_read(struct conn *c, bool pause);
 const char *conn_peer(const struct conn *c);

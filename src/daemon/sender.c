@@ -779,20 +779,35 @@ static void batch_free(struct batch *b)
 
 static void pump(struct send_xfer *tx);
 
-static void send_batch(struct send_xfer *tx, struct batch *b)
+/* A sealed batch's tails are written from where they are (the batch's
+ * data, pinned cache entries): the connection lets it go once written. */
+static void batch_release(void *arg)
+{
+	struct batch *b = arg;
+	struct send_xfer *tx = b->tx;
+
+	batch_free(b);
+	unref(tx);
+}
+
+/* Whether b was handed to the connection (it frees b then). */
+static bool send_batch(struct send_xfer *tx, struct batch *b)
 {
 	if (b->rc < 0) {
 		bdr_log_err(BDR_LOG_ERROR, &tx->ctx, b->rc, "transfer", "reading chunks: %s", b->dg.msg);
 		end(tx, BDR_XFER_FAILED, b->dg.msg);
 		conn_close(tx->c, 0, "transfer failed");
-		return;
+		return false;
 	}
 	struct conn *c = tx->c; /* alive until the loop turns, even if closed */
 	size_t room = 0;
+	bool held = b->seal && conn_hold(c, batch_release, b) == 0;
 
 	for (uint32_t i = 0; i < b->n; i++)
-		room += b->v[i].len + FRAME_ROOM + (b->seal ? BDR_WIRE_TRAILER_LEN : 0) +
+		room += (held ? 0 : b->v[i].len) + FRAME_ROOM + (b->seal ? BDR_WIRE_TRAILER_LEN : 0) +
 			(b->v[i].codec == BDR_CODEC_ZLIB_DICT ? strlen(tx->bm.entries[b->v[i].dentry].path) : 0);
+	if (held)
+		tx->refs++; /* the batch's, dropped by batch_release */
 	conn_reserve(c, room);
 	conn_cork(c, true);
 	for (uint32_t i = 0; tx->c && !tx->ended && i < b->n; i++) {
@@ -821,6 +836,7 @@ static void send_batch(struct send_xfer *tx, struct batch *b)
 		tx->progress_bytes += m.chunk.len;
 	}
 	conn_cork(c, false);
+	return held;
 }
 
 static void batch_done(struct bdrd_job *job, int rc)
@@ -837,9 +853,8 @@ static void batch_done(struct bdrd_job *job, int rc)
 		if (!tx->bhead)
 			tx->btail = NULL;
 		tx->nbatches--;
-		if (tx->c && !tx->ended)
-			send_batch(tx, h);
-		batch_free(h);
+		if (!(tx->c && !tx->ended && send_batch(tx, h)))
+			batch_free(h);
 	}
 	if (tx->c && !tx->ended)
 		row_save(tx, false);

@@ -230,6 +230,32 @@ def test_many_destinations(root):
         s.stop()
 
 
+def test_fanout_through_a_rate_limit(root):
+    """A version pushed at once to a site behind a rate limit and to one
+    without: the limited connection copies the shared tails out for its
+    throttle, the other writes them where they are, and both trees come out
+    bit-exact while chunks are still sealed once for both."""
+    hq = T.Site(root, "hq")
+    slow, fast = T.Site(root, "slow"), T.Site(root, "fast")
+    hq.add_peer(slow, address="slow-link")
+    hq.extra_config = "[address slow-link]\nhost = %s\nrate = 4Mbit\n" % slow.address
+    hq.add_peer(fast)
+    for b in (slow, fast):
+        b.add_peer(hq, address=False)
+    start(slow, fast, hq)
+    src = os.path.join(root, "v1")
+    T.make_tree(src, seed=91, total=2 * MiB)
+    res = hq.push_start("app", src, "slow,fast").wait(120)
+    assert res.rc == 0, res
+    for b in (slow, fast):
+        T.assert_same_tree(src, b.current_tree("app"))
+    fan = hq.status()["fanout"]
+    T.log("push to slow (4Mbit) and fast at once: %r" % fan)
+    assert fan["tails_sent"] > fan["tails_sealed"] > 0, fan
+    for s in (hq, slow, fast):
+        s.stop()
+
+
 def test_remove_down_the_tree(root):
     """remove --from region takes the package from region and both DPs and
     leaves it at central; remove at central then takes it there too; a push
@@ -266,6 +292,7 @@ TESTS = [
     test_cut_link_resumes,
     test_dp_refuses_a_stranger,
     test_many_destinations,
+    test_fanout_through_a_rate_limit,
     test_remove_down_the_tree,
 ]
 
