@@ -98,16 +98,15 @@ int bdr_channel_send_split_ref(struct bdr_channel *c, const uint8_t *head, size_
  * and 0 when there is none) and starts a new one. */
 void bdr_channel_take_out(struct bdr_channel *c, uint8_t **buf, size_t *len);
 /* The output with the tails it refers to in place: the bytes of buf, with
- * refs[i] (ordered by at) inserted before buf[at]. *buf as take_out's
- * (NULL if only references are pending); *refs malloc'd, caller frees.
- * -ENOMEM changes nothing. */
+ * refs[i] (ordered by at) inserted before buf[at]. *buf as take_out's;
+ * *refs malloc'd (NULL when none), caller frees. */
 struct bdr_channel_ref {
 	size_t at;
 	const uint8_t *p;
 	uint32_t len;
 };
-int bdr_channel_take_out_refs(struct bdr_channel *c, uint8_t **buf, size_t *len,
-			      struct bdr_channel_ref **refs, size_t *nrefs);
+void bdr_channel_take_out_refs(struct bdr_channel *c, uint8_t **buf, size_t *len,
+			       struct bdr_channel_ref **refs, size_t *nrefs);
 /* Bytes of pending output, referenced tails included. */
 size_t bdr_channel_out_len(const struct bdr_channel *c);
 /* Room for n more bytes of output, so what is sealed next (a batch of

@@ -715,10 +715,8 @@ int bdr_channel_recv(struct bdr_channel *c, const uint8_t **msg, size_t *len)
 /* Caller errors (-EAGAIN, -BDR_ELIMIT, -EINVAL) change nothing and are not
  * the connection's error. AUTH belongs to the channel: the peer would
  * close on a second one. */
-int bdr_channel_send(struct bdr_channel *c, const uint8_t *msg, size_t len)
+static int send_check(const struct bdr_channel *c, const uint8_t *msg, size_t len)
 {
-	int err;
-
 	if (c->err)
 		return c->err;
 	if (!c->auth_sent)
@@ -727,6 +725,15 @@ int bdr_channel_send(struct bdr_channel *c, const uint8_t *msg, size_t len)
 		return -BDR_ELIMIT;
 	if (len == 0 || msg[0] == BDR_MSG_AUTH)
 		return -EINVAL;
+	return 0;
+}
+
+int bdr_channel_send(struct bdr_channel *c, const uint8_t *msg, size_t len)
+{
+	int err;
+
+	if ((err = send_check(c, msg, len)))
+		return err;
 	if ((err = seal(c, msg, len, NULL)))
 		return err;
 	c->st.msgs_out++;
@@ -780,16 +787,15 @@ static int split(struct bdr_channel *c, const uint8_t *head, size_t hlen,
 {
 	size_t mlen = hlen + TRAILER_LEN, clen = mlen + SS(ABYTES);
 	uint8_t *at, *tr;
+	int err;
 
-	if (c->err)
-		return c->err;
-	if (!c->auth_sent)
-		return -EAGAIN;
+	if ((err = send_check(c, head, hlen)))
+		return err;
 	if (!(c->agreed_caps & BDR_CAP_SHARED_TAIL))
 		return -ENOTSUP;
-	if (hlen == 0 || head[0] == BDR_MSG_AUTH || t->len == 0)
+	if (t->len == 0)
 		return -EINVAL;
-	if (hlen > BDR_WIRE_MSG_MAX || t->len > BDR_WIRE_MSG_MAX - hlen)
+	if (t->len > BDR_WIRE_MSG_MAX - hlen)
 		return -BDR_ELIMIT;
 	if (buf_reserve(&c->head, mlen))
 		return no_memory(c, NULL);
@@ -869,22 +875,15 @@ void bdr_channel_take_out(struct bdr_channel *c, uint8_t **buf, size_t *len)
 	c->out = (struct buf){ 0 };
 }
 
-int bdr_channel_take_out_refs(struct bdr_channel *c, uint8_t **buf, size_t *len,
-			      struct bdr_channel_ref **refs, size_t *nrefs)
+void bdr_channel_take_out_refs(struct bdr_channel *c, uint8_t **buf, size_t *len,
+			       struct bdr_channel_ref **refs, size_t *nrefs)
 {
-	struct bdr_channel_ref *r = NULL;
-
-	if (c->nrefs && !(r = malloc(c->nrefs * sizeof(*r))))
-		return -ENOMEM;
-	if (r)
-		memcpy(r, c->refs, c->nrefs * sizeof(*r));
-	*refs = r, *nrefs = c->nrefs;
-	c->nrefs = 0, c->ref_bytes = 0;
+	*refs = c->refs, *nrefs = c->nrefs;
+	c->refs = NULL, c->nrefs = c->crefs = 0, c->ref_bytes = 0;
 	*len = c->out.len;
 	*buf = c->out.len ? c->out.p : NULL;
 	if (c->out.len)
 		c->out = (struct buf){ 0 };
-	return 0;
 }
 
 size_t bdr_channel_out_len(const struct bdr_channel *c)

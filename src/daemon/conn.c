@@ -363,24 +363,25 @@ static int flush(struct conn *c)
 	uint8_t *buf;
 	size_t len;
 
-	if (!bdr_channel_out_len(c->ch)) {
+	size_t total = bdr_channel_out_len(c->ch); /* referenced tails included */
+
+	if (!total) {
 		release(&c->holds);
 		return 0;
 	}
 	if (c->holds && !c->throttled && !c->pq_head) {
 		struct bdr_channel_ref *refs;
-		size_t n;
 		struct hold *h = c->holds;
-		if (bdr_channel_take_out_refs(c->ch, &buf, &len, &refs, &n) < 0)
-			return -ENOMEM;
+		size_t n;
+		bdr_channel_take_out_refs(c->ch, &buf, &len, &refs, &n);
 		c->holds = NULL;
-		c->backlog += len;
-		for (size_t i = 0; i < n; i++)
-			c->backlog += refs[i].len;
+		c->backlog += total;
 		return write_bufs(c, buf, len, refs, n, h);
 	}
 	bdr_channel_take_out(c->ch, &buf, &len); /* referenced tails copied in */
 	release(&c->holds);
+	if (!buf)
+		return -ENOMEM; /* they could not be */
 	c->backlog += len;
 	if (!c->throttled && !c->pq_head)
 		return write_buf(c, buf, len);
@@ -399,9 +400,9 @@ static int flush(struct conn *c)
 	return write_pending(c);
 }
 
-/* Encodes, seals and writes m; a failure is returned, the caller closes. */
-/* m, or with tail only its head (m a CHUNK whose data is tail's plaintext)
- * and then the tail as it is. */
+/* Encodes, seals and writes m; a failure is returned, the caller closes.
+ * With tail, m is a CHUNK whose data is tail's plaintext: only its head is
+ * encoded, and the tail follows as it is. */
 static int send_msg(struct conn *c, const struct bdr_msg *m, const struct bdr_channel_tail *tail)
 {
 	struct bdr_diag dg;
