@@ -312,7 +312,8 @@ Test(config, every_default_is_valid_and_applied)
 					  (keys[i].flags & BDR_CONFIG_F_REQUIRED) ||
 					  keys[i].type == BDR_CONFIG_T_GROUP ||
 					  keys[i].type == BDR_CONFIG_T_TIMEZONE ||
-					  keys[i].type == BDR_CONFIG_T_CAPACITY,
+					  keys[i].type == BDR_CONFIG_T_CAPACITY ||
+					  keys[i].type == BDR_CONFIG_T_ADDRESS,
 				  "%s: no default, so required or optional by nature", keys[i].name);
 			continue;
 		}

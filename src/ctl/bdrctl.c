@@ -41,6 +41,8 @@ static const struct ctl_cmd commands[] = {
 	{ "schedule", ctl_schedule, "Show when and how fast this site sends to SITE's addresses",
 	  "SITE [--json]", SHOWS, 1, 1 },
 	{ "reload", ctl_reload, "Make bdrd reread its configuration", "", DAEMON, 0, 0 },
+	{ "metrics", ctl_metrics, "Print bdrd's metrics in Prometheus' text format", "", DAEMON, 0,
+	  0 },
 	{ "bundle", ctl_bundle, "Write a version to a file for a site no link reaches, or import one",
 	  "create PACKAGE [--version N] [--base M] -o FILE | import FILE [--json]",
 	  SHOWS | CTL_OPT_OUT | CTL_OPT_VERSION | CTL_OPT_BASE, 2, 2 },

@@ -51,6 +51,7 @@ int ctl_usage_error(const struct ctl_args *a, const char *fmt, ...)
 ctl_cmd_fn ctl_keygen, ctl_pubkey, ctl_push, ctl_status, ctl_packages, ctl_peers, ctl_reload;
 ctl_cmd_fn ctl_schedule, ctl_distribute, ctl_remove;
 ctl_cmd_fn ctl_bundle; /* cmd_bundle.c */
+ctl_cmd_fn ctl_metrics; /* cmd_metrics.c */
 
 /* client.c: one request to bdrd. req (stolen) holds "cmd" and arguments;
  * id and version are added. on_event(ev, arg) sees each event (may be

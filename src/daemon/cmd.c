@@ -9,6 +9,7 @@
 #include "bdr/error.h"
 #include "bdr/library.h"
 #include "daemon/daemon.h"
+#include "daemon/metrics.h"
 
 static struct bdrd *D(void *arg) { return arg; }
 
@@ -195,6 +196,38 @@ static void cmd_reload(struct bdr_control_req *req, json_t *args, void *arg)
 	bdr_control_fail(req, "invalid_config", "%s", msg[0] ? msg : "the configuration cannot be read");
 }
 
+/* The exposition as events of at most METRICS_PIECE bytes, each a whole
+ * number of lines, so that no answer line passes BDR_CONTROL_MAX_LINE
+ * however many peers and packages there are. */
+#define METRICS_PIECE (BDR_CONTROL_MAX_LINE / 4)
+
+static void cmd_metrics(struct bdr_control_req *req, json_t *args, void *arg)
+{
+	char *text = NULL;
+	size_t len = 0, at = 0;
+	int rc;
+
+	(void)args;
+	rc = bdrd_metrics_render(D(arg), &text, &len);
+	if (rc < 0) {
+		bdr_control_fail(req, "internal", "metrics: %s", bdrd_strerror(rc));
+		return;
+	}
+	while (at < len) {
+		size_t n = len - at;
+
+		if (n > METRICS_PIECE) {
+			n = METRICS_PIECE;
+			while (n > 1 && text[at + n - 1] != '\n')
+				n--;
+		}
+		bdr_control_event(req, json_pack("{s:s, s:s%}", "event", "metrics", "text", text + at, n));
+		at += n;
+	}
+	free(text);
+	bdr_control_done(req, NULL);
+}
+
 const struct bdr_control_cmd bdrd_commands[] = {
 	{ "push", bdrd_cmd_push },
 	{ "distribute", bdrd_cmd_distribute },
@@ -203,6 +236,7 @@ const struct bdr_control_cmd bdrd_commands[] = {
 	{ "packages", cmd_packages },
 	{ "peers", cmd_peers },
 	{ "reload", cmd_reload },
+	{ "metrics", cmd_metrics },
 	{ "schedule", bdrd_cmd_schedule },
 	{ "bundle_create", bdrd_cmd_bundle_create },
 	{ "bundle_import", bdrd_cmd_bundle_import },

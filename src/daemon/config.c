@@ -93,6 +93,8 @@ static const struct bdr_config_key keys[] = {
 	  "Which chunk codecs this site offers its peers." },
 	{ S, "role", BDR_CONFIG_T_ROLE, "site", 0, 0, RLD, SITE(role),
 	  "site: receives versions and relays them to its children; dp: only receives." },
+	{ S, "metrics_listen", BDR_CONFIG_T_ADDRESS, NULL, 0, 0, 0, SITE(metrics_listen),
+	  "Address and TCP port of an HTTP listener for Prometheus scrapes of /metrics; off if unset." },
 
 	{ L, "max_manifest_bytes", BDR_CONFIG_T_SIZE, "64M", MIB, BDR_MAX_MANIFEST_BYTES, RLD,
 	  LIMIT(max_manifest_bytes), "The largest manifest accepted from a peer." },

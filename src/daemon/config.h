@@ -113,6 +113,7 @@ struct bdr_config_site {
 	enum bdr_site_role role;
 	enum bdr_quick_check quick_check; /* for bdr_import_req */
 	enum bdr_compression compression; /* capabilities offered in HELLO */
+	struct bdr_config_address metrics_listen; /* port 0: no metrics listener */
 };
 
 struct bdr_config_limits {

@@ -295,8 +295,13 @@ static int parse_address_key(const struct bdr_config_key *k, const char *s, void
 static void format_address(const struct bdr_config_key *k, const void *field, char *buf,
 			   size_t n)
 {
+	const struct bdr_config_address *a = field;
+
 	(void)k;
-	bdr_config_fmt_address(field, buf, n);
+	if (a->port == 0 && !a->host[0]) /* an optional address left unset */
+		buf[0] = '\0';
+	else
+		bdr_config_fmt_address(a, buf, n);
 }
 
 static void free_nothing(void *field)

@@ -16,6 +16,7 @@
 #include "bdr/library.h"
 #include "daemon/ccache.h"
 #include "daemon/daemon.h"
+#include "daemon/metrics.h"
 #include "daemon/policy.h"
 
 #define TICK_MS 1000
@@ -352,6 +353,7 @@ static void bdrd_stop(struct bdrd *d)
 	sd_notify(0, "STOPPING=1");
 	log_info(NULL, "stop", "stopping: transfers are cut cleanly and resume at the next start");
 	uv_close((uv_handle_t *)&d->listener, NULL);
+	bdrd_metrics_stop(d);
 	uv_close((uv_handle_t *)&d->tick, NULL);
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
@@ -510,11 +512,14 @@ int bdrd_run(const char *config_path)
 		return 3;
 	}
 	r = listen_on(&d);
+	if (r == 0)
+		r = bdrd_metrics_start(&d);
 	if (r == 0 && (r = start_control(&d)) < 0)
 		bdr_log(BDR_LOG_ERROR, NULL, "start", "control socket %s: %s", d.cfg.site.control,
 			uv_strerror(r));
 	if (r < 0) {
 		uv_close((uv_handle_t *)&d.listener, NULL);
+		bdrd_metrics_stop(&d);
 		uv_run(d.loop, UV_RUN_DEFAULT);
 		cleanup(&d);
 		return 3;

@@ -32,6 +32,7 @@
 struct conn;
 struct send_xfer;
 struct recv_xfer;
+struct bdrd_metrics; /* metrics_http.c */
 
 /* Runtime state of a configured peer, found by name (a reload rebuilds the
  * configuration, so nothing holds a pointer into it across loop turns). */
@@ -82,6 +83,7 @@ struct bdrd {
 	struct bdrd_report report;
 	bool rm_busy;              /* a removal here runs on the pool */
 	struct bdrd_ccache *ccache; /* owned; NULL: chunk_cache_bytes 0 */
+	struct bdrd_metrics *metrics; /* owned; NULL: no metrics_listen */
 	/* Fan-out since start (loop thread): chunks sealed once as shared
 	 * tails, and the frames that carried one; status shows both. */
 	uint64_t tails_sealed, tails_sent;
