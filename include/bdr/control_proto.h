@@ -23,6 +23,7 @@ enum bdr_control_exit {
 	BDR_EXIT_USAGE = 2,       /* bad options or arguments */
 	BDR_EXIT_UNREACHABLE = 3, /* cannot reach the daemon */
 	BDR_EXIT_REFUSED = 4,     /* the daemon refused the request */
+	BDR_EXIT_TRANSFERS_FAILED = 5, /* status: it shows failed transfers */
 };
 
 /* X("code", exit status): every error code of the protocol. */
@@ -33,6 +34,7 @@ enum bdr_control_exit {
 	X("busy", BDR_EXIT_REFUSED)                             \
 	X("unknown_site", BDR_EXIT_REFUSED)                     \
 	X("unknown_package", BDR_EXIT_REFUSED)                  \
+	X("unknown_transfer", BDR_EXIT_REFUSED)                 \
 	X("invalid_package", BDR_EXIT_REFUSED)                  \
 	X("invalid_config", BDR_EXIT_FAILED)                    \
 	X("import_failed", BDR_EXIT_FAILED)                     \

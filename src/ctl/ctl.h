@@ -52,6 +52,7 @@ ctl_cmd_fn ctl_keygen, ctl_pubkey, ctl_push, ctl_status, ctl_packages, ctl_peers
 ctl_cmd_fn ctl_schedule, ctl_distribute, ctl_remove;
 ctl_cmd_fn ctl_bundle; /* cmd_bundle.c */
 ctl_cmd_fn ctl_metrics; /* cmd_metrics.c */
+ctl_cmd_fn ctl_cancel, ctl_retry; /* cmd_transfer.c */
 
 /* client.c: one request to bdrd. req (stolen) holds "cmd" and arguments;
  * id and version are added. on_event(ev, arg) sees each event (may be

@@ -39,13 +39,16 @@ static json_t *transfers_json(struct bdrd *d, const char *pkg, int *rc)
 		bdrd_transfer_rate(d, &t[i], &rate, &total);
 		bdrd_waiting(d, &t[i], waiting, sizeof(waiting));
 		json_array_append_new(a, json_pack(
-			"{s:I, s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
+			"{s:I, s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}",
 			"transfer", (json_int_t)t[i].id, "package", t[i].package, "to", t[i].peer,
 			"version", (json_int_t)t[i].version, "priority", prio[t[i].priority], "state",
 			xfer_state(&t[i]), "bytes_sent", (json_int_t)t[i].bytes_sent, "bytes_total",
 			(json_int_t)total, "bytes_saved", (json_int_t)t[i].bytes_saved,
 			"rate_bps", (json_int_t)rate, "attempts", (json_int_t)t[i].attempts,
-			"last_error", nullable(t[i].last_error), "waiting", nullable(waiting)));
+			"last_error", nullable(t[i].last_error), "waiting", nullable(waiting),
+			"queued_at", bdrd_json_time(t[i].created_ns), "updated_at",
+			bdrd_json_time(t[i].updated_ns), "activated_at",
+			bdrd_json_time(t[i].state == BDR_XFER_DONE ? t[i].updated_ns : 0)));
 	}
 	free(t);
 	return a;
@@ -59,12 +62,16 @@ static json_t *received_json(struct bdrd *d, const char *pkg, int *rc)
 
 	*rc = bdr_db_received_list(d->db, pkg, &r, &n);
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_pack("{s:s, s:s, s:I, s:s, s:I, s:o}", "package",
-						   r[i].package, "from", r[i].peer, "version",
+		json_array_append_new(a, json_pack("{s:s, s:s, s:I, s:s, s:I, s:o, s:o, s:o, s:o}",
+						   "package", r[i].package, "from", r[i].peer, "version",
 						   (json_int_t)r[i].version, "state",
 						   bdr_db_recv_state_name(r[i].state), "bytes_received",
 						   (json_int_t)r[i].bytes_received, "last_error",
-						   nullable(r[i].last_error)));
+						   nullable(r[i].last_error), "started_at",
+						   bdrd_json_time(r[i].started_ns), "updated_at",
+						   bdrd_json_time(r[i].updated_ns), "activated_at",
+						   bdrd_json_time(r[i].state == BDR_RECV_ACTIVATED ?
+									  r[i].updated_ns : 0)));
 	free(r);
 	return a;
 }
@@ -99,6 +106,17 @@ static json_t *fanout_json(const struct bdrd *d)
 			 (json_int_t)d->tails_sent);
 }
 
+/* In the library (any version), as far as the database can tell. */
+static bool package_known(struct bdrd *d, const char *pkg)
+{
+	uint64_t *v = NULL;
+	size_t n = 0;
+	int rc = bdr_db_versions(d->db, pkg, &v, &n);
+
+	free(v);
+	return rc < 0 || n > 0;
+}
+
 static void cmd_status(struct bdr_control_req *req, json_t *args, void *arg)
 {
 	struct bdrd *d = D(arg);
@@ -114,6 +132,12 @@ static void cmd_status(struct bdr_control_req *req, json_t *args, void *arg)
 	if (rc1 < 0 || rc2 < 0 || rc3 < 0) {
 		json_decref(t), json_decref(r), json_decref(s);
 		bdr_control_fail(req, "internal", "reading the database: %s", bdr_db_errmsg(d->db));
+		return;
+	}
+	if (pkg && !json_array_size(t) && !json_array_size(r) && !json_array_size(s) &&
+	    !package_known(d, pkg)) {
+		json_decref(t), json_decref(r), json_decref(s);
+		bdr_control_fail(req, "unknown_package", "no package named '%s' here", pkg);
 		return;
 	}
 	bdr_control_done(req, json_pack("{s:o, s:o, s:o, s:o}", "transfers", t, "received", r,
@@ -237,6 +261,8 @@ const struct bdr_control_cmd bdrd_commands[] = {
 	{ "peers", cmd_peers },
 	{ "reload", cmd_reload },
 	{ "metrics", cmd_metrics },
+	{ "cancel", bdrd_cmd_cancel },
+	{ "retry", bdrd_cmd_retry },
 	{ "schedule", bdrd_cmd_schedule },
 	{ "bundle_create", bdrd_cmd_bundle_create },
 	{ "bundle_import", bdrd_cmd_bundle_import },

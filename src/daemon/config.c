@@ -117,6 +117,8 @@ static const struct bdr_config_key keys[] = {
 	  "Retries of a failed transfer on one address before the next address is tried." },
 	{ L, "retry_delay_s", BDR_CONFIG_T_UINT, "5", 1, 86400, RLD, LIMIT(retry_delay_s),
 	  "Seconds between a failed attempt of a transfer and the next." },
+	{ L, "history_days", BDR_CONFIG_T_UINT, "30", 1, 3650, RLD, LIMIT(history_days),
+	  "Days that transfers which ended stay in status and metrics before they are pruned." },
 
 	{ P, "public_key", BDR_CONFIG_T_PUBKEY, NULL, 0, 0, REQ | RLD, PEER(public_key),
 	  "The peer's public key, as bdrctl pubkey prints it on that site." },

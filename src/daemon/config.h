@@ -127,6 +127,7 @@ struct bdr_config_limits {
 	uint64_t chunk_cache_bytes; /* encoded chunks shared by a fan-out (0: none) */
 	uint32_t retries;       /* failed attempts before a transfer fails */
 	uint32_t retry_delay_s; /* between attempts */
+	uint32_t history_days;  /* ended transfers kept for status (history.c) */
 };
 
 struct bdr_peer_config {

@@ -253,6 +253,7 @@ static void on_tick(uv_timer_t *t)
 	bdrd_waiters_recheck(t->data);
 	bdrd_report_tick(t->data);
 	bdrd_remove_tick(t->data);
+	bdrd_history_tick(t->data);
 	conn_check_windows(t->data);
 	bdrd_kick(t->data);
 }

@@ -82,6 +82,7 @@ struct bdrd {
 	unsigned work_pending;     /* jobs on the pool; shutdown waits for them */
 	struct bdrd_report report;
 	bool rm_busy;              /* a removal here runs on the pool */
+	int64_t history_pruned_ns; /* history.c: last prune (0: not yet) */
 	struct bdrd_ccache *ccache; /* owned; NULL: chunk_cache_bytes 0 */
 	struct bdrd_metrics *metrics; /* owned; NULL: no metrics_listen */
 	/* Fan-out since start (loop thread): chunks sealed once as shared
@@ -246,6 +247,11 @@ void sender_on_msg(struct send_xfer *tx, const struct bdr_msg *m);
 void sender_on_drain(struct send_xfer *tx);              /* write backlog shrank */
 /* The schedule window closed: stop cleanly (CANCEL), paused, resumable. */
 void sender_pause(struct send_xfer *tx);
+/* The running sender of transfer id, or NULL. */
+struct send_xfer *sender_find(struct bdrd *d, int64_t id);
+/* An operator cancelled it (the row is cancelled already): stop cleanly
+ * (CANCEL with why) and close. */
+void sender_cancel(struct send_xfer *tx, const char *why);
 enum bdr_db_priority sender_priority(const struct send_xfer *tx);
 /* The connection went away or could not be made: the row goes back to the
  * queue (or failed), and tx is freed once no job holds it. */
@@ -256,6 +262,11 @@ void receiver_on_msg(struct conn *c, const struct bdr_msg *m);
 /* The connection went away: every transfer on it stops (chunks kept). */
 void receiver_detach_all(struct conn *c);
 
+/* history.c: prunes ended transfer rows past history_days, hourly. */
+void bdrd_history_tick(struct bdrd *d);
+/* cmd_schedule.c: t_ns as RFC 3339 local time with its offset; null for
+ * 0 (never) and INT64_MAX (not within reach). */
+json_t *bdrd_json_time(int64_t t_ns);
 /* cmd.c: the control commands. */
 extern const struct bdr_control_cmd bdrd_commands[];
 bdr_control_handler_fn bdrd_cmd_schedule;
@@ -263,5 +274,6 @@ bdr_control_handler_fn bdrd_cmd_push;       /* cmd_push.c */
 bdr_control_handler_fn bdrd_cmd_distribute;
 bdr_control_handler_fn bdrd_cmd_remove;     /* remove.c */
 bdr_control_handler_fn bdrd_cmd_bundle_create, bdrd_cmd_bundle_import; /* cmd_bundle.c */
+bdr_control_handler_fn bdrd_cmd_cancel, bdrd_cmd_retry; /* cmd_transfer.c */
 
 #endif

@@ -1071,6 +1071,34 @@ void sender_pause(struct send_xfer *tx)
 	conn_close(c, 0, "schedule window closed");
 }
 
+struct send_xfer *sender_find(struct bdrd *d, int64_t id)
+{
+	for (struct send_xfer *tx = d->senders; tx; tx = tx->snext)
+		if (tx->row.id == id && !tx->ended)
+			return tx;
+	return NULL;
+}
+
+void sender_cancel(struct send_xfer *tx, const char *why)
+{
+	struct bdr_msg m = { .type = BDR_MSG_CANCEL };
+	struct conn *c = tx->c;
+
+	tx->row.state = BDR_XFER_CANCELLED;
+	bdrd_strcpy(tx->row.last_error, sizeof(tx->row.last_error), why);
+	if (!c || tx->ended)
+		return;
+	/* The receiver keeps the chunks it verified, for a later push. */
+	m.cancel.xfer = (uint64_t)tx->row.id;
+	bdr_wire_text(m.cancel.reason, why);
+	(void)conn_send(c, &m);
+	if (!tx->c)
+		return; /* the send failed and closed: detached */
+	tx->ended = true;
+	log_info(&tx->ctx, "cancelled", "%s; %" PRIu64 " bytes sent", why, tx->row.bytes_sent);
+	conn_close(c, 0, why);
+}
+
 /* A failed attempt: back to the queue after retry_delay_s (the receiver
  * keeps what it verified), or failed once `retries` attempts in a row made
  * no progress. A stopping daemon's cut is no failure: it resumes at the

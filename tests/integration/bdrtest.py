@@ -407,7 +407,13 @@ class Site:
         return res if check else (p.returncode, res, p.stderr)
 
     def status(self, package=None):
-        return self.ctl("status", *([package] if package else []))
+        """bdrctl --json status [PACKAGE]; exit 5 (it shows failed
+        transfers) is an answer like 0."""
+        rc, res, err = self.ctl("status", *([package] if package else []), check=False)
+        if rc not in (0, 5):
+            raise AssertionError("bdrctl status on %s exited %d: %s\nlog of %s:\n%s"
+                                 % (self.name, rc, err.strip(), self.name, self.log_tail()))
+        return res
 
     def transfer(self, tid):
         for t in self.status()["transfers"]:

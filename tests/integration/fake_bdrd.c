@@ -14,6 +14,9 @@
 
 static uv_loop_t *loop;
 
+#define STATUS_JSON \
+	"{\"transfers\":[{\"transfer\":7,\"package\":\"app\",\"to\":\"branch1\",\"version\":4,\"priority\":\"medium\",\"state\":\"sending\",\"bytes_sent\":1048576,\"bytes_total\":4194304,\"bytes_saved\":7000000,\"rate_bps\":250000,\"last_error\":null},{\"transfer\":9,\"package\":\"app10\",\"to\":\"dp2\",\"version\":2,\"priority\":\"medium\",\"state\":\"activated\",\"bytes_sent\":900,\"bytes_total\":1024,\"bytes_saved\":124,\"rate_bps\":0,\"last_error\":null,\"queued_at\":\"2026-11-24T09:00:00+01:00\",\"updated_at\":\"2026-11-24T09:30:00+01:00\",\"activated_at\":\"2026-11-24T09:30:00+01:00\"},{\"transfer\":11,\"package\":\"app10\",\"to\":\"dp10\",\"version\":3,\"priority\":\"medium\",\"state\":\"queued\",\"bytes_sent\":0,\"bytes_total\":1024,\"bytes_saved\":0,\"rate_bps\":0,\"last_error\":null,\"waiting\":\"window closed to medium priority; opens Sat 00:00\",\"queued_at\":\"2026-11-25T12:00:00+01:00\",\"updated_at\":null,\"activated_at\":null},{\"transfer\":10,\"package\":\"app10\",\"to\":\"dp2\",\"version\":3,\"priority\":\"medium\",\"state\":\"queued\",\"bytes_sent\":0,\"bytes_total\":1024,\"bytes_saved\":0,\"rate_bps\":0,\"last_error\":null,\"waiting\":\"window closed to medium priority; opens Sat 00:00\",\"queued_at\":\"2026-11-25T12:00:00+01:00\",\"updated_at\":null,\"activated_at\":null}],\"received\":[{\"package\":\"tools\",\"from\":\"hq\",\"version\":12,\"state\":\"failed\",\"bytes_received\":123,\"bytes_total\":4567,\"last_error\":\"hash mismatch in bin/tool\"}]}"
+
 static void status(struct bdr_control_req *req, json_t *args, void *arg)
 {
 	const char *pkg = json_string_value(json_object_get(args, "package"));
@@ -23,16 +26,8 @@ static void status(struct bdr_control_req *req, json_t *args, void *arg)
 		bdr_control_done(req, json_pack("{s:[], s:[]}", "transfers", "received"));
 		return;
 	}
-	bdr_control_done(req, json_pack(
-		"{s:[{s:I, s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:n}],"
-		" s:[{s:s, s:s, s:I, s:s, s:I, s:I, s:s}]}",
-		"transfers", "transfer", (json_int_t)7, "package", "app", "to", "branch1",
-		"version", (json_int_t)4, "priority", "medium", "state", "sending", "bytes_sent",
-		(json_int_t)1048576, "bytes_total", (json_int_t)4194304, "bytes_saved",
-		(json_int_t)7000000, "rate_bps", (json_int_t)250000, "last_error",
-		"received", "package", "tools", "from", "hq", "version", (json_int_t)12, "state",
-		"failed", "bytes_received", (json_int_t)123, "bytes_total", (json_int_t)4567,
-		"last_error", "hash mismatch in bin/tool"));
+	/* The same document as STATUS in test_bdrctl_usage.py. */
+	bdr_control_done(req, json_loads(STATUS_JSON, 0, NULL));
 }
 
 static void packages(struct bdr_control_req *req, json_t *args, void *arg)

@@ -36,13 +36,82 @@ NOBODY = 65534
 
 # The canned answers of fake_bdrd.c.
 STATUS = {
-    "transfers": [{"transfer": 7, "package": "app", "to": "branch1", "version": 4,
-                   "priority": "medium", "state": "sending", "bytes_sent": 1048576,
-                   "bytes_total": 4194304, "bytes_saved": 7000000, "rate_bps": 250000,
-                   "last_error": None}],
-    "received": [{"package": "tools", "from": "hq", "version": 12, "state": "failed",
-                  "bytes_received": 123, "bytes_total": 4567,
-                  "last_error": "hash mismatch in bin/tool"}],
+ "transfers": [
+  {
+   "transfer": 7,
+   "package": "app",
+   "to": "branch1",
+   "version": 4,
+   "priority": "medium",
+   "state": "sending",
+   "bytes_sent": 1048576,
+   "bytes_total": 4194304,
+   "bytes_saved": 7000000,
+   "rate_bps": 250000,
+   "last_error": None
+  },
+  {
+   "transfer": 9,
+   "package": "app10",
+   "to": "dp2",
+   "version": 2,
+   "priority": "medium",
+   "state": "activated",
+   "bytes_sent": 900,
+   "bytes_total": 1024,
+   "bytes_saved": 124,
+   "rate_bps": 0,
+   "last_error": None,
+   "queued_at": "2026-11-24T09:00:00+01:00",
+   "updated_at": "2026-11-24T09:30:00+01:00",
+   "activated_at": "2026-11-24T09:30:00+01:00"
+  },
+  {
+   "transfer": 11,
+   "package": "app10",
+   "to": "dp10",
+   "version": 3,
+   "priority": "medium",
+   "state": "queued",
+   "bytes_sent": 0,
+   "bytes_total": 1024,
+   "bytes_saved": 0,
+   "rate_bps": 0,
+   "last_error": None,
+   "waiting": "window closed to medium priority; opens Sat 00:00",
+   "queued_at": "2026-11-25T12:00:00+01:00",
+   "updated_at": None,
+   "activated_at": None
+  },
+  {
+   "transfer": 10,
+   "package": "app10",
+   "to": "dp2",
+   "version": 3,
+   "priority": "medium",
+   "state": "queued",
+   "bytes_sent": 0,
+   "bytes_total": 1024,
+   "bytes_saved": 0,
+   "rate_bps": 0,
+   "last_error": None,
+   "waiting": "window closed to medium priority; opens Sat 00:00",
+   "queued_at": "2026-11-25T12:00:00+01:00",
+   "updated_at": None,
+   "activated_at": None
+  }
+ ],
+ "received": [
+  {
+   "package": "tools",
+   "from": "hq",
+   "version": 12,
+   "state": "failed",
+   "bytes_received": 123,
+   "bytes_total": 4567,
+   "last_error": "hash mismatch in bin/tool"
+  }
+ ]
 }
 PACKAGES = {"packages": [{"name": "app", "versions": [2, 3, 4], "active": 4},
                          {"name": "empty", "versions": [], "active": None}]}
@@ -419,27 +488,36 @@ def check_socket_choice(fake):
 
 
 def check_status(fake):
+    """The canned status has a failed received version: tables as people
+    read them, and exit status 5 (failed transfers shown), with --json too."""
     p = bdrctl("-s", fake.path, "status")
-    expect(p, 0)
+    expect(p, 5)
     blocks = [b for b in p.stdout.split("\n\n") if b.strip()]
     assert len(blocks) == 2, "expected a transfers and a received table\n%s" % show(p)
     out, inn = rows(blocks[0]), rows(blocks[1])
-    assert out == [["PACKAGE", "DESTINATION", "VERSION", "STATE", "SENT", "SAVED", "LAST ERROR"],
-                   ["app", "branch1", "4", "sending", "1.0 MiB/4.0 MiB", "6.7 MiB", "-"]], \
+    assert out == [["PACKAGE", "DESTINATION", "VERSION", "STATE", "WIRE", "SIZE", "SAVED", "TIME",
+                    "NOTE"],
+                   ["app", "branch1", "4", "sending", "1.0 MiB", "4.0 MiB", "6.7 MiB", "-", "-"],
+                   ["app10", "dp2", "3", "queued", "0 B", "1.0 KiB", "0 B", "11-25 12:00",
+                    "waits: window closed to medium priority; opens Sat 00:00"],
+                   ["app10", "dp10", "3", "queued", "0 B", "1.0 KiB", "0 B", "11-25 12:00",
+                    "waits: window closed to medium priority; opens Sat 00:00"],
+                   ["app10", "dp2", "2", "activated", "900 B", "1.0 KiB", "124 B",
+                    "11-24 09:30", "-"]], \
         "transfers table: %r\n%s" % (out, show(p))
-    assert inn == [["PACKAGE", "FROM", "VERSION", "STATE", "RECEIVED", "LAST ERROR"],
-                   ["tools", "hq", "12", "failed", "123 B/4.5 KiB", "hash mismatch in bin/tool"]], \
+    assert inn == [["PACKAGE", "FROM", "VERSION", "STATE", "WIRE", "TIME", "NOTE"],
+                   ["tools", "hq", "12", "failed", "123 B", "-", "hash mismatch in bin/tool"]], \
         "received table: %r\n%s" % (inn, show(p))
     # Columns are aligned: each header starts where its cells start.
     lines = blocks[0].splitlines()
-    for h in ("VERSION", "STATE", "SENT"):
+    for h in ("VERSION", "STATE", "WIRE"):
         col = lines[0].index(h)
         assert lines[1][col - 2:col] == "  " and lines[1][col] != " ", \
             "column %s not aligned\n%s" % (h, blocks[0])
     # --json, before or after the command: the daemon's result.
     for args in (["--json", "status"], ["status", "--json"]):
         p = bdrctl("-s", fake.path, *args)
-        expect(p, 0)
+        expect(p, 5)
         assert json_one(p) == STATUS, "status --json: %s" % show(p)
     # The package argument is sent (the fake knows nothing of "none").
     p = bdrctl("-s", fake.path, "status", "none")

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""bdrctl against real daemons, for what an operator reads and scripts:
+cancel and retry of one transfer, status's times and reasons, its exit
+status when it shows failures, and unknown names refused with status 4.
+
+usage: test_cli.py BDRD BDRCTL [TEST...]
+"""
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bdrtest as T  # noqa: E402
+from bdrtest import MiB  # noqa: E402
+
+
+def ctl(site, *args):
+    return T.run([T.BDRCTL, "-s", site.control] + list(args), check=False)
+
+
+def test_cancel_and_retry(root):
+    """A push to a site that is down waits with a reason; cancel ends it
+    (state cancelled, push --wait of it ends, nothing is retried); retry
+    queues it again and it completes once the site is up; cancel and retry
+    of ended or unknown transfers are refused with a clear message."""
+    hq, branch = T.hq_and_branch(root)
+    hq.limits.update(retry_delay_s=3600)   # one attempt, then a long wait
+    hq.start()
+    src = os.path.join(root, "src")
+    T.make_tree(src, seed=5, total=1 * MiB)
+    res = hq.push("app", src, "branch", wait=False)
+    tid = res.final["transfer"]
+    T.wait_until(lambda: hq.transfer(tid)["attempts"] >= 1, 60,
+                 what="the first attempt to fail (branch is down)")
+    t = hq.transfer(tid)
+    assert t["state"] == "queued" and t["waiting"].startswith("retry at"), t
+    assert t["queued_at"] and t["updated_at"] and t["activated_at"] is None, t
+    p = ctl(hq, "status")
+    assert p.returncode == 0, p
+    assert re.search(r"app\s+branch\s+1\s+queued\s.*waits: retry at", p.stdout), p.stdout
+
+    p = ctl(hq, "cancel", str(tid))
+    assert p.returncode == 0 and p.stdout.strip() == "transfer %d: cancelled" % tid, p
+    assert hq.transfer(tid)["state"] == "cancelled"
+    assert "cancelled by an operator" in hq.transfer(tid)["last_error"]
+    assert "transfer %d cancelled by an operator" % tid in hq.log_text()
+    p = ctl(hq, "cancel", str(tid))
+    assert p.returncode == 4 and "has ended (cancelled)" in p.stderr, p
+
+    branch.start()
+    p = ctl(hq, "retry", str(tid))
+    assert p.returncode == 0 and p.stdout.strip() == "transfer %d: queued" % tid, p
+    T.wait_until(lambda: hq.transfer(tid)["state"] == "activated", 60,
+                 what="the retried transfer to be activated")
+    T.assert_same_tree(src, branch.current_tree("app"))
+    t = hq.transfer(tid)
+    assert t["activated_at"], t
+    p = ctl(hq, "retry", str(tid))
+    assert p.returncode == 4 and "activated: nothing to retry" in p.stderr, p
+
+    for cmd in ("cancel", "retry"):
+        p = ctl(hq, cmd, "999999")
+        assert p.returncode == 4 and "no transfer 999999" in p.stderr, p
+        p = ctl(hq, cmd, "x1")
+        assert p.returncode == 2 and "not a transfer number" in p.stderr, p
+
+
+def test_cancel_running(root):
+    """Cancelling a transfer while it sends stops the sender at once (the
+    connection closes, the row stays cancelled), and push --wait of it ends
+    (exit 1, naming the cancel) rather than waiting forever."""
+    hq = T.Site(root, "hq")
+    branch = T.Site(root, "branch")
+    link = T.Link(branch.port, rate=2 * MiB)
+    hq.add_peer(branch, address=link.address)
+    branch.add_peer(hq, address=False)
+    try:
+        branch.start()
+        hq.start()
+        src = os.path.join(root, "src")
+        T.make_tree(src, seed=6, total=40 * MiB, random_share=1.0)
+        seen = {}
+
+        def on_event(ev):
+            if ev.get("event") == "progress" and ev.get("bytes_sent", 0) > 0:
+                seen.setdefault("tid", ev.get("transfer"))
+
+        push = hq.push_start("app", src, "branch", on_event=on_event)
+        T.wait_until(lambda: "tid" in seen or any(
+            t["state"] == "sending" for t in hq.status()["transfers"]), 60,
+            what="the transfer to start sending")
+        tid = [t for t in hq.status()["transfers"] if t["package"] == "app"][0]["transfer"]
+        p = ctl(hq, "cancel", str(tid))
+        assert p.returncode == 0, p
+        res = push.wait(60)
+        assert res.rc == 1 and "cancelled by an operator" in res.stderr, res
+        assert hq.transfer(tid)["state"] == "cancelled"
+        T.wait_until(lambda: "cancelled" in hq.log_text(), 10, what="the cancel in the log")
+        assert not branch.has_package("app")
+    finally:
+        link.close()
+
+
+def test_status_truth(root):
+    """status of an unknown package is refused (4); a failed transfer makes
+    status exit 5, with its reason in the table and on stderr."""
+    hq, branch = T.hq_and_branch(root)
+    hq.limits.update(retries=0, retry_delay_s=1)
+    hq.start()
+    p = ctl(hq, "status", "nosuch")
+    assert p.returncode == 4 and "no package named 'nosuch'" in p.stderr, p
+    src = os.path.join(root, "src")
+    T.make_tree(src, seed=8, total=256 * 1024)
+    tid = hq.push("app", src, "branch", wait=False).final["transfer"]
+    T.wait_until(lambda: hq.transfer(tid)["state"] == "failed", 60,
+                 what="the transfer to fail (branch is down, no retries)")
+    p = ctl(hq, "status")
+    assert p.returncode == 5 and "1 failed transfer shown" in p.stderr, p
+    assert re.search(r"app\s+branch\s+1\s+failed\s", p.stdout), p.stdout
+    p = ctl(hq, "--json", "status")
+    assert p.returncode == 5, p
+
+
+TESTS = [test_cancel_and_retry, test_cancel_running, test_status_truth]
+
+if __name__ == "__main__":
+    sys.exit(T.main(TESTS, sys.argv[1:]))
