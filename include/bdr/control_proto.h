@@ -24,6 +24,7 @@ enum bdr_control_exit {
 	BDR_EXIT_UNREACHABLE = 3, /* cannot reach the daemon */
 	BDR_EXIT_REFUSED = 4,     /* the daemon refused the request */
 	BDR_EXIT_TRANSFERS_FAILED = 5, /* status: it shows failed transfers */
+	BDR_EXIT_TIMEOUT = 6,     /* --timeout passed before the answer */
 };
 
 /* X("code", exit status): every error code of the protocol. */

@@ -2,7 +2,9 @@
  * lines until the final answer (proto/control.md). Plain blocking I/O: a
  * command line tool has nothing else to do meanwhile. */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -15,6 +17,8 @@
 struct conn {
 	int fd;
 	const char *path;
+	unsigned timeout_s; /* --timeout (0: none) */
+	struct timespec deadline;
 	size_t len;                           /* bytes in buf */
 	char buf[BDR_CONTROL_MAX_LINE + 1];   /* one line and its '\n' */
 };
@@ -88,6 +92,30 @@ static bool blank(const char *s, size_t n)
 	return true;
 }
 
+/* Waits until fd is readable; BDR_EXIT_TIMEOUT once --timeout passed. */
+static int wait_readable(const struct conn *c)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	struct timespec now;
+	long long ms;
+	int n;
+
+	if (!c->timeout_s)
+		return 0;
+	do {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = (c->deadline.tv_sec - now.tv_sec) * 1000LL +
+		     (c->deadline.tv_nsec - now.tv_nsec) / 1000000;
+		n = ms > 0 ? poll(&p, 1, ms > INT32_MAX ? INT32_MAX : (int)ms) : 0;
+	} while (n < 0 && errno == EINTR);
+	if (n == 0) {
+		fprintf(stderr, "bdrctl: stopped waiting after %u s (--timeout); what was queued goes "
+			"on: see bdrctl status\n", c->timeout_s);
+		return BDR_EXIT_TIMEOUT;
+	}
+	return 0;
+}
+
 /* Reads the next line that is not blank into *msg (a JSON object). */
 static int conn_read(struct conn *c, json_t **msg)
 {
@@ -105,6 +133,8 @@ static int conn_read(struct conn *c, json_t **msg)
 			fprintf(stderr, "bdrctl: bdrd sent a line over %d bytes\n", BDR_CONTROL_MAX_LINE);
 			return BDR_EXIT_FAILED;
 		}
+		if ((n = wait_readable(c)))
+			return (int)n;
 		n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -183,6 +213,9 @@ int ctl_call(const struct ctl_args *a, json_t *req, ctl_event_fn *on_event, void
 	}
 	json_object_set_new(req, "id", json_integer(REQ_ID));
 	json_object_set_new(req, "v", json_integer(BDR_CONTROL_VERSION));
+	c->timeout_s = a->timeout_s;
+	clock_gettime(CLOCK_MONOTONIC, &c->deadline);
+	c->deadline.tv_sec += a->timeout_s;
 	r = conn_open(c, a->socket);
 	if (r) {
 		free(c);

@@ -28,6 +28,7 @@ enum ctl_opt {
 	CTL_OPT_VERSION = 1 << 7,  /* --version N */
 	CTL_OPT_FROM = 1 << 8,     /* -f, --from SITES */
 	CTL_OPT_BASE = 1 << 9,     /* --base M */
+	CTL_OPT_TIMEOUT = 1 << 10, /* --timeout S */
 };
 
 /* A command's parsed arguments (strings point into argv). */
@@ -36,6 +37,7 @@ struct ctl_args {
 	bool json;
 	bool wait;
 	const char *out, *key, *to, *priority, *version, *from, *base; /* NULL: not given */
+	unsigned timeout_s; /* --timeout: give up waiting for the answer after it (0: never) */
 	const char *pos[2];                    /* positional arguments */
 	int npos;
 	const char *cmd; /* the command's name */

@@ -245,6 +245,9 @@ void bdrd_cmd_push(struct bdr_control_req *req, json_t *args, void *arg)
 	if (!(p = job_new(d, req, pkg, to, prio, wait)))
 		return;
 	snprintf(p->dir, sizeof(p->dir), "%s", dir);
+	/* The import may take a while (a large tree, a cold cache): say so. */
+	bdr_control_event(req, json_pack("{s:s, s:s, s:s}", "event", "importing", "package", pkg,
+					 "dir", dir));
 	bdrd_work(d, &p->job, true, push_run, push_done);
 }
 

@@ -258,7 +258,8 @@ static void on_tick(uv_timer_t *t)
 	bdrd_kick(t->data);
 }
 
-void bdrd_peer_progress(struct bdrd *d, const struct bdr_db_transfer *t, uint64_t expected)
+void bdrd_peer_progress(struct bdrd *d, const struct bdr_db_transfer *t, uint64_t expected,
+			uint64_t done)
 {
 	struct bdrd_peer *p = bdrd_peer_get(d, t->peer);
 	int64_t now = bdrd_now_ns();
@@ -272,6 +273,7 @@ void bdrd_peer_progress(struct bdrd *d, const struct bdr_db_transfer *t, uint64_
 		p->rate_ns = now;
 	}
 	p->expected_wire = expected;
+	p->done_bytes = done;
 	/* A rate over windows of at least a second, smoothed. */
 	if (now - p->rate_ns >= 1000000000ll && t->bytes_sent >= p->rate_bytes) {
 		uint64_t r = (t->bytes_sent - p->rate_bytes) * 1000000000ull / (uint64_t)(now - p->rate_ns);
@@ -290,6 +292,15 @@ void bdrd_transfer_rate(struct bdrd *d, const struct bdr_db_transfer *t, uint64_
 
 	*rate = live ? p->rate_bps : 0;
 	*expected = live && p->expected_wire > t->bytes_sent ? p->expected_wire : t->bytes_total;
+}
+
+uint64_t bdrd_transfer_done(struct bdrd *d, const struct bdr_db_transfer *t)
+{
+	struct bdrd_peer *p = bdrd_peer_get(d, t->peer);
+
+	if (t->state == BDR_XFER_DONE)
+		return t->bytes_total;
+	return p && p->xfer == t->id && t->state == BDR_XFER_SENDING ? p->done_bytes : 0;
 }
 
 /* Schedules are read in the site's zone. Only the loop thread reads local

@@ -45,6 +45,7 @@ struct bdrd_peer {
 	/* The running push's progress, for status and push --wait. */
 	int64_t xfer;            /* its transfer id, 0 if none */
 	uint64_t expected_wire;  /* bytes_sent it will reach at most, 0 unknown */
+	uint64_t done_bytes;     /* of the version, held or sent there (0: not known) */
 	uint64_t rate_bps;       /* recent bytes per second on the wire */
 	uint64_t rate_bytes;     /* bytes_sent at rate_ns */
 	int64_t rate_ns;
@@ -135,8 +136,12 @@ static inline void bdrd_strcpy(char *dst, size_t size, const char *src)
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
-/* The running push to t->peer sent more (expected: see bdrd_peer). */
-void bdrd_peer_progress(struct bdrd *d, const struct bdr_db_transfer *t, uint64_t expected);
+/* The running push to t->peer sent more (expected, done: see bdrd_peer). */
+void bdrd_peer_progress(struct bdrd *d, const struct bdr_db_transfer *t, uint64_t expected,
+			uint64_t done);
+/* For push --wait: bytes of t's version the destination holds or was sent
+ * (its whole size once activated, 0 before its NEEDs are known). */
+uint64_t bdrd_transfer_done(struct bdrd *d, const struct bdr_db_transfer *t);
 /* For status: the recent rate of t on the wire and the bytes_sent it will
  * reach (its version's size when that is not known yet). */
 void bdrd_transfer_rate(struct bdrd *d, const struct bdr_db_transfer *t, uint64_t *rate,

@@ -221,6 +221,19 @@ static uint64_t wire_sent(const struct send_xfer *tx)
 	return tx->wire_base + conn_wire_out(tx->c) - conn_backlog(tx->c);
 }
 
+/* Bytes of the version the destination holds or has been sent: what it
+ * did not ask for, plus the chunks sent since it asked. 0 until its NEEDs
+ * are in (the manifest phase). */
+static uint64_t done_bytes(const struct send_xfer *tx)
+{
+	uint64_t total = tx->row.bytes_total, held;
+
+	if (!tx->requested_bytes)
+		return 0;
+	held = total > tx->requested_bytes ? total - tx->requested_bytes : 0;
+	return held + tx->progress_bytes < total ? held + tx->progress_bytes : total;
+}
+
 static void row_save(struct send_xfer *tx, bool force)
 {
 	int64_t now = bdrd_now_ns();
@@ -230,7 +243,8 @@ static void row_save(struct send_xfer *tx, bool force)
 		tx->row.bytes_sent = wire_sent(tx);
 		/* Once the NEEDs are in, what this attempt will send at most. */
 		bdrd_peer_progress(tx->d, &tx->row, tx->requested_bytes ?
-				   tx->wire_start + tx->mlen + tx->requested_bytes : 0);
+				   tx->wire_start + tx->mlen + tx->requested_bytes : 0,
+				   done_bytes(tx));
 	}
 	if (!force && now - tx->db_written_ns < DB_EVERY_NS) {
 		bdrd_transfer_changed(tx->d, &tx->row);

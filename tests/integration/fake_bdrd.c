@@ -155,19 +155,28 @@ static void push_closed(uv_handle_t *h)
 	free(h->data);
 }
 
-/* With --wait: three progress events, then activated. */
+/* With --wait: three progress events (9000 of 12000 bytes held, 1000
+ * more sent each), the transfer's end, then the result. */
 static void push_tick(uv_timer_t *t)
 {
 	struct push *p = t->data;
 
 	if (p->step < 3) {
 		p->step++;
-		bdr_control_event(p->req, json_pack("{s:s, s:I, s:I, s:I, s:I}", "event", "progress",
-						    "bytes_sent", (json_int_t)(p->step * 1000),
-						    "bytes_total", (json_int_t)3000, "bytes_saved",
-						    (json_int_t)9000, "rate_bps", (json_int_t)1000));
+		bdr_control_event(p->req, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+						    "event", "progress", "to", "branch1", "transfer",
+						    (json_int_t)7, "bytes_sent",
+						    (json_int_t)(p->step * 1000), "bytes_total",
+						    (json_int_t)3000, "bytes_saved", (json_int_t)9000,
+						    "rate_bps", (json_int_t)1000, "bytes_done",
+						    (json_int_t)(9000 + p->step * 1000), "bytes_size",
+						    (json_int_t)12000));
 		return;
 	}
+	bdr_control_event(p->req, json_pack("{s:s, s:s, s:i, s:s, s:i, s:s, s:i, s:i, s:n}", "event",
+					    "ended", "package", "app", "version", 4, "to", "branch1",
+					    "transfer", 7, "state", "activated", "bytes_sent", 3000,
+					    "bytes_saved", 9000, "last_error"));
 	bdr_control_done(p->req, json_pack("{s:s, s:i, s:s, s:i, s:s, s:i, s:i}", "package", "app",
 					   "version", 4, "to", "branch1", "transfer", 7, "state",
 					   "activated", "bytes_sent", 3000, "bytes_saved", 9000));

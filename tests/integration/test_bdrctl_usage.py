@@ -31,7 +31,8 @@ import traceback
 BDRCTL = FAKE = None
 TMP = None
 DEFAULT_SOCKET = "/run/bdr/control.sock"
-COMMANDS = ["keygen", "pubkey", "push", "status", "packages", "peers", "schedule", "reload"]
+COMMANDS = ["keygen", "pubkey", "push", "status", "packages", "peers", "schedule", "reload",
+            "cancel", "retry", "metrics"]
 NOBODY = 65534
 
 # The canned answers of fake_bdrd.c.
@@ -365,6 +366,11 @@ def check_help():
         p = bdrctl("push", "--help")
         for s in ("PACKAGE", "DIR", "--to", "--priority", "--wait", "--json"):
             assert s in p.stdout, "push --help lacks %r\n%s" % (s, show(p))
+        # a command's help shows its own options only, and no other's defaults
+        p = bdrctl("bundle", "--help")
+        assert "site.key" not in p.stdout and "--to" not in p.stdout, show(p)
+        p = bdrctl("keygen", "--help")
+        assert "/etc/bdr/site.key" in p.stdout and "--json" not in p.stdout, show(p)
         assert rec.connections() == 0, "a --help connected to the socket"
     finally:
         rec.close()
@@ -625,41 +631,43 @@ def check_push(fake):
 
 
 def check_push_wait(fake):
+    """push --wait: progress is the share of the version current at the
+    destination (held chunks count at once; it reaches 100%), each line
+    names the site, each site's end is printed; --json gives one JSON
+    document per line."""
     src = os.path.join(TMP, "src")
     p = bdrctl("-s", fake.path, "push", "app", src, "--to", "branch1", "--wait")
     expect(p, 0)
     lines = p.stdout.splitlines()
     assert lines[0].startswith("imported version 4:"), show(p)
     assert lines[1] == "queued transfer 7 of version 4 to branch1", show(p)
-    progress = [x for x in lines if x.startswith("sent ")]
-    assert progress and all("of 2.9 KiB" in x and "%" in x and "ETA" in x for x in progress), \
-        "no progress lines\n%s" % show(p)
+    progress = [x for x in lines if x.startswith("branch1: ") and "current" in x]
+    assert [x.split("%")[0].split()[-1] for x in progress] == ["83", "91", "100"], \
+        "progress lines\n%s" % show(p)
+    assert all("of 11.7 KiB current" in x and "ETA" in x for x in progress), show(p)
     assert "\r" not in p.stdout and "\033" not in p.stdout, \
         "terminal codes in output to a pipe\n%s" % show(p)
-    assert lines[-1] == "branch1 activated app version 4: sent 2.9 KiB, saved 8.8 KiB", show(p)
+    assert lines[-1] == "branch1: activated app version 4: sent 2.9 KiB, saved 8.8 KiB", show(p)
+    assert len([x for x in lines if "activated app" in x]) == 1, show(p)
     # --json --wait: events (progress included), then the activated result.
     p = bdrctl("-s", fake.path, "push", "app", src, "--to", "branch1", "--wait", "--json")
     expect(p, 0)
     vals = json_stream(p.stdout)
     names = [v.get("event") for v in vals[:-1]]
-    assert names[:2] == ["imported", "queued"] and "progress" in names \
-        and set(names[2:]) == {"progress"}, "events %r\n%s" % (names, show(p))
+    assert names[:2] == ["imported", "queued"] and names[-1] == "ended" \
+        and set(names[2:-1]) == {"progress"}, "events %r\n%s" % (names, show(p))
     for v in vals[:-1]:
         assert v.get("id") == 1
     prog = [v for v in vals if v.get("event") == "progress"]
-    assert prog[-1]["bytes_sent"] == 3000 and prog[-1]["bytes_total"] == 3000, show(p)
+    assert prog[-1]["bytes_done"] == prog[-1]["bytes_size"] == 12000, show(p)
     assert vals[-1] == {"package": "app", "version": 4, "to": "branch1", "transfer": 7,
                         "state": "activated", "bytes_sent": 3000, "bytes_saved": 9000}, show(p)
-    # On a terminal the progress line is updated in place, and the line after
-    # it starts on a line of its own.
+    # On a terminal the site's line is redrawn in place (cursor up, erase).
     out, status = run_on_pty(["-s", fake.path, "push", "app", src, "--to", "branch1", "-w"])
     assert status == 0, "on a pty: exit %d\n%r" % (status, out)
-    assert "\rsent " in out, "no in-place progress on a terminal: %r" % out
-    assert re.search(r"\r?\n(\x1b\[K)?branch1 activated app version 4", out) or \
-        "\nbranch1 activated" in out.replace("\r\n", "\n"), \
-        "the activated line does not start a line: %r" % out
+    assert "\x1b[1A\rbranch1: " in out, "no in-place progress on a terminal: %r" % out
     last = out.replace("\r\n", "\n").rstrip("\n").split("\n")[-1]
-    assert last == "branch1 activated app version 4: sent 2.9 KiB, saved 8.8 KiB", \
+    assert last.endswith("branch1: activated app version 4: sent 2.9 KiB, saved 8.8 KiB\x1b[K"), \
         "last line on a pty: %r" % last
 
 

@@ -121,7 +121,56 @@ def test_status_truth(root):
     assert p.returncode == 5, p
 
 
-TESTS = [test_cancel_and_retry, test_cancel_running, test_status_truth]
+def test_push_wait_several_sites(root):
+    """push --wait --to a,b prints a line per site and every site's end:
+    with one site down (no retries) the other's activation is still shown,
+    and the exit status says one failed."""
+    hq = T.Site(root, "hq")
+    b1, b2 = T.Site(root, "b1"), T.Site(root, "b2")
+    for b in (b1, b2):
+        hq.add_peer(b)
+        b.add_peer(hq, address=False)
+    hq.limits.update(retries=0)
+    b1.start()
+    hq.start()
+    src = os.path.join(root, "src")
+    T.make_tree(src, seed=9, total=2 * MiB)
+    p = T.run([T.BDRCTL, "-s", hq.control, "push", "app", src, "--to", "b1,b2", "--wait"],
+              check=False, timeout=120)
+    assert p.returncode == 1, p
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith("importing ") and lines[1].startswith("imported version 1"), p.stdout
+    assert "b1: activated app version 1: sent" in p.stdout, p.stdout
+    assert re.search(r"^b2: failed: ", p.stdout, re.M), p.stdout
+    assert "1 of 2 transfers failed" in p.stderr, p.stderr
+    T.assert_same_tree(src, b1.current_tree("app"))
+
+
+def test_push_wait_timeout(root):
+    """push --wait to a site whose only address is closed all week says
+    why it waits, and --timeout ends the wait (exit 6) while the transfer
+    stays queued."""
+    hq, branch = T.hq_and_branch(root)
+    hq.peers = []
+    hq.add_peer(branch, address="shut")
+    hq.extra_config = "[address shut]\nhost = %s\nschedule = all all closed\n" % branch.address
+    hq.start()
+    src = os.path.join(root, "src")
+    T.make_tree(src, seed=10, total=64 * 1024)
+    p = T.run([T.BDRCTL, "-s", hq.control, "push", "app", src, "--to", "branch", "--wait",
+               "--timeout", "3"], check=False, timeout=60)
+    assert p.returncode == 6, p
+    assert "stopped waiting after 3 s (--timeout)" in p.stderr, p.stderr
+    assert re.search(r"^branch: waits: no address is open", p.stdout, re.M), p.stdout
+    t = hq.status()["transfers"][0]
+    assert t["state"] == "queued", t
+    p = T.run([T.BDRCTL, "-s", hq.control, "push", "app", src, "--to", "branch",
+               "--timeout", "3"], check=False)
+    assert p.returncode == 2 and "--timeout is for --wait" in p.stderr, p
+
+
+TESTS = [test_cancel_and_retry, test_cancel_running, test_status_truth,
+         test_push_wait_several_sites, test_push_wait_timeout]
 
 if __name__ == "__main__":
     sys.exit(T.main(TESTS, sys.argv[1:]))
