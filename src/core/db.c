@@ -155,6 +155,20 @@ static const char *const migrations[] = {
 	"  updated_ns INTEGER NOT NULL,"
 	"  last_error TEXT,"
 	"  PRIMARY KEY (peer, package));",
+
+	/* 4: each package's origin, the key that signs its versions: fixed
+	 * by the first version of it this site adds (bdr_db_version_add),
+	 * kept by bdr_db_clear_index and across removals. A file from before
+	 * takes the signer of the lowest version it holds. */
+	"CREATE TABLE origins ("
+	"  package TEXT PRIMARY KEY,"
+	"  signer BLOB NOT NULL CHECK (length(signer) = 32)," /* Ed25519 public key */
+	"  site TEXT NOT NULL,"      /* as that first version's manifest names it */
+	"  version INTEGER NOT NULL," /* that first version */
+	"  created_ns INTEGER NOT NULL);"
+	"INSERT OR IGNORE INTO origins (package, signer, site, version, created_ns)"
+	"  SELECT p.name, v.signer, v.site, v.version, v.created_ns"
+	"  FROM versions v JOIN packages p ON p.id = v.package_id ORDER BY p.name, v.version;",
 };
 #define DB_SCHEMA ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -774,6 +788,8 @@ int bdr_db_version_add(struct bdr_db *db, const struct bdr_manifest *m)
 	err = package_id(db, m->package, true, &pkg);
 	if (err == 0)
 		err = version_insert(db, pkg, m, &ver);
+	if (err == 0 && db->schema >= 4) /* a test's older file has no origins */
+		err = bdr__db_origin_note(db, m);
 	for (uint32_t i = 0; err == 0 && i < m->nentries; i++)
 		if (m->entries[i].type == BDR_ENTRY_FILE)
 			err = file_add(db, ver, &m->entries[i]);

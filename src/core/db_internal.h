@@ -66,6 +66,8 @@ enum st {
 	ST_FORGET_XFERS,
 	ST_FORGET_PEER_VERSIONS,
 	ST_FORGET_RECEIVED,
+	ST_ORIGIN_ADD,
+	ST_ORIGIN_GET,
 	ST__COUNT,
 	ST_STATE_FIRST = ST_XFER_FIND
 };
@@ -100,6 +102,9 @@ int bdr__db_st_step(struct bdr_db *db, enum st id);
 /* A failed bind: SQLite records the cause on the connection. */
 int bdr__db_bind_fail(struct bdr_db *db, enum st id);
 /* A text column into dst of cap bytes, NUL-terminated. */
+/* Records m's signer as its package's origin unless the package has one
+ * (db_state.c; bdr_db_version_add calls it inside its transaction). */
+int bdr__db_origin_note(struct bdr_db *db, const struct bdr_manifest *m);
 int bdr__db_col_text(struct bdr_db *db, sqlite3_stmt *s, int col, char *dst, size_t cap,
 		     const char *what);
 

@@ -131,6 +131,11 @@ const struct bdr__db_stmt bdr__db_state_stmts[ST__COUNT] = {
 		"DELETE FROM peer_versions WHERE package = ?1 AND (?2 IS NULL OR peer = ?2)" },
 	[ST_FORGET_RECEIVED] = { "forget received",
 		"DELETE FROM received WHERE package = ?1" },
+	[ST_ORIGIN_ADD] = { "record origin",
+		"INSERT INTO origins (package, signer, site, version, created_ns)"
+		" VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (package) DO NOTHING" },
+	[ST_ORIGIN_GET] = { "get origin",
+		"SELECT signer, site, version FROM origins WHERE package = ?1" },
 	[ST_RM_DONE_BEFORE] = { "confirm removals",
 		"UPDATE removals SET state = 'done', updated_ns = ?3, last_error = NULL"
 		" WHERE peer = ?1 AND state = 'queued' AND created_ns <= ?2" },
@@ -141,13 +146,14 @@ const struct bdr__db_stmt bdr__db_state_stmts[ST__COUNT] = {
 
 /* A statement parameter (see BIND). */
 struct param {
-	const char *text; /* bound when is_text; NULL binds NULL */
+	const char *text; /* bound when is_text (NULL binds NULL) or is_blob */
 	int64_t num;
-	int len; /* bytes of text, or -1 for up to its NUL */
-	bool is_text;
+	int len; /* bytes of text, or -1 for up to its NUL; bytes of a blob */
+	bool is_text, is_blob;
 };
 #define P_INT(x) ((struct param){ .num = (int64_t)(x) })
 #define P_TEXT(x) ((struct param){ .text = (x), .len = -1, .is_text = true })
+#define P_BLOB(x, n) ((struct param){ .text = (const char *)(x), .len = (int)(n), .is_blob = true })
 
 static int st_bind(struct bdr_db *db, enum st id, const struct param *p, size_t n)
 {
@@ -156,9 +162,10 @@ static int st_bind(struct bdr_db *db, enum st id, const struct param *p, size_t 
 
 	for (size_t i = 0; err == 0 && i < n; i++) {
 		int col = (int)i + 1;
-		int rc = !p[i].is_text ? sqlite3_bind_int64(s, col, p[i].num)
-			 : p[i].text   ? sqlite3_bind_text(s, col, p[i].text, p[i].len, SQLITE_STATIC)
-				       : sqlite3_bind_null(s, col);
+		int rc = p[i].is_blob   ? sqlite3_bind_blob(s, col, p[i].text, p[i].len, SQLITE_STATIC)
+			 : !p[i].is_text ? sqlite3_bind_int64(s, col, p[i].num)
+			 : p[i].text     ? sqlite3_bind_text(s, col, p[i].text, p[i].len, SQLITE_STATIC)
+					 : sqlite3_bind_null(s, col);
 		if (rc != SQLITE_OK)
 			err = bdr__db_bind_fail(db, id);
 	}
@@ -783,4 +790,34 @@ int bdr_db_history_prune(struct bdr_db *db, int64_t before_ns, uint64_t *removed
 	if (removed)
 		*removed = n;
 	return 0;
+}
+
+/* ---- package origins ---- */
+
+int bdr__db_origin_note(struct bdr_db *db, const struct bdr_manifest *m)
+{
+	return EXEC(db, ST_ORIGIN_ADD, P_TEXT(m->package), P_BLOB(m->signer, BDR_PK_LEN),
+		    P_TEXT(m->site), P_INT(m->version), P_INT(m->created_ns));
+}
+
+/* Columns: signer, site, version. */
+static int origin_fill(struct bdr_db *db, sqlite3_stmt *s, void *row)
+{
+	struct bdr_db_origin *o = row;
+	int64_t version = sqlite3_column_int64(s, 2);
+	int err;
+
+	memset(o, 0, sizeof(*o));
+	if (sqlite3_column_bytes(s, 0) != BDR_PK_LEN || version < 1)
+		return bdr__db_corrupt(db, "origin");
+	memcpy(o->signer, sqlite3_column_blob(s, 0), BDR_PK_LEN);
+	if ((err = bdr__db_col_text(db, s, 1, o->site, sizeof(o->site), "origin site")) < 0)
+		return err;
+	o->version = (uint64_t)version;
+	return 0;
+}
+
+int bdr_db_origin_get(struct bdr_db *db, const char *package, struct bdr_db_origin *o)
+{
+	return ROW(db, ST_ORIGIN_GET, origin_fill, o, P_TEXT(package));
 }
