@@ -65,6 +65,22 @@ int bdr_trust_peer(const struct bdr_config *cfg, const char *peer, const char *p
 	return 0;
 }
 
+void bdr_trust_self(const struct bdr_config *cfg, const char *site, const uint8_t key[BDR_PK_LEN],
+		    const char *package, struct bdr_trust *t)
+{
+	const struct bdr_peer_config *pin = pin_of(cfg, package);
+
+	memset(t, 0, sizeof(*t));
+	snprintf(t->peer, sizeof(t->peer), "%s", site);
+	memcpy(t->peer_key, key, BDR_PK_LEN);
+	t->relays = true;
+	if (pin) {
+		t->pinned = true;
+		snprintf(t->pin_site, sizeof(t->pin_site), "%s", pin->name);
+		memcpy(t->pin_key, pin->public_key, BDR_PK_LEN);
+	}
+}
+
 /* The origin that applies: the configuration's, else the recorded one. */
 static bool origin_of(const struct bdr_trust *t, const struct bdr_db_origin *stored,
 		      const char **site, const uint8_t **key)

@@ -37,6 +37,11 @@ struct bdr_trust {
 int bdr_trust_peer(const struct bdr_config *cfg, const char *peer, const char *package,
 		   struct bdr_trust *t, char *why, size_t n);
 
+/* This site's own: what a bundle it wrote itself may carry (any origin's
+ * version, as it relays them), with the configuration's pin of package. */
+void bdr_trust_self(const struct bdr_config *cfg, const char *site, const uint8_t key[BDR_PK_LEN],
+		    const char *package, struct bdr_trust *t);
+
 /* Whether version of package, signed by signer (site: the name its
  * manifest gives), may be accepted from t's peer. stored: the origin the
  * site database holds for package (NULL: none yet; the configuration's
