@@ -182,9 +182,10 @@ static int trust(void *arg, const struct bdr_bundle_header *h, const uint8_t **e
 	struct bdr_trust t;
 	struct bdr_db_origin o;
 	char why[BDR_WIRE_TEXT_MAX], pk[BDR_KEY_B64_LEN + 1];
-	int r = bundle_site(b, h, &t, d), known;
+	int r, known;
 
-	if (r < 0)
+	b->h = *h; /* for the log and the answer, even if refused */
+	if ((r = bundle_site(b, h, &t, d)) < 0)
 		return r;
 	if ((known = bdr_db_origin_get(db, h->package, &o)) < 0 && known != -BDR_ENOTFOUND)
 		return bdr_diag_set(d, known, "reading the package's origin: %s", bdr_db_errmsg(db));
