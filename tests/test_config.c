@@ -2106,6 +2106,8 @@ Test(config, man_page_examples_load)
 			cr_assert_eq(cfg.site.log_level, BDR_LOG_DEBUG);
 			cr_assert_eq(cfg.n_peers, 1);
 			cr_assert_str_eq(cfg.peers[0].address.v[0].host, "central.example.net");
+			cr_assert_str_eq(cfg.peers[0].packages, "app,tools");
+			cr_assert_not(bdr_config_peer_relays(&cfg.peers[0]));
 		}
 		loaded++;
 		p = end + 4;
