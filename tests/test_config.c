@@ -1556,7 +1556,9 @@ Test(config, unreadable_file)
 	"rate = 08-18 256K, 18-8 1000000\n"                                                    \
 	"[peer paris]\n"                                                                       \
 	"public_key = %s\n"                                                                    \
-	"address = paris-line\n"
+	"address = paris-line\n"                                                               \
+	"packages = tools ,app\n"                                                              \
+	"accept = relayed\n"
 
 Test(config, dump_loads_back_to_the_same_configuration)
 {
@@ -1603,7 +1605,8 @@ Test(config, dump_loads_back_to_the_same_configuration)
 					   "%s", dump);
 			cr_assert_not_null(strstr(dump, "address = paris-line\n"
 							"relation = peer\n"
-							"accept = auto\n"
+							"packages = tools,app\n"
+							"accept = relayed\n"
 							"\n[address paris-line]\n"
 							"host = [2001:db8:30::1]:7411\n"
 							"schedule = all all all\n"
