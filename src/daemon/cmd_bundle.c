@@ -5,11 +5,12 @@
  * pushed directory.
  *
  * Trust is decided here, not in the core: the bundle's key must be a
- * pinned peer's (or this site's own), under the same rule as an OFFER
- * from that peer (bdrd_hier_offer): a site with a parent takes bundles of
- * its parent only, and the manifest must be signed by the peer unless it
- * comes from the parent. The pins are copied on the loop thread, as the
- * receiver copies the sender's key: workers never read the configuration. */
+ * pinned peer's (or this site's own), under the same rules as an OFFER
+ * from that peer (trust.h): a site with a parent takes bundles of its
+ * parent only, the peer must be allowed the package, and the manifest
+ * must be signed by the package's origin (with accept = own, the peer
+ * itself). The [peer] sections are copied on the loop thread, as the
+ * receiver copies what it needs: workers never read the configuration. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -22,13 +23,7 @@
 #include "bdr/error.h"
 #include "bdr/library.h"
 #include "daemon/daemon.h"
-
-struct pin {
-	char name[BDR_MAX_SITE_NAME + 1];
-	uint8_t pk[BDR_PK_LEN];
-	enum bdrd_offer_trust trust;
-	char why[160];
-};
+#include "daemon/trust.h"
 
 struct bundle_job {
 	struct bdrd_job job;
@@ -37,8 +32,10 @@ struct bundle_job {
 	char package[BDR_MAX_PACKAGE_NAME + 1]; /* create */
 	char site[BDR_MAX_SITE_NAME + 1];       /* create: ours */
 	uint64_t version, base;                 /* create: asked for; then written */
-	struct pin *pins;                       /* import: owned */
-	size_t npins;
+	struct bdr_config peers;                /* import: owned, bdr_trust_snapshot */
+	uint8_t own_pk[BDR_PK_LEN];             /* import: this site's key */
+	uint8_t expect[BDR_PK_LEN];             /* import: the manifest's signer must be */
+	char expect_why[BDR_WIRE_TEXT_MAX];     /* import: ... because (or "") */
 	uint64_t max_manifest;                  /* import: [limits], copied */
 	struct bdr_bundle_header h;             /* import: once verified */
 	struct bdr_bundle_stats st;
@@ -47,7 +44,7 @@ struct bundle_job {
 
 static void job_free(struct bundle_job *b)
 {
-	free(b->pins);
+	bdr_config_free(&b->peers);
 	free(b);
 }
 
@@ -141,47 +138,68 @@ void bdrd_cmd_bundle_create(struct bdr_control_req *req, json_t *args, void *arg
 
 /* ---- import ---- */
 
+/* The bundle's site as a peer of ours (or this site itself), by key. */
+static int bundle_site(struct bundle_job *b, const struct bdr_bundle_header *h,
+		       struct bdr_trust *t, struct bdr_diag *d)
+{
+	char why[BDR_WIRE_TEXT_MAX], pk[BDR_KEY_B64_LEN + 1];
+	const struct bdr_peer_config *p = NULL;
+	int r;
+
+	if (!sodium_memcmp(b->own_pk, h->signer, BDR_PK_LEN)) {
+		if (strcmp(b->site, h->site))
+			return bdr_diag_set(d, -BDR_EKEY, "the bundle says it is from site '%s', but its "
+					    "key is this site's, '%s'", h->site, b->site);
+		bdr_trust_self(&b->peers, b->site, b->own_pk, h->package, t);
+		return 0;
+	}
+	for (size_t i = 0; !p && i < b->peers.n_peers; i++)
+		if (!sodium_memcmp(b->peers.peers[i].public_key, h->signer, BDR_PK_LEN))
+			p = &b->peers.peers[i];
+	if (!p) {
+		bdr_key_pk_to_b64(h->signer, pk);
+		return bdr_diag_set(d, -BDR_EKEY, "the bundle is signed by site '%s' with key %s, which "
+				    "is not pinned here (no [peer] of bdr.conf has it, nor is it this "
+				    "site's)", h->site, pk);
+	}
+	if (strcmp(p->name, h->site))
+		return bdr_diag_set(d, -BDR_EKEY, "the bundle says it is from site '%s', but its "
+				    "key is pinned for '%s'", h->site, p->name);
+	if ((r = bdr_trust_peer(&b->peers, p->name, h->package, t, why, sizeof(why))) < 0)
+		return bdr_diag_set(d, r, "bundle from %s refused: %s", p->name, why);
+	return 0;
+}
+
+/* Whether the bundle's site may add this version, and whose signature its
+ * manifest must carry (the origin rule, trust.h); under lib_lock, like the
+ * activation that follows, so no other version can fix the package's
+ * origin in between. */
 static int trust(void *arg, const struct bdr_bundle_header *h, const uint8_t **expect,
 		 struct bdr_diag *d)
 {
-	const struct bundle_job *b = arg;
-	char pk[BDR_KEY_B64_LEN + 1];
+	struct bundle_job *b = arg;
+	struct bdr_db *db = bdr_library_db(b->job.d->lib);
+	struct bdr_trust t;
+	struct bdr_db_origin o;
+	char why[BDR_WIRE_TEXT_MAX], pk[BDR_KEY_B64_LEN + 1];
+	int r, known;
 
-	for (size_t i = 0; i < b->npins; i++) {
-		const struct pin *p = &b->pins[i];
-		if (sodium_memcmp(p->pk, h->signer, BDR_PK_LEN))
-			continue;
-		if (strcmp(p->name, h->site))
-			return bdr_diag_set(d, -BDR_EKEY, "the bundle says it is from site '%s', but its "
-					    "key is pinned for '%s'", h->site, p->name);
-		if (p->trust == BDRD_OFFER_REFUSE)
-			return bdr_diag_set(d, -BDR_EKEY, "bundle from %s refused: %s", p->name, p->why);
-		*expect = p->trust == BDRD_OFFER_PEER_SIGNED ? p->pk : NULL;
-		return 0;
-	}
-	bdr_key_pk_to_b64(h->signer, pk);
-	return bdr_diag_set(d, -BDR_EKEY, "the bundle is signed by site '%s' with key %s, which is "
-			    "not pinned here (no [peer] of bdr.conf has it, nor is it this site's)",
-			    h->site, pk);
-}
-
-/* Every key that may sign a bundle, with what bdrd_hier_offer says of its
- * site; this site's own last (its versions may come from any origin). */
-static int copy_pins(struct bdrd *d, struct bundle_job *b)
-{
-	const struct bdr_config *cfg = &d->cfg;
-
-	if (!(b->pins = calloc(cfg->n_peers + 1, sizeof(*b->pins))))
-		return -ENOMEM;
-	for (size_t i = 0; i < cfg->n_peers; i++) {
-		struct pin *p = &b->pins[b->npins++];
-		snprintf(p->name, sizeof(p->name), "%s", cfg->peers[i].name);
-		memcpy(p->pk, cfg->peers[i].public_key, BDR_PK_LEN);
-		p->trust = bdrd_hier_offer(cfg, p->name, p->why, sizeof(p->why));
-	}
-	snprintf(b->pins[b->npins].name, sizeof(b->pins[0].name), "%s", cfg->site.name);
-	memcpy(b->pins[b->npins].pk, d->key.pk, BDR_PK_LEN);
-	b->pins[b->npins++].trust = BDRD_OFFER_ANY_ORIGIN;
+	b->h = *h; /* for the log and the answer, even if refused */
+	if ((r = bundle_site(b, h, &t, d)) < 0)
+		return r;
+	if ((known = bdr_db_origin_get(db, h->package, &o)) < 0 && known != -BDR_ENOTFOUND)
+		return bdr_diag_set(d, known, "reading the package's origin: %s", bdr_db_errmsg(db));
+	r = bdr_trust_expected(&t, known == 0 ? &o : NULL, h->package, b->expect, why, sizeof(why));
+	if (r < 0)
+		return bdr_diag_set(d, r, "bundle from %s refused: %s", h->site, why);
+	*expect = r == 0 ? b->expect : NULL;
+	bdr_key_pk_to_b64(b->expect, pk);
+	if (r == 0 && (t.pinned || known == 0))
+		snprintf(b->expect_why, sizeof(b->expect_why), "package %s belongs to origin %s (key %s)",
+			 h->package, t.pinned ? t.pin_site : o.site, pk);
+	else if (r == 0)
+		snprintf(b->expect_why, sizeof(b->expect_why), "%s may send only the packages it "
+			 "originates (accept = own)", t.peer);
 	return 0;
 }
 
@@ -233,8 +251,13 @@ static void import_done(struct bdrd_job *job, int rc)
 				   .version = b->h.version };
 	json_t *res;
 
+	if (rc == -BDR_EKEY && b->expect_why[0])
+		/* The manifest's signer is not the one trust() expected. */
+		bdr_diag_set(&b->dg, rc, "%s, refusing version %" PRIu64 " from the bundle of %s: its "
+			     "manifest is signed by another key", b->expect_why, b->h.version, b->h.site);
 	if (rc < 0) {
-		bdr_log_err(BDR_LOG_ERROR, &ctx, rc, "bundle", "%s refused: %s", b->file, b->dg.msg);
+		bdr_log_err(rc == -BDR_EKEY ? BDR_LOG_WARN : BDR_LOG_ERROR, &ctx, rc, "bundle",
+			    "%s refused: %s", b->file, b->dg.msg);
 		bdr_control_fail(b->req, import_code(rc), "%s: %s", b->file,
 				 b->dg.msg[0] ? b->dg.msg : bdr_strerror(rc));
 		job_free(b);
@@ -263,7 +286,9 @@ void bdrd_cmd_bundle_import(struct bdr_control_req *req, json_t *args, void *arg
 
 	if (bdr_control_unpack(req, args, "{s:s}", "file", &file) < 0 || !(b = job_new(req, file)))
 		return;
-	if (copy_pins(d, b) < 0) {
+	snprintf(b->site, sizeof(b->site), "%s", d->cfg.site.name);
+	memcpy(b->own_pk, d->key.pk, BDR_PK_LEN);
+	if (bdr_trust_snapshot(&d->cfg, &b->peers) < 0) {
 		bdr_control_fail(req, "internal", "out of memory");
 		job_free(b);
 		return;

@@ -126,6 +126,10 @@ static const struct bdr_config_key keys[] = {
 	  PEER(address), "Where to reach the peer; repeat the key to list more, tried in order." },
 	{ P, "relation", BDR_CONFIG_T_RELATION, "peer", 0, 0, RLD, PEER(relation),
 	  "What the peer is to this site in the hierarchy: parent, child, or neither (peer)." },
+	{ P, "packages", BDR_CONFIG_T_PACKAGES, NULL, 0, 0, RLD, PEER(packages),
+	  "The packages the peer may send this site and remove from it." },
+	{ P, "accept", BDR_CONFIG_T_ACCEPT, "auto", 0, 0, RLD, PEER(accept),
+	  "Whose versions the peer may send: only its own, or relayed from their origins too." },
 
 	{ A, "host", BDR_CONFIG_T_ADDRESS, NULL, 0, 0, REQ | RLD, ADDR_WHOLE,
 	  "The host and TCP port this address stands for." },
@@ -149,6 +153,17 @@ const struct bdr_peer_config *bdr_config_parent(const struct bdr_config *c)
 		if (c->peers[i].relation == BDR_REL_PARENT)
 			return &c->peers[i];
 	return NULL;
+}
+
+bool bdr_config_peer_lists(const struct bdr_peer_config *p, const char *package)
+{
+	return !p->packages || bdr_config_list_has(p->packages, package);
+}
+
+bool bdr_config_peer_relays(const struct bdr_peer_config *p)
+{
+	return p->accept == BDR_ACCEPT_RELAYED ||
+	       (p->accept == BDR_ACCEPT_AUTO && p->relation == BDR_REL_PARENT);
 }
 
 const struct bdr_config_key *bdr_config_keys(size_t *n)
@@ -721,6 +736,33 @@ static char *read_line(char *str, int num, void *stream)
 
 /* ---- load -------------------------------------------------------------- */
 
+/* A peer that sends only its own packages and lists them names their
+ * origin (bdr.conf(5), ORIGINS): no other such peer may list one of them. */
+static void check_origins(struct parse *p, size_t i)
+{
+	const struct bdr_config *c = p->c;
+	const struct bdr_peer_config *a = &c->peers[i];
+	char *copy, *save = NULL;
+
+	if (!a->packages || bdr_config_peer_relays(a))
+		return;
+	if (!(copy = strdup(a->packages))) {
+		p->fatal = -ENOMEM;
+		return;
+	}
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		for (size_t j = 0; j < i; j++) {
+			const struct bdr_peer_config *b = &c->peers[j];
+
+			if (b->packages && !bdr_config_peer_relays(b) &&
+			    bdr_config_list_has(b->packages, t))
+				add_error(p, a->line, "[peer %s] packages names %s, of which [peer %s] "
+					  "(line %u) is the origin already: a package has one origin",
+					  a->name, t, b->name, b->line);
+		}
+	free(copy);
+}
+
 static void check_peers(struct parse *p)
 {
 	const struct bdr_config *c = p->c;
@@ -741,6 +783,7 @@ static void check_peers(struct parse *p)
 
 		if (c->site.name && strcmp(a->name, c->site.name) == 0)
 			add_error(p, a->line, "[peer %s] is this site's own name", a->name);
+		check_origins(p, i);
 		for (size_t j = 0; j < i && !sodium_is_zero(a->public_key, BDR_PK_LEN); j++)
 			if (memcmp(c->peers[j].public_key, a->public_key, BDR_PK_LEN) == 0)
 				add_error(p, a->line,

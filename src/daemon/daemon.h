@@ -154,15 +154,7 @@ void bdrd_transfer_changed(struct bdrd *d, const struct bdr_db_transfer *t);
 /* Answers the waiters of rows that ended where no sender saw it. */
 void bdrd_waiters_recheck(struct bdrd *d);
 
-/* hier.c: the site hierarchy. Whether peer may OFFER us a version, and
- * whose signature its manifest must carry (why says why not). */
-enum bdrd_offer_trust {
-	BDRD_OFFER_REFUSE,
-	BDRD_OFFER_PEER_SIGNED, /* signed by the peer's pinned key */
-	BDRD_OFFER_ANY_ORIGIN,  /* from our parent: signed by its origin site */
-};
-enum bdrd_offer_trust bdrd_hier_offer(const struct bdr_config *cfg, const char *peer, char *why,
-				      size_t n);
+/* hier.c: the site hierarchy. */
 /* A version was activated here: queue it to each child (none for a dp). */
 void bdrd_hier_relay(struct bdrd *d, const char *package, uint64_t version, uint64_t bytes);
 /* The sites a request names: "all" (this site's children; without

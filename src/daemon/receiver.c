@@ -1,6 +1,7 @@
 /* The receiving half of a push (proto/wire.md, "Transfer"): collect the
- * manifest, plan the rebuild on a worker (verifying the signature against
- * the sender's pinned key), ask for what is missing, store each received
+ * manifest, plan the rebuild on a worker (the origin rule of trust.h: the
+ * manifest must be signed by its package's origin, and the peer allowed
+ * to send it; then the signature), ask for what is missing, store each received
  * chunk on a worker (decompressed and checked against its id), then
  * assemble, verify and activate on a worker, and answer DONE.
  *
@@ -33,6 +34,7 @@
 #include "bdr/mdelta.h"
 #include "bdr/rebuild.h"
 #include "daemon/daemon.h"
+#include "daemon/trust.h"
 
 #define BATCH_BYTES (1u << 20)    /* compressed bytes per store job */
 #define QUEUE_HIGH (8u << 20)     /* stop reading above this many waiting */
@@ -74,12 +76,12 @@ struct recv_xfer {
 	char package[BDR_MAX_PACKAGE_NAME + 1];
 	uint64_t version;
 	char peer[BDR_MAX_SITE_NAME + 1];
-	/* The sender's pinned key, copied at OFFER: workers never read the
-	 * configuration, which a reload replaces on the loop thread. The
-	 * manifest must be signed by it (a relayed version, signed by its
-	 * origin, is the site hierarchy's concern). */
-	uint8_t signer[BDR_PK_LEN];
-	bool any_origin;            /* from our parent: signer is the manifest's */
+	/* What the sender may send, decided at OFFER from the configuration:
+	 * workers never read it, as a reload replaces it on the loop thread. */
+	struct bdr_trust trust;
+	bool refused;               /* the origin rule refused the version */
+	uint8_t signer[BDR_PK_LEN]; /* the manifest's, once planned */
+	char site[BDR_MAX_SITE_NAME + 1]; /* the site its manifest names */
 	struct bdr_log_ctx ctx;
 	enum rx_state state;
 	uint8_t *mbuf;              /* owned */
@@ -180,7 +182,10 @@ static void finish(struct recv_xfer *rx, uint8_t status, int err, const char *ms
 	struct conn *c = rx->c;
 
 	if (status == BDR_DONE_FAILED) {
-		bdr_log(BDR_LOG_ERROR, &rx->ctx, "failed", "%s", msg);
+		if (rx->refused)
+			bdr_log(BDR_LOG_WARN, &rx->ctx, "refused", "%s", msg);
+		else
+			bdr_log(BDR_LOG_ERROR, &rx->ctx, "failed", "%s", msg);
 		record(rx, BDR_RECV_FAILED, msg);
 	} else if (status == BDR_DONE_ACTIVATED) {
 		record(rx, BDR_RECV_ACTIVATED, NULL);
@@ -220,28 +225,83 @@ static int apply_delta(struct recv_xfer *rx)
 	return 0;
 }
 
+/* The origin rule (trust.h) on the manifest's header, read before its
+ * signature is verified: the claims can only refuse, and rebuild_begin
+ * then verifies the signature of the very key checked here. Also runs
+ * again just before activation, under the same lock: another transfer
+ * may have fixed the package's origin since. */
+static int check_origin(struct recv_xfer *rx)
+{
+	struct bdr_db_origin o;
+	char why[BDR_WIRE_TEXT_MAX];
+	int r = bdr_db_origin_get(bdr_library_db(rx->d->lib), rx->package, &o);
+
+	if (r < 0 && r != -BDR_ENOTFOUND)
+		return bdr_diag_set(&rx->dg, r, "reading the package's origin: %s",
+				    bdr_db_errmsg(bdr_library_db(rx->d->lib)));
+	r = bdr_trust_version(&rx->trust, r == 0 ? &o : NULL, rx->package, rx->version, rx->site,
+			      rx->signer, why, sizeof(why));
+	if (r < 0) {
+		rx->refused = true;
+		return bdr_diag_set(&rx->dg, r, "%s", why);
+	}
+	return 0;
+}
+
+/* The OFFER named what is recorded and logged: it must be what the
+ * manifest says; then whose it is. */
+static int check_header(struct recv_xfer *rx)
+{
+	struct bdr_manifest h;
+	int r = bdr_manifest_peek(rx->mbuf, rx->mlen, &h, &rx->dg);
+
+	if (r < 0)
+		return r;
+	if (strcmp(h.package, rx->package) || h.version != rx->version)
+		r = bdr_diag_set(&rx->dg, -BDR_EFORMAT, "the manifest is package '%s' version %" PRIu64
+				 ", not what was offered", h.package, h.version);
+	memcpy(rx->signer, h.signer, BDR_PK_LEN);
+	snprintf(rx->site, sizeof(rx->site), "%s", h.site);
+	bdr_manifest_free(&h);
+	return r < 0 ? r : check_origin(rx);
+}
+
+/* rebuild_begin found the version held, or passed: "held" is an answer
+ * only when this site holds this very version, the same signed manifest
+ * byte for byte (the encoding is canonical); anything else is a failure
+ * that says what the site holds instead, never a success. */
+static int check_held(struct recv_xfer *rx)
+{
+	uint8_t *have = NULL;
+	size_t hlen = 0;
+	uint64_t latest = 0;
+	int r = bdr_library_manifest_read(rx->d->lib, rx->package, rx->version, &have, &hlen);
+	bool same = r == 0 && hlen == rx->mlen && !memcmp(have, rx->mbuf, hlen);
+
+	free(have);
+	if (same) {
+		rx->held = true;
+		return 0;
+	}
+	if (r == 0)
+		return bdr_diag_set(&rx->dg, -EEXIST, "this site holds another version %" PRIu64
+				    " of %s (a different manifest)", rx->version, rx->package);
+	bdr_library_latest(rx->d->lib, rx->package, &latest);
+	return bdr_diag_set(&rx->dg, -EEXIST, "this site is at version %" PRIu64 " of %s, past %"
+			    PRIu64 ", which it does not hold", latest, rx->package, rx->version);
+}
+
 static int plan_run(struct bdrd_job *job)
 {
 	struct recv_xfer *rx = container_of(job, struct recv_xfer, job);
 	int r = rx->base ? apply_delta(rx) : 0;
 
 	if (r == 0)
-		r = bdr_rebuild_begin(rx->d->lib, rx->mbuf, rx->mlen,
-				      rx->any_origin ? NULL : rx->signer, &rx->rb, &rx->dg);
-
-	if (r == -EEXIST) {
-		rx->held = true;
-		return 0;
-	}
-	if (r == 0) {
-		/* The OFFER named what is recorded and logged: it must be what
-		 * the signed manifest says. */
-		const struct bdr_manifest *m = bdr_rebuild_manifest(rx->rb);
-		if (strcmp(m->package, rx->package) || m->version != rx->version)
-			return bdr_diag_set(&rx->dg, -BDR_EFORMAT,
-					    "the manifest is package '%s' version %" PRIu64 ", not what was offered",
-					    m->package, m->version);
-	}
+		r = check_header(rx);
+	if (r == 0)
+		r = bdr_rebuild_begin(rx->d->lib, rx->mbuf, rx->mlen, NULL, &rx->rb, &rx->dg);
+	if (r == -EEXIST)
+		return check_held(rx);
 	if (r == 0)
 		r = bdr_rebuild_missing(rx->rb, &rx->missing, &rx->nmissing, NULL);
 	return r;
@@ -297,7 +357,7 @@ static void plan_done(struct bdrd_job *job, int rc)
 	if (rc < 0) {
 		finish(rx, BDR_DONE_FAILED, rc, rx->dg.msg);
 	} else if (rx->held) {
-		log_info(&rx->ctx, "held", "already at this version or a later one");
+		log_info(&rx->ctx, "held", "already held: the same signed manifest");
 		finish(rx, BDR_DONE_HELD, 0, "already held");
 	} else {
 		log_info(&rx->ctx, "receiving", "%" PRIu32 " chunks to fetch", rx->nmissing);
@@ -559,8 +619,10 @@ static int finish_run(struct bdrd_job *job)
 	struct recv_xfer *rx = container_of(job, struct recv_xfer, job);
 	const uint32_t *bad;
 	uint32_t nbad;
-	int r = bdr_rebuild_finish(rx->rb, &rx->dg);
+	int r = check_origin(rx);
 
+	if (r == 0)
+		r = bdr_rebuild_finish(rx->rb, &rx->dg);
 	if (r != -BDR_EHASH)
 		return r;
 	/* A file failed its BLAKE2b: a held chunk was bad (or two chunks share
@@ -636,8 +698,8 @@ static void on_offer(struct conn *c, const struct bdr_msg *m)
 {
 	struct bdrd *d = conn_daemon(c);
 	struct recv_xfer *rx, **list = conn_receivers(c);
-	enum bdrd_offer_trust trust;
-	char why[160];
+	char why[BDR_WIRE_TEXT_MAX];
+	int trust;
 	unsigned n = 0;
 
 	for (rx = *list; rx; rx = rx->next)
@@ -666,17 +728,15 @@ static void on_offer(struct conn *c, const struct bdr_msg *m)
 	rx->ctx = (struct bdr_log_ctx){ .peer = rx->peer, .package = rx->package, .version = rx->version };
 	rx->next = *list;
 	*list = rx;
-	trust = bdrd_hier_offer(&d->cfg, rx->peer, why, sizeof(why));
-	if (trust == BDRD_OFFER_PEER_SIGNED)
-		memcpy(rx->signer, bdr_config_peer(&d->cfg, rx->peer)->public_key, sizeof(rx->signer));
-	rx->any_origin = trust == BDRD_OFFER_ANY_ORIGIN;
+	trust = bdr_trust_peer(&d->cfg, rx->peer, rx->package, &rx->trust, why, sizeof(why));
 	if (rx->base)
 		log_info(&rx->ctx, "offer", "offered (manifest as a %" PRIu64 "-byte delta against version %"
 			 PRIu64 ")", rx->mlen, rx->base);
 	else
 		log_info(&rx->ctx, "offer", "offered (manifest %" PRIu64 " bytes)", rx->mlen);
-	if (trust == BDRD_OFFER_REFUSE) {
-		finish(rx, BDR_DONE_FAILED, -BDR_EKEY, why);
+	if (trust < 0) {
+		rx->refused = true;
+		finish(rx, BDR_DONE_FAILED, trust, why);
 	} else if (rx->mlen > d->cfg.limits.max_manifest_bytes) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "manifest of %" PRIu64 " bytes exceeds max_manifest_bytes %" PRIu64,
