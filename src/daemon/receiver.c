@@ -300,7 +300,12 @@ static void plan_done(struct bdrd_job *job, int rc)
 		log_info(&rx->ctx, "held", "already at this version or a later one");
 		finish(rx, BDR_DONE_HELD, 0, "already held");
 	} else {
-		log_info(&rx->ctx, "receiving", "%" PRIu32 " chunks to fetch", rx->nmissing);
+		uint64_t bytes = 0;
+
+		for (uint32_t i = 0; i < rx->nmissing; i++)
+			bytes += rx->missing[i].len;
+		log_info(&rx->ctx, "receiving", "%" PRIu32 " chunks to fetch, %" PRIu64 " bytes",
+			 rx->nmissing, bytes);
 		rx->state = RX_RECEIVING;
 		record(rx, BDR_RECV_RECEIVING, NULL);
 		if (rx->nmissing)
