@@ -181,6 +181,10 @@ static void finish(struct recv_xfer *rx, uint8_t status, int err, const char *ms
 
 	if (status == BDR_DONE_FAILED) {
 		bdr_log(BDR_LOG_ERROR, &rx->ctx, "failed", "%s", msg);
+		/* Out of space: what was received would keep the disk full (and
+		 * the row below unwritten); it goes first. */
+		if (err == -ENOSPC || err == -EDQUOT)
+			bdrd_partial_drop(rx->d, rx->package, rx->version, "the disk is full");
 		record(rx, BDR_RECV_FAILED, msg);
 	} else if (status == BDR_DONE_ACTIVATED) {
 		record(rx, BDR_RECV_ACTIVATED, NULL);
@@ -298,6 +302,7 @@ static void plan_done(struct bdrd_job *job, int rc)
 		finish(rx, BDR_DONE_FAILED, rc, rx->dg.msg);
 	} else if (rx->held) {
 		log_info(&rx->ctx, "held", "already at this version or a later one");
+		(void)bdrd_status_reconcile(rx->d, rx->package, false);
 		finish(rx, BDR_DONE_HELD, 0, "already held");
 	} else {
 		uint64_t bytes = 0;
@@ -596,6 +601,10 @@ static void finish_done(struct bdrd_job *job, int rc)
 
 	rx->job_running = false;
 	if (rx->state == RX_ENDED || !rx->c) {
+		/* Activated after the connection went: the row says so (the
+		 * sender learns it from its next OFFER, answered held). */
+		if (rc == 0)
+			record(rx, BDR_RECV_ACTIVATED, NULL);
 		unref(rx);
 		return;
 	}
