@@ -421,7 +421,16 @@ static int open_state(struct bdrd *d)
 	uint32_t requeued = 0;
 	int r;
 
+	struct bdr_config_errors ke = { 0 };
+
 	bdr_chunker_params_default(&lo.chunking, d->cfg.site.chunk_avg);
+	/* The check --check-config makes, naming the line of "key =". */
+	r = bdr_config_check_key(&d->cfg, &ke);
+	for (size_t i = 0; i < ke.n; i++)
+		bdr_log(BDR_LOG_ERROR, NULL, "start", "%s", ke.v[i].text);
+	bdr_config_errors_free(&ke);
+	if (r < 0)
+		return r;
 	r = bdr_key_load(&d->key, d->cfg.site.key, &dg);
 	if (r < 0)
 		return bdr_log_err(BDR_LOG_ERROR, NULL, r, "start", "key %s: %s", d->cfg.site.key, dg.msg);
