@@ -15,6 +15,7 @@
 
 #include "bdr/db.h"
 #include "bdr/error.h"
+#include "bdr/import.h"
 #include "bdr/library.h"
 #include "bdr/manifest.h"
 #include "testutil.h"
@@ -436,5 +437,44 @@ Test(library, the_quarantine_keeps_its_bound_and_says_what_it_removed)
 	cr_assert_eq(lstat(b, &st), -1);
 	snprintf(b, sizeof(b), "%s/quarantine/app.20.1000.abcdef", data);
 	cr_assert_eq(lstat(b, &st), 0);
+	bdr_library_close(lib);
+}
+
+/* Versions past BDR_VERSION_MAX (SQLite's int64) are refused before
+ * anything is written: staging them fails with the reason and leaves no
+ * directory; an import whose next number would pass it (the package was
+ * removed at 2^63-1) fails the same way, and the library is unchanged. */
+Test(library, versions_past_the_largest_are_refused_before_anything_is_written)
+{
+	static const uint64_t huge[] = { BDR_VERSION_MAX + 1, UINT64_MAX };
+	struct bdr_library *lib = tu_library(data, 0);
+	struct bdr_import_req req = { .package = "big", .site = "central" };
+	struct bdr_import_stats st;
+	struct bdr_diag d = { { 0 } };
+	struct bdr_stage s;
+	char b[PATH_MAX];
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < 2; i++) {
+		cr_assert_eq(bdr_library_stage_begin(lib, "app", huge[i], &s, &d), -BDR_ELIMIT);
+		cr_assert(strstr(d.msg, "is outside 1..9223372036854775807"), "%s", d.msg);
+		cr_assert_eq(entries("staging"), 0, "a staging directory was made for %llu",
+			     (unsigned long long)huge[i]);
+	}
+	/* The largest itself is fine. */
+	cr_assert_eq(bdr_library_stage_begin(lib, "app", BDR_VERSION_MAX, &s, &d), 0, "%s", d.msg);
+	bdr_library_stage_abort(lib, &s);
+
+	snprintf(b, sizeof(b), "%s/removed", data);
+	tu_mkdirs(b);
+	snprintf(b, sizeof(b), "%s/removed/big", data);
+	tu_write(b, "9223372036854775807\n", 20);
+	req.key = &key;
+	req.srcdir = src;
+	cr_assert_eq(bdr_import(lib, &req, &v, &st, &d), -BDR_ELIMIT, "%s", d.msg);
+	cr_assert(strstr(d.msg, "version 9223372036854775808 is outside"), "%s", d.msg);
+	cr_assert_eq(entries("staging"), 0);
+	snprintf(b, sizeof(b), "%s/packages/big", data);
+	cr_assert_eq(access(b, F_OK), -1, "the refused import left %s", b);
 	bdr_library_close(lib);
 }

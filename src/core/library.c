@@ -667,7 +667,9 @@ int bdr_library_next_version(struct bdr_library *lib, const char *package, uint6
 		return rc;
 	if ((rc = tombstone_read(lib, package, &dead)) < 0)
 		return rc;
-	*next = (latest > dead ? latest : dead) + 1;
+	latest = latest > dead ? latest : dead;
+	/* Past BDR_VERSION_MAX: stage_begin refuses it, saying why. */
+	*next = latest >= BDR_VERSION_MAX ? BDR_VERSION_MAX + 1 : latest + 1;
 	return 0;
 }
 
@@ -733,6 +735,13 @@ int bdr_library_stage_begin(struct bdr_library *lib, const char *package, uint64
 	s->tree_fd = -1;
 	if (rc < 0)
 		return rc;
+	/* Before anything is written: the index could not take it, and the
+	 * tree would stay behind, never served. */
+	if (version == 0 || version > BDR_VERSION_MAX)
+		return bdr_diag_set(d, version ? -BDR_ELIMIT : -EINVAL,
+				    "package '%s': version %" PRIu64 " is outside 1..%" PRIu64
+				    ", the version numbers a library holds", package, version,
+				    BDR_VERSION_MAX);
 	snprintf(s->package, sizeof(s->package), "%s", package);
 	s->version = version;
 	rc = bdr_fs_path(s->dir, sizeof(s->dir), "%s/staging/%s.%" PRIu64 ".XXXXXX", lib->dir,

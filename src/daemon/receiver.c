@@ -691,6 +691,10 @@ static void on_offer(struct conn *c, const struct bdr_msg *m)
 		log_info(&rx->ctx, "offer", "offered (manifest %" PRIu64 " bytes)", rx->mlen);
 	if (trust == BDRD_OFFER_REFUSE) {
 		finish(rx, BDR_DONE_FAILED, -BDR_EKEY, why);
+	} else if (rx->version > BDR_VERSION_MAX) {
+		snprintf(why, sizeof(why), "version %" PRIu64 " is above the largest version number, %"
+			 PRIu64, rx->version, BDR_VERSION_MAX);
+		finish(rx, BDR_DONE_FAILED, -BDR_ELIMIT, why);
 	} else if (rx->mlen > d->cfg.limits.max_manifest_bytes) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "manifest of %" PRIu64 " bytes exceeds max_manifest_bytes %" PRIu64,
