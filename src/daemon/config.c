@@ -934,10 +934,13 @@ static void dump_keys(FILE *f, int section, const struct bdr_config *c, const vo
 
 	for (size_t i = 0; i < N_KEYS; i++) {
 		const struct bdr_config_key *k = &keys[i];
-		const void *field = cfield_of(k, c, sub);
+		const void *field;
 
+		/* Only then: sub is NULL for the site and limits sections, and
+		 * an offset from NULL is undefined (found by fuzz_config). */
 		if ((int)k->section != section)
 			continue;
+		field = cfield_of(k, c, sub);
 		if (k->type == BDR_CONFIG_T_ADDRESSES) {
 			const struct bdr_config_addresses *l = field;
 
