@@ -333,6 +333,8 @@ static void e_str(struct enc *e, const char *s)
 	e_bytes(e, s, strlen(s));
 }
 
+static uint64_t crafted_version = 1; /* the header's version */
+
 /* A signed bundle: header with these counts, body bytes, signature. */
 static void write_crafted(const char *path, uint64_t mlen, uint32_t nchunks, uint64_t raw,
 			  size_t body)
@@ -344,7 +346,7 @@ static void write_crafted(const char *path, uint64_t mlen, uint32_t nchunks, uin
 	e_le(&e, 1, 4), e_le(&e, 0, 4);
 	e_bytes(&e, key.pk, 32);
 	e_str(&e, "central"), e_str(&e, "app");
-	e_le(&e, 1, 8), e_le(&e, 0, 8), e_le(&e, 0, 8);
+	e_le(&e, crafted_version, 8), e_le(&e, 0, 8), e_le(&e, 0, 8);
 	e_le(&e, mlen, 8), e_le(&e, nchunks, 4), e_le(&e, raw, 8);
 	memset(e.b + e.n, 0, body);
 	e.n += body;
@@ -379,6 +381,23 @@ Test(bundle, oversized_counts_are_refused_before_allocating)
 	write_crafted(out, 100, 0, 0, 100);
 	cr_assert_eq(import_into(rcv, out, NULL, &d), -BDR_EFORMAT);
 	assert_nothing(rcv);
+}
+
+/* A version the library could not index (past BDR_VERSION_MAX, SQLite's
+ * int64) is refused from the header, before anything is written. */
+Test(bundle, versions_past_the_largest_are_refused)
+{
+	static const uint64_t huge[] = { BDR_VERSION_MAX + 1, UINT64_MAX };
+	struct bdr_diag d;
+
+	for (size_t i = 0; i < 2; i++) {
+		crafted_version = huge[i];
+		write_crafted(out, 100, 0, 0, 100);
+		cr_assert_eq(import_into(rcv, out, NULL, &d), -BDR_ELIMIT);
+		cr_assert_not_null(strstr(d.msg, "is above the largest version number"), "%s", d.msg);
+		assert_nothing(rcv);
+	}
+	crafted_version = 1;
 }
 
 Test(bundle, magic_and_format_are_checked_first)

@@ -2119,3 +2119,44 @@ Test(config, man_page_examples_load)
 	cr_assert_eq(loaded, 2, "both examples found");
 	free(text);
 }
+
+/* The key file is checked as bdrd checks it at start, and a refusal names
+ * the line of "key =": one readable by others, a directory, a malformed
+ * one, a missing one; a good one (mode 0600, one base64 line) passes. */
+Test(config, the_key_file_is_checked_on_its_line)
+{
+	char key[PATH_MAX], text[PATH_MAX + 256];
+	struct bdr_key k;
+
+	snprintf(key, sizeof(key), "%s/site.key", dir);
+	snprintf(text, sizeof(text), "# site\n[site]\nname = central\n\nkey = %s\ndata = /var/lib/bdr\n", key);
+	bdr_key_generate(&k);
+	cr_assert_eq(bdr_key_save(&k, key), 0);
+	load_ok(text);
+	cr_assert_eq(cfg.site.key_line, 5);
+	cr_assert_eq(bdr_config_check_key(&cfg, &errs), 0, "%s", all_errors());
+	cr_assert_eq(errs.n, 0);
+
+	cr_assert_eq(chmod(key, 0644), 0);
+	cr_assert_eq(bdr_config_check_key(&cfg, &errs), -EPERM);
+	expect_error(5, "key = %s: permissions 0644 are too open: it must not be accessible by group "
+			"or others (chmod 600)", key);
+
+	cr_assert_eq(unlink(key), 0);
+	tu_write(key, "not a key\n", 10);
+	cr_assert_eq(chmod(key, 0600), 0);
+	load_ok(text);
+	cr_assert_eq(bdr_config_check_key(&cfg, &errs), -BDR_EKEY);
+	expect_error(5, "key = %s: malformed: expected one line of 44 base64 characters", key);
+
+	cr_assert_eq(unlink(key), 0);
+	cr_assert_eq(mkdir(key, 0700), 0);
+	load_ok(text);
+	cr_assert_eq(bdr_config_check_key(&cfg, &errs), -EINVAL);
+	expect_error(5, "key = %s: not a regular file (a directory)", key);
+
+	cr_assert_eq(rmdir(key), 0);
+	load_ok(text);
+	cr_assert_eq(bdr_config_check_key(&cfg, &errs), -ENOENT);
+	expect_error(5, "key = %s: No such file or directory", key);
+}

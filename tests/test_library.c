@@ -1,17 +1,21 @@
 /* The library on disk: retention, hardlinks between versions, leftover
  * staging, and a database that is only a cache of the manifests. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
 
 #include "bdr/db.h"
 #include "bdr/error.h"
+#include "bdr/import.h"
 #include "bdr/library.h"
 #include "bdr/manifest.h"
 #include "testutil.h"
@@ -226,6 +230,19 @@ Test(library, a_version_on_disk_but_not_in_the_index_is_indexed_at_open)
 	bdr_library_close(lib);
 }
 
+struct notices {
+	int n;
+	char last[1024];
+};
+
+static void on_notice(void *arg, const char *msg)
+{
+	struct notices *nt = arg;
+
+	nt->n++;
+	snprintf(nt->last, sizeof(nt->last), "%s", msg);
+}
+
 Test(library, a_version_with_a_damaged_manifest_is_quarantined_at_open)
 {
 	struct bdr_library *lib = three_versions();
@@ -240,11 +257,21 @@ Test(library, a_version_with_a_damaged_manifest_is_quarantined_at_open)
 	close(fd);
 	snprintf(m, sizeof(m), "%s/bdr.db", data);
 	cr_assert_eq(bdr_db_remove_files(m), 0);
-	lib = tu_library(data, 0);
+	struct bdr_library_opts o = { .dir = data, .notice = on_notice };
+	struct bdr_library_quarantine q;
+	struct notices nt = { 0 };
+
+	o.notice_arg = &nt;
+	cr_assert_eq(bdr_library_open(&lib, &o, NULL), 0);
 	cr_assert_eq(bdr_library_latest(lib, "app", &latest), 0);
 	cr_assert_eq(latest, 2, "a version with a bad signature stayed active");
 	cr_assert_not(version_dir_exists(3));
 	cr_assert_eq(bdr_library_quarantined(lib), 1, "the damaged version was not kept aside");
+	cr_assert_eq(nt.n, 1);
+	cr_assert(strstr(nt.last, "version 3 failed to verify"), "%s", nt.last);
+	bdr_library_quarantine_info(lib, &q);
+	cr_assert_eq(q.trees, 1);
+	cr_assert_gt(q.bytes, 0);
 	bdr_library_close(lib);
 }
 
@@ -307,5 +334,147 @@ Test(library, numbers_of_a_removed_package_are_not_given_again)
 	cr_assert_eq(next, 4);
 	cr_assert_eq(bdr_library_next_version(lib, "never", &next), 0);
 	cr_assert_eq(next, 1);
+	bdr_library_close(lib);
+}
+
+static int entries(const char *sub)
+{
+	char b[PATH_MAX];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(b, sizeof(b), "%s/%s", data, sub);
+	cr_assert_not_null(d = opendir(b), "%s", b);
+	while ((de = readdir(d)))
+		n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	closedir(d);
+	return n;
+}
+
+/* SIGKILL while retention deletes the old version (a child imports
+ * version 2 with keep_versions 1; the parent kills it the moment version
+ * 1's manifest is gone, when its files are being removed): the next open
+ * quarantines nothing, version 1's directory and whatever was left of it
+ * are gone, and version 2 is active and intact. Before the deletion went
+ * through trash/, this left packages/app/1 without its manifest, which
+ * the next open quarantined and nothing ever removed. */
+Test(library, a_kill_while_retention_deletes_a_version_leaves_no_quarantine, .timeout = 120)
+{
+	char b[PATH_MAX], m1[PATH_MAX], tree[PATH_MAX];
+	struct bdr_library *lib = tu_library(data, 1);
+	struct stat st;
+	uint64_t latest;
+	int status;
+	pid_t pid;
+
+	/* Many files, so the removal lasts long enough to be caught. */
+	for (int i = 0; i < 3000; i++) {
+		snprintf(b, sizeof(b), "%s/many/d%02d", src, i % 30);
+		if (i < 30)
+			tu_mkdirs(b);
+		snprintf(b, sizeof(b), "%s/many/d%02d/f%04d", src, i % 30, i);
+		tu_write_random(b, 512, 100 + (uint64_t)i);
+	}
+	cr_assert_eq(tu_import(lib, &key, "app", src), 1);
+	bdr_library_close(lib);
+	change_source(7);
+	snprintf(m1, sizeof(m1), "%s/packages/app/1/manifest", data);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		lib = tu_library(data, 1);
+		tu_import(lib, &key, "app", src);
+		_exit(0);
+	}
+	while (lstat(m1, &st) == 0)
+		;
+	kill(pid, SIGKILL);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFSIGNALED(status), "the child ended before the kill");
+	lib = tu_library(data, 1);
+	cr_assert_eq(bdr_library_quarantined(lib), 0, "a version was quarantined");
+	cr_assert_eq(entries("quarantine"), 0);
+	cr_assert_eq(entries("trash"), 0, "the interrupted deletion was not finished at open");
+	cr_assert_not(version_dir_exists(1), "version 1 is still on disk");
+	cr_assert_eq(bdr_library_latest(lib, "app", &latest), 0);
+	cr_assert_eq(latest, 2);
+	cr_assert_eq(bdr_library_tree_path(lib, "app", 2, tree, sizeof(tree)), 0);
+	cr_assert_eq(tu_tree_diff(src, tree, 1), 0, "version 2 is not intact");
+	bdr_library_close(lib);
+}
+
+/* The quarantine never grows without bound: past BDR_QUARANTINE_MAX_TREES
+ * trees the oldest are removed at open, each with a notice, and what stays
+ * is counted for the status. */
+Test(library, the_quarantine_keeps_its_bound_and_says_what_it_removed)
+{
+	struct bdr_library_opts o = { .dir = data, .notice = on_notice };
+	struct bdr_diag d = { { 0 } };
+	struct bdr_library_quarantine q;
+	struct notices nt = { 0 };
+	struct bdr_library *lib;
+	char b[PATH_MAX];
+	struct stat st;
+
+	o.notice_arg = &nt;
+	bdr_library_close(tu_library(data, 0));
+	for (unsigned i = 0; i < BDR_QUARANTINE_MAX_TREES + 2; i++) {
+		snprintf(b, sizeof(b), "%s/quarantine/app.%u.1000.abcdef/tree", data, i + 11);
+		tu_mkdirs(b);
+		snprintf(b, sizeof(b), "%s/quarantine/app.%u.1000.abcdef/tree/f", data, i + 11);
+		tu_write_random(b, 100000, i);
+	}
+	cr_assert_eq(bdr_library_open(&lib, &o, &d), 0, "%s", d.msg);
+	bdr_library_quarantine_info(lib, &q);
+	cr_assert_eq(q.trees, BDR_QUARANTINE_MAX_TREES);
+	cr_assert_geq(q.bytes, BDR_QUARANTINE_MAX_TREES * 100000ull);
+	cr_assert_eq(entries("quarantine"), (int)BDR_QUARANTINE_MAX_TREES);
+	cr_assert_eq(nt.n, 2, "one notice per removed tree, not %d", nt.n);
+	cr_assert(strstr(nt.last, "quarantine over its bound"), "%s", nt.last);
+	/* the oldest (first made) went */
+	snprintf(b, sizeof(b), "%s/quarantine/app.11.1000.abcdef", data);
+	cr_assert_eq(lstat(b, &st), -1);
+	snprintf(b, sizeof(b), "%s/quarantine/app.20.1000.abcdef", data);
+	cr_assert_eq(lstat(b, &st), 0);
+	bdr_library_close(lib);
+}
+
+/* Versions past BDR_VERSION_MAX (SQLite's int64) are refused before
+ * anything is written: staging them fails with the reason and leaves no
+ * directory; an import whose next number would pass it (the package was
+ * removed at 2^63-1) fails the same way, and the library is unchanged. */
+Test(library, versions_past_the_largest_are_refused_before_anything_is_written)
+{
+	static const uint64_t huge[] = { BDR_VERSION_MAX + 1, UINT64_MAX };
+	struct bdr_library *lib = tu_library(data, 0);
+	struct bdr_import_req req = { .package = "big", .site = "central" };
+	struct bdr_import_stats st;
+	struct bdr_diag d = { { 0 } };
+	struct bdr_stage s;
+	char b[PATH_MAX];
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < 2; i++) {
+		cr_assert_eq(bdr_library_stage_begin(lib, "app", huge[i], &s, &d), -BDR_ELIMIT);
+		cr_assert(strstr(d.msg, "is outside 1..9223372036854775807"), "%s", d.msg);
+		cr_assert_eq(entries("staging"), 0, "a staging directory was made for %llu",
+			     (unsigned long long)huge[i]);
+	}
+	/* The largest itself is fine. */
+	cr_assert_eq(bdr_library_stage_begin(lib, "app", BDR_VERSION_MAX, &s, &d), 0, "%s", d.msg);
+	bdr_library_stage_abort(lib, &s);
+
+	snprintf(b, sizeof(b), "%s/removed", data);
+	tu_mkdirs(b);
+	snprintf(b, sizeof(b), "%s/removed/big", data);
+	tu_write(b, "9223372036854775807\n", 20);
+	req.key = &key;
+	req.srcdir = src;
+	cr_assert_eq(bdr_import(lib, &req, &v, &st, &d), -BDR_ELIMIT, "%s", d.msg);
+	cr_assert(strstr(d.msg, "version 9223372036854775808 is outside"), "%s", d.msg);
+	cr_assert_eq(entries("staging"), 0);
+	snprintf(b, sizeof(b), "%s/packages/big", data);
+	cr_assert_eq(access(b, F_OK), -1, "the refused import left %s", b);
 	bdr_library_close(lib);
 }

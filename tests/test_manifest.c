@@ -662,6 +662,8 @@ static void m_link_hash(struct bdr_manifest *m) { add_link(m, "lh", "top")->hash
 static void m_dir_size(struct bdr_manifest *m) { add_dir(m, "ds")->size = 4096; }
 static void m_dir_target(struct bdr_manifest *m) { add_dir(m, "dt")->target = strdup("x"); }
 static void m_version0(struct bdr_manifest *m) { m->version = 0; }
+static void m_version63(struct bdr_manifest *m) { m->version = BDR_VERSION_MAX + 1; }
+static void m_version64(struct bdr_manifest *m) { m->version = UINT64_MAX; }
 static void set_pkg(struct bdr_manifest *m, const char *s) { free(m->package); m->package = strdup(s); }
 static void set_site(struct bdr_manifest *m, const char *s) { free(m->site); m->site = strdup(s); }
 static void m_pkg_space(struct bdr_manifest *m) { set_pkg(m, "bad name"); }
@@ -721,6 +723,8 @@ static const struct bad_case bad_cases[] = {
 	{ "dir with size", m_dir_size, -BDR_EFORMAT, "entry 'ds': a directory has size 4096" },
 	{ "dir with target", m_dir_target, -BDR_EFORMAT, "entry 'dt': a directory has a symlink target" },
 	{ "version 0", m_version0, -BDR_EFORMAT, "package 'demo': version 0" },
+	{ "version 2^63", m_version63, -BDR_ELIMIT, "version 9223372036854775808 is above the largest" },
+	{ "version 2^64-1", m_version64, -BDR_ELIMIT, "version 18446744073709551615 is above the largest" },
 	{ "package with space", m_pkg_space, -BDR_EFORMAT, "package 'bad name': byte 0x20" },
 	{ "package with slash", m_pkg_slash, -BDR_EFORMAT, "package 'a/b': byte 0x2f" },
 	{ "package with leading dot", m_pkg_dot, -BDR_EFORMAT, "package '.hidden': name starts with '.'" },

@@ -20,7 +20,12 @@ struct bdr_diag;
 void bdr_key_generate(struct bdr_key *k);
 /* Writes path with O_EXCL, mode 0600; never overwrites. */
 int bdr_key_save(const struct bdr_key *k, const char *path);
+/* Loads a key file: a regular file, private to its owner (no group or
+ * other bits), holding one line of BDR_KEY_B64_LEN base64 characters. d
+ * says "key file 'PATH': why". */
 int bdr_key_load(struct bdr_key *k, const char *path, struct bdr_diag *d);
+/* The same checks without keeping the key; d says only why. */
+int bdr_key_check(const char *path, struct bdr_diag *d);
 /* out must hold BDR_KEY_B64_LEN + 1 bytes. */
 void bdr_key_pk_to_b64(const uint8_t pk[BDR_PK_LEN], char *out);
 int bdr_key_pk_from_b64(uint8_t pk[BDR_PK_LEN], const char *b64);

@@ -8,8 +8,15 @@
  *   DIR/staging/P.V.XXXXXX/          a version being built
  *   DIR/partial/P.V.pack             chunks received for version V, kept
  *                                    across interruptions until it is active
- *   DIR/quarantine/P.V.TIME/         a version whose manifest failed to
+ *   DIR/quarantine/P.V.TIME.X/       a version whose manifest failed to
  *                                    verify when the library was opened
+ *                                    (at most BDR_QUARANTINE_MAX_TREES
+ *                                    trees and BDR_QUARANTINE_MAX_BYTES;
+ *                                    the oldest go first)
+ *   DIR/trash/                       versions and packages being deleted:
+ *                                    a deletion renames the directory here
+ *                                    first, so a crash leaves no partial
+ *                                    version; emptied at every open
  *
  * A version appears by one rename of a complete, verified, synced staging
  * directory, so a crash at any moment leaves the previous version intact
@@ -30,11 +37,29 @@ struct bdr_db;
 struct bdr_diag;
 
 #define BDR_KEEP_VERSIONS_DEFAULT 5
+/* The quarantine's bound: at each open, trees beyond the newest
+ * BDR_QUARANTINE_MAX_TREES, or past BDR_QUARANTINE_MAX_BYTES counted from
+ * the newest (which always stays), are removed, each with a notice. */
+#define BDR_QUARANTINE_MAX_TREES 8u
+#define BDR_QUARANTINE_MAX_BYTES (1ull << 30)
+
+/* Called with one line for the log when a version is quarantined and when
+ * the bound removes a quarantined tree. */
+typedef void (*bdr_library_notice_fn)(void *arg, const char *msg);
 
 struct bdr_library_opts {
 	const char *dir;
 	uint32_t keep_versions; /* 0: BDR_KEEP_VERSIONS_DEFAULT */
 	struct bdr_chunker_params chunking; /* avg 0: defaults */
+	bdr_library_notice_fn notice;       /* NULL: none */
+	void *notice_arg;
+};
+
+/* What DIR/quarantine holds, as of the last open or reindex; bytes is
+ * what deleting it would free (files other versions link to not counted). */
+struct bdr_library_quarantine {
+	uint32_t trees;
+	uint64_t bytes;
 };
 
 int bdr_library_open(struct bdr_library **out, const struct bdr_library_opts *o, struct bdr_diag *d);
@@ -44,6 +69,7 @@ const struct bdr_chunker_params *bdr_library_chunking(const struct bdr_library *
 const char *bdr_library_dir(const struct bdr_library *lib);
 /* Versions quarantined since the library was opened (for the log). */
 uint32_t bdr_library_quarantined(const struct bdr_library *lib);
+void bdr_library_quarantine_info(const struct bdr_library *lib, struct bdr_library_quarantine *q);
 
 /* Throws the database away and rebuilds it from the manifests on disk. */
 int bdr_library_reindex(struct bdr_library *lib, struct bdr_diag *d);

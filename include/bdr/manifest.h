@@ -25,6 +25,10 @@
 #define BDR_MAX_ENTRIES (1u << 20)   /* entries in one manifest */
 #define BDR_MAX_FILE_CHUNKS (1u << 22) /* chunks in one file */
 #define BDR_MAX_MANIFEST_BYTES (1ull << 30)
+/* The largest version number: the site database keeps versions as
+ * SQLite's signed 64-bit integers. Imports, OFFERs, manifests, bundles
+ * and staging refuse a larger one before anything is written. */
+#define BDR_VERSION_MAX ((uint64_t)INT64_MAX)
 
 enum bdr_entry_type {
 	BDR_ENTRY_FILE = 1,

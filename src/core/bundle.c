@@ -363,7 +363,10 @@ static int check_counts(const uint8_t *p, struct bdr_bundle_header *h, uint64_t 
 	h->version = le(p, 8), h->base = le(p + 8, 8), h->created_ns = (int64_t)le(p + 16, 8);
 	h->manifest_len = le(p + 24, 8), h->nchunks = (uint32_t)le(p + 32, 4);
 	h->raw_bytes = le(p + 36, 8);
-	if (h->version == 0 || h->version > INT64_MAX || h->base >= h->version)
+	if (h->version > BDR_VERSION_MAX)
+		return bdr_diag_set(d, -BDR_ELIMIT, "bundle header: version %" PRIu64 " is above the "
+				    "largest version number, %" PRIu64, h->version, BDR_VERSION_MAX);
+	if (h->version == 0 || h->base >= h->version)
 		return bdr_diag_set(d, -BDR_EFORMAT, "bundle header: version %" PRIu64 " against base %"
 				    PRIu64 " (need 1 <= version, base < version)", h->version, h->base);
 	if (h->manifest_len > max_manifest || h->nchunks > BDR_BUNDLE_MAX_CHUNKS)

@@ -80,9 +80,9 @@ out:
 
 static int not_one_line(const char *path, struct bdr_diag *d)
 {
-	return bdr_diag_set(d, -BDR_EKEY,
-			    "key file '%s': malformed: expected one line of %d base64 characters",
-			    path, BDR_KEY_B64_LEN);
+	(void)path;
+	return bdr_diag_set(d, -BDR_EKEY, "malformed: expected one line of %d base64 characters",
+			    BDR_KEY_B64_LEN);
 }
 
 /* A regular file private to its owner, of at most KEY_FILE_MAX bytes
@@ -92,14 +92,15 @@ static int check_key_file(int fd, const char *path, size_t *size, struct bdr_dia
 	struct stat st;
 
 	if (fstat(fd, &st) < 0)
-		return bdr_diag_set(d, -errno, "key file '%s': %s", path, strerror(errno));
+		return bdr_diag_set(d, -errno, "%s", strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		return bdr_diag_set(d, -EINVAL, "key file '%s': not a regular file", path);
+		return bdr_diag_set(d, -EINVAL, "not a regular file%s",
+				    S_ISDIR(st.st_mode) ? " (a directory)" : "");
 	if (st.st_mode & 077)
 		return bdr_diag_set(d, -EPERM,
-				    "key file '%s': permissions %04o are too open: it must not be "
+				    "permissions %04o are too open: it must not be "
 				    "accessible by group or others (chmod 600)",
-				    path, (unsigned)(st.st_mode & 07777));
+				    (unsigned)(st.st_mode & 07777));
 	if (st.st_size > KEY_FILE_MAX)
 		return not_one_line(path, d);
 	*size = (size_t)st.st_size;
@@ -122,37 +123,58 @@ static int parse_key_line(const char *buf, size_t len, uint8_t seed[SEED_LEN], c
 		return not_one_line(path, d);
 	if (sodium_base642bin(tmp, sizeof(tmp), buf, len, NULL, &bin_len, &end, B64_VARIANT) != 0 ||
 	    end != buf + len)
-		err = bdr_diag_set(d, -BDR_EKEY, "key file '%s': malformed: not valid base64", path);
+		err = bdr_diag_set(d, -BDR_EKEY, "malformed: not valid base64");
 	else if (bin_len != SEED_LEN)
-		err = bdr_diag_set(d, -BDR_EKEY, "key file '%s': decodes to %zu bytes, expected %d",
-				   path, bin_len, SEED_LEN);
+		err = bdr_diag_set(d, -BDR_EKEY, "malformed: decodes to %zu bytes, expected %d",
+				   bin_len, SEED_LEN);
 	else
 		memcpy(seed, tmp, SEED_LEN);
 	sodium_memzero(tmp, sizeof(tmp));
 	return err;
 }
 
-int bdr_key_load(struct bdr_key *k, const char *path, struct bdr_diag *d)
+/* Reads the seed from a key file that passes check_key_file; d says why
+ * not, without the path (the callers name it their way). */
+static int read_seed(const char *path, uint8_t seed[SEED_LEN], struct bdr_diag *d)
 {
 	char buf[KEY_FILE_MAX];
-	uint8_t seed[SEED_LEN];
 	size_t len = 0;
 	int fd, err;
 
 	if (sodium_init() < 0)
-		return bdr_diag_set(d, -EIO, "key file '%s': libsodium failed to initialise", path);
+		return bdr_diag_set(d, -EIO, "libsodium failed to initialise");
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return bdr_diag_set(d, -errno, "key file '%s': %s", path, strerror(errno));
+		return bdr_diag_set(d, -errno, "%s", strerror(errno));
 	err = check_key_file(fd, path, &len, d);
 	if (!err && (err = bdr_fs_pread_all(fd, buf, len, 0)) < 0)
-		bdr_diag_set(d, err, "key file '%s': %s", path, strerror(-err));
+		bdr_diag_set(d, err, "%s", strerror(-err));
 	close(fd);
 	if (!err)
 		err = parse_key_line(buf, len, seed, path, d);
+	sodium_memzero(buf, sizeof(buf));
+	return err;
+}
+
+int bdr_key_check(const char *path, struct bdr_diag *d)
+{
+	uint8_t seed[SEED_LEN];
+	int err = read_seed(path, seed, d);
+
+	sodium_memzero(seed, sizeof(seed));
+	return err;
+}
+
+int bdr_key_load(struct bdr_key *k, const char *path, struct bdr_diag *d)
+{
+	uint8_t seed[SEED_LEN];
+	struct bdr_diag why = { "" };
+	int err = read_seed(path, seed, &why);
+
 	if (!err)
 		key_from_seed(k, seed);
-	sodium_memzero(buf, sizeof(buf));
+	else
+		bdr_diag_set(d, err, "key file '%s': %s", path, why.msg);
 	sodium_memzero(seed, sizeof(seed));
 	return err;
 }

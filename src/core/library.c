@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,9 @@ struct bdr_library {
 	struct bdr_db *db;  /* owned */
 	uint32_t keep;
 	uint32_t quarantined; /* versions moved aside since open */
+	struct bdr_library_quarantine qstat; /* as of the last open or reindex */
+	bdr_library_notice_fn notice;
+	void *notice_arg;
 	struct bdr_chunker_params chunking;
 	char dbpath[PATH_MAX];
 };
@@ -32,6 +36,25 @@ struct bdr_library {
 struct bdr_db *bdr_library_db(struct bdr_library *lib) { return lib->db; }
 const char *bdr_library_dir(const struct bdr_library *lib) { return lib->dir; }
 uint32_t bdr_library_quarantined(const struct bdr_library *lib) { return lib->quarantined; }
+
+void bdr_library_quarantine_info(const struct bdr_library *lib, struct bdr_library_quarantine *q)
+{
+	*q = lib->qstat;
+}
+
+static void notice(struct bdr_library *lib, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void notice(struct bdr_library *lib, const char *fmt, ...)
+{
+	char msg[PATH_MAX + 256];
+	va_list ap;
+
+	if (!lib->notice)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	lib->notice(lib->notice_arg, msg);
+}
 
 const struct bdr_chunker_params *bdr_library_chunking(const struct bdr_library *lib)
 {
@@ -189,17 +212,58 @@ static int set_current(struct bdr_library *lib, const char *package, uint64_t ve
 	return bdr_fs_fsync_dir(dir);
 }
 
-/* Drops a version: database first, so a crash in between leaves only a
- * directory that the next open indexes again. */
+/* Moves path (a directory of the library) into DIR/trash in one rename,
+ * durably: from then on it is garbage that the next open removes if a
+ * crash interrupts the removal. Its new name is written to trashed. */
+static int trash_move(struct bdr_library *lib, const char *path, const char *name,
+		      char *trashed, size_t size)
+{
+	char parent[PATH_MAX], *slash;
+	int rc = bdr_fs_path(trashed, size, "%s/trash/%s.XXXXXX", lib->dir, name);
+
+	if (rc == 0)
+		rc = bdr_fs_path(parent, sizeof(parent), "%s", path);
+	if (rc < 0)
+		return rc;
+	/* An empty directory of a unique name, which the rename replaces. */
+	if (!mkdtemp(trashed))
+		return -errno;
+	if (rename(path, trashed) < 0) {
+		rc = -errno;
+		rmdir(trashed);
+		return rc;
+	}
+	if ((slash = strrchr(parent, '/')))
+		*slash = '\0';
+	rc = bdr_fs_fsync_dir(parent);
+	if (rc == 0 && (slash = strrchr(trashed, '/'))) {
+		*slash = '\0';
+		rc = bdr_fs_fsync_dir(trashed);
+		*slash = '/';
+	}
+	return rc;
+}
+
+/* Drops a version: database first, so a crash in between leaves a
+ * complete directory that the next open indexes (and retention drops)
+ * again; then the directory leaves packages/ in one rename into trash,
+ * so a crash during the removal of its files leaves no tree without its
+ * manifest (which the next open would quarantine), only trash, emptied
+ * at the next open. */
 static int drop_version(struct bdr_library *lib, const char *package, uint64_t version)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], name[BDR_MAX_PACKAGE_NAME + 32], trashed[PATH_MAX];
 	int rc = bdr_db_version_remove(lib->db, package, version);
 
 	if (rc < 0 && rc != -BDR_ENOTFOUND)
 		return rc;
+	snprintf(name, sizeof(name), "%s.%" PRIu64, package, version);
 	rc = version_path(lib, path, sizeof(path), package, version);
-	return rc < 0 ? rc : bdr_fs_rmrf(path);
+	if (rc == 0)
+		rc = trash_move(lib, path, name, trashed, sizeof(trashed));
+	if (rc == -ENOENT)
+		return 0;
+	return rc < 0 ? rc : bdr_fs_rmrf(trashed);
 }
 
 /* Keeps the newest lib->keep versions, then points current at the newest. */
@@ -223,17 +287,25 @@ static bool contains(const uint64_t *v, size_t n, uint64_t x)
 }
 
 /* Moves a version that cannot be trusted out of the library, keeping it
- * for the operator to inspect: DIR/quarantine/P.V.<unix time>. */
-static int quarantine(struct bdr_library *lib, const char *package, uint64_t version)
+ * for the operator to inspect: DIR/quarantine/P.V.<unix time>.XXXXXX. */
+static int quarantine(struct bdr_library *lib, const char *package, uint64_t version,
+		      const char *why)
 {
 	char from[PATH_MAX], to[PATH_MAX];
 	int rc = version_path(lib, from, sizeof(from), package, version);
 
 	if (rc == 0)
-		rc = bdr_fs_path(to, sizeof(to), "%s/quarantine/%s.%" PRIu64 ".%lld", lib->dir,
+		rc = bdr_fs_path(to, sizeof(to), "%s/quarantine/%s.%" PRIu64 ".%lld.XXXXXX", lib->dir,
 				 package, version, (long long)time(NULL));
-	if (rc == 0 && rename(from, to) < 0)
+	if (rc == 0 && !mkdtemp(to))
 		rc = -errno;
+	if (rc == 0 && rename(from, to) < 0) {
+		rc = -errno;
+		rmdir(to);
+	}
+	if (rc == 0)
+		notice(lib, "package '%s' version %" PRIu64 " failed to verify (%s): moved to %s; "
+		       "inspect it, then delete it to reclaim its space", package, version, why, to);
 	return rc;
 }
 
@@ -249,7 +321,7 @@ static int index_disk_version(struct bdr_library *lib, const char *package, uint
 		return rc;
 	if (rc < 0) {
 		lib->quarantined++;
-		return quarantine(lib, package, version);
+		return quarantine(lib, package, version, d && d->msg[0] ? d->msg : bdr_strerror(rc));
 	}
 	rc = bdr_db_version_add(lib->db, &m);
 	bdr_manifest_free(&m);
@@ -307,6 +379,137 @@ static void drop_obsolete_partials(struct bdr_library *lib)
 	closedir(d);
 }
 
+/* ---- the quarantine's bound ---- */
+
+/* Bytes that removing the tree open as dfd (consumed) would free: the
+ * blocks of its directories and of the files no other tree links to. */
+static uint64_t tree_bytes_at(int dfd)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+	struct stat st;
+	uint64_t sum = 0;
+
+	if (!d) {
+		close(dfd);
+		return 0;
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			int sub = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			sum += (uint64_t)st.st_blocks * 512 + (sub >= 0 ? tree_bytes_at(sub) : 0);
+		} else if (st.st_nlink == 1) {
+			sum += (uint64_t)st.st_blocks * 512;
+		}
+	}
+	closedir(d);
+	return sum;
+}
+
+struct qentry {
+	char name[NAME_MAX + 1];
+	int64_t when; /* ctime: a rename sets it, so the time it was quarantined */
+	uint64_t bytes;
+};
+
+static int cmp_newest_first(const void *a, const void *b)
+{
+	const struct qentry *x = a, *y = b;
+
+	if (x->when != y->when)
+		return x->when > y->when ? -1 : 1;
+	return -strcmp(x->name, y->name);
+}
+
+/* The trees in DIR/quarantine; *v malloc'd. */
+static int quarantine_list(const char *dir, struct qentry **v, size_t *n)
+{
+	struct dirent *de;
+	size_t cap = 0;
+	DIR *d = opendir(dir);
+	int rc = 0;
+
+	*v = NULL, *n = 0;
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		struct stat st;
+		int fd;
+
+		if (de->d_name[0] == '.' || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (*n == cap) {
+			struct qentry *nv = realloc(*v, (cap = cap ? 2 * cap : 16) * sizeof(**v));
+			if (!nv) {
+				rc = -ENOMEM;
+				break;
+			}
+			*v = nv;
+		}
+		struct qentry *q = &(*v)[(*n)++];
+		snprintf(q->name, sizeof(q->name), "%s", de->d_name);
+		q->when = (int64_t)st.st_ctim.tv_sec;
+		q->bytes = (uint64_t)st.st_blocks * 512;
+		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0)
+			q->bytes += tree_bytes_at(fd);
+	}
+	closedir(d);
+	qsort(*v, *n, sizeof(**v), cmp_newest_first);
+	return rc;
+}
+
+/* Keeps the quarantine within BDR_QUARANTINE_MAX_TREES trees and
+ * BDR_QUARANTINE_MAX_BYTES (the newest tree always stays, whatever its
+ * size): older trees are removed, each with a notice, and lib->qstat
+ * says what is left. Also finishes removals that an older bdr left
+ * there (.removing.P.TIME). */
+static int quarantine_trim(struct bdr_library *lib)
+{
+	char dir[PATH_MAX], path[PATH_MAX], trashed[PATH_MAX];
+	struct qentry *v = NULL;
+	size_t n = 0;
+	struct dirent *de;
+	DIR *d;
+	int rc = bdr_fs_path(dir, sizeof(dir), "%s/quarantine", lib->dir);
+
+	memset(&lib->qstat, 0, sizeof(lib->qstat));
+	if (rc == 0)
+		rc = quarantine_list(dir, &v, &n);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		bool keep = i == 0 || (lib->qstat.trees < BDR_QUARANTINE_MAX_TREES &&
+				       lib->qstat.bytes + v[i].bytes <= BDR_QUARANTINE_MAX_BYTES);
+
+		if (keep) {
+			lib->qstat.trees++;
+			lib->qstat.bytes += v[i].bytes;
+			continue;
+		}
+		if (bdr_fs_path(path, sizeof(path), "%s/%s", dir, v[i].name) < 0 ||
+		    trash_move(lib, path, "quarantine", trashed, sizeof(trashed)) < 0)
+			continue;
+		bdr_fs_rmrf(trashed);
+		notice(lib, "quarantine over its bound (%u trees, %llu bytes): removed the oldest, %s "
+		       "(%" PRIu64 " bytes)", BDR_QUARANTINE_MAX_TREES,
+		       (unsigned long long)BDR_QUARANTINE_MAX_BYTES, path, v[i].bytes);
+	}
+	free(v);
+	/* Removals of whole packages by an older bdr went through here. */
+	if ((d = opendir(dir))) {
+		while ((de = readdir(d)))
+			if (!strncmp(de->d_name, ".removing.", 10) &&
+			    bdr_fs_path(path, sizeof(path), "%s/%s", dir, de->d_name) == 0)
+				bdr_fs_rmrf(path);
+		closedir(d);
+	}
+	return 0;
+}
+
 /* Every package named on disk or in the database. */
 static int reconcile(struct bdr_library *lib, struct bdr_diag *d)
 {
@@ -331,7 +534,7 @@ static int reconcile(struct bdr_library *lib, struct bdr_diag *d)
 		return bdr_diag_set(d, rc, "library %s: reconciling with the database: %s",
 				    lib->dir, d && d->msg[0] ? d->msg : bdr_strerror(rc));
 	drop_obsolete_partials(lib);
-	return 0;
+	return quarantine_trim(lib);
 }
 
 static int open_db(struct bdr_library *lib, struct bdr_diag *d)
@@ -362,15 +565,16 @@ int bdr_library_reindex(struct bdr_library *lib, struct bdr_diag *d)
 static int make_dirs(struct bdr_library *lib, struct bdr_diag *d)
 {
 	char path[PATH_MAX];
-	static const char *const sub[] = { "packages", "partial", "quarantine", "staging" };
+	static const char *const sub[] = { "packages", "partial", "quarantine", "staging", "trash" };
 	int rc;
 
 	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
 		rc = bdr_fs_path(path, sizeof(path), "%s/%s", lib->dir, sub[i]);
 		if (rc == 0)
 			rc = bdr_fs_mkdir_p(path, 0755);
-		/* Leftover staging from a crash is never a complete version. */
-		if (rc == 0 && !strcmp(sub[i], "staging"))
+		/* Leftover staging from a crash is never a complete version;
+		 * trash is what a crash kept from being removed. */
+		if (rc == 0 && (!strcmp(sub[i], "staging") || !strcmp(sub[i], "trash")))
 			rc = bdr_fs_clear_dir(path);
 		if (rc < 0)
 			return bdr_diag_set(d, rc, "library %s: %s: %s", lib->dir, path, bdr_strerror(rc));
@@ -390,6 +594,8 @@ int bdr_library_open(struct bdr_library **out, const struct bdr_library_opts *o,
 	if (rc == -ENOSYS || !lib || !(lib->dir = strdup(o->dir)))
 		goto fail;
 	lib->keep = o->keep_versions ? o->keep_versions : BDR_KEEP_VERSIONS_DEFAULT;
+	lib->notice = o->notice;
+	lib->notice_arg = o->notice_arg;
 	lib->chunking = o->chunking;
 	if (!lib->chunking.avg_size)
 		bdr_chunker_params_default(&lib->chunking, BDR_CHUNK_AVG_DEFAULT);
@@ -461,11 +667,13 @@ int bdr_library_next_version(struct bdr_library *lib, const char *package, uint6
 		return rc;
 	if ((rc = tombstone_read(lib, package, &dead)) < 0)
 		return rc;
-	*next = (latest > dead ? latest : dead) + 1;
+	latest = latest > dead ? latest : dead;
+	/* Past BDR_VERSION_MAX: stage_begin refuses it, saying why. */
+	*next = latest >= BDR_VERSION_MAX ? BDR_VERSION_MAX + 1 : latest + 1;
 	return 0;
 }
 
-/* The directory goes first, renamed aside in one step: a crash after it
+/* The directory goes first, renamed into trash in one step: a crash after it
  * leaves database rows that the next open drops (reconcile: versions not
  * on disk), never a half-deleted version that could be served. */
 int bdr_library_remove(struct bdr_library *lib, const char *package, struct bdr_diag *d)
@@ -478,8 +686,7 @@ int bdr_library_remove(struct bdr_library *lib, const char *package, struct bdr_
 	if (rc == 0)
 		rc = pkg_path(lib, from, sizeof(from), package);
 	if (rc == 0)
-		rc = bdr_fs_path(to, sizeof(to), "%s/quarantine/.removing.%s.%lld", lib->dir, package,
-				 (long long)time(NULL));
+		rc = bdr_fs_path(to, sizeof(to), "%s/trash/%s.XXXXXX", lib->dir, package);
 	if (rc < 0)
 		return rc;
 	if (access(from, F_OK) < 0)
@@ -488,10 +695,9 @@ int bdr_library_remove(struct bdr_library *lib, const char *package, struct bdr_
 	    (rc = tombstone_write(lib, package, next - 1)) < 0)
 		return bdr_diag_set(d, rc, "package '%s': recording its last version: %s", package,
 				    bdr_strerror(rc));
-	if (rename(from, to) < 0)
-		return errno == ENOENT ? bdr_diag_set(d, -BDR_ENOTFOUND, "no package '%s'", package)
-				       : bdr_diag_set(d, -errno, "moving %s aside: %s", from,
-						      strerror(errno));
+	if ((rc = trash_move(lib, from, package, to, sizeof(to))) < 0)
+		return rc == -ENOENT ? bdr_diag_set(d, -BDR_ENOTFOUND, "no package '%s'", package)
+				     : bdr_diag_set(d, rc, "moving %s aside: %s", from, bdr_strerror(rc));
 	rc = bdr_db_versions(lib->db, package, &v, &n);
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = bdr_db_version_remove(lib->db, package, v[i]);
@@ -529,6 +735,13 @@ int bdr_library_stage_begin(struct bdr_library *lib, const char *package, uint64
 	s->tree_fd = -1;
 	if (rc < 0)
 		return rc;
+	/* Before anything is written: the index could not take it, and the
+	 * tree would stay behind, never served. */
+	if (version == 0 || version > BDR_VERSION_MAX)
+		return bdr_diag_set(d, version ? -BDR_ELIMIT : -EINVAL,
+				    "package '%s': version %" PRIu64 " is outside 1..%" PRIu64
+				    ", the version numbers a library holds", package, version,
+				    BDR_VERSION_MAX);
 	snprintf(s->package, sizeof(s->package), "%s", package);
 	s->version = version;
 	rc = bdr_fs_path(s->dir, sizeof(s->dir), "%s/staging/%s.%" PRIu64 ".XXXXXX", lib->dir,

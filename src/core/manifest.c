@@ -320,6 +320,10 @@ static int check_header(const struct bdr_manifest *m, struct bdr_diag *d)
 		err = bdr_manifest_check_site(m->site, d);
 	if (!err && m->version == 0)
 		err = bdr_diag_set(d, -BDR_EFORMAT, "package '%s': version 0 is invalid", m->package);
+	if (!err && m->version > BDR_VERSION_MAX)
+		err = bdr_diag_set(d, -BDR_ELIMIT, "package '%s': version %" PRIu64 " is above the "
+				   "largest version number, %" PRIu64, m->package, m->version,
+				   BDR_VERSION_MAX);
 	return err;
 }
 

@@ -211,12 +211,29 @@ static size_t count_failed(json_t *res)
 	return n;
 }
 
+/* Space the data directory keeps besides the versions, when there is any. */
+static void show_storage(const json_t *st)
+{
+	const json_t *q = json_object_get(st, "quarantine"), *p = json_object_get(st, "partial");
+	char b[16];
+
+	if (ctl_ju64(q, "trees"))
+		printf("\nquarantine: %" PRIu64 " trees, %s in %s/quarantine (%s)\n", ctl_ju64(q, "trees"),
+		       ctl_bytes(ctl_ju64(q, "bytes"), b), ctl_jstr(q, "dir", "?"),
+		       ctl_jstr(q, "reclaim", ""));
+	if (ctl_ju64(p, "bytes"))
+		printf("\nreceived data kept: %s in %zu files in %s/partial (%s)\n",
+		       ctl_bytes(ctl_ju64(p, "bytes"), b), json_array_size(json_object_get(p, "files")),
+		       ctl_jstr(p, "dir", "?"), ctl_jstr(p, "reclaim", ""));
+}
+
 static void show_status(json_t *res)
 {
 	json_t *out = json_object_get(res, "transfers"), *in = json_object_get(res, "received");
 
 	if (!json_array_size(out) && !json_array_size(in)) {
 		puts("no transfers");
+		show_storage(json_object_get(res, "storage"));
 		return;
 	}
 	if (json_array_size(out))
@@ -226,6 +243,7 @@ static void show_status(json_t *res)
 	if (json_array_size(in))
 		show_received(in);
 	show_sites(json_object_get(res, "sites"));
+	show_storage(json_object_get(res, "storage"));
 }
 
 int ctl_status(const struct ctl_args *a)

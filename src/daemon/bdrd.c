@@ -24,6 +24,10 @@ static int check_config(const char *path)
 	struct bdr_config c;
 	int r = bdr_config_load(path, &c, &errs);
 
+	/* The key file too, as bdrd checks it at start: a file that passes
+	 * here must not stop bdrd from starting. */
+	if (r == 0 && (r = bdr_config_check_key(&c, &errs)) < 0)
+		bdr_config_free(&c);
 	for (size_t i = 0; i < errs.n; i++)
 		fprintf(stderr, "%s\n", errs.v[i].text);
 	bdr_config_errors_free(&errs);

@@ -140,8 +140,9 @@ static void cmd_status(struct bdr_control_req *req, json_t *args, void *arg)
 		bdr_control_fail(req, "unknown_package", "no package named '%s' here", pkg);
 		return;
 	}
-	bdr_control_done(req, json_pack("{s:o, s:o, s:o, s:o}", "transfers", t, "received", r,
-					"sites", s, "fanout", fanout_json(d)));
+	bdr_control_done(req, json_pack("{s:o, s:o, s:o, s:o, s:o}", "transfers", t, "received", r,
+					"sites", s, "fanout", fanout_json(d), "storage",
+					bdrd_storage_json(d)));
 }
 
 /* ---- packages, peers, reload ---- */

@@ -30,6 +30,7 @@
 #include <ini.h>
 
 #include "bdr/error.h"
+#include "bdr/key.h"
 #include "bdr/library.h"
 #include "daemon/config.h"
 #include "daemon/config_value.h"
@@ -639,8 +640,11 @@ static void set_key(struct parse *p, const char *name, const char *value)
 		add_error(p, p->line, "%s missing key name before '='", label);
 	else if (!(k = find_key(p->cur, name)))
 		unknown_key(p, label, name);
-	else if (first_set(p, k, label))
+	else if (first_set(p, k, label)) {
+		if (k->off == offsetof(struct bdr_config, site.key) && p->cur == BDR_CONFIG_SITE)
+			p->c->site.key_line = p->line; /* for bdr_config_check_key */
 		set_value(p, k, label, value);
+	}
 }
 
 /* inih's handler. inih's section argument is ignored: ours is exact. It
@@ -900,6 +904,18 @@ out:
 	return err;
 }
 
+int bdr_config_check_key(const struct bdr_config *c, struct bdr_config_errors *errs)
+{
+	struct parse p = { .path = c->path, .errs = *errs };
+	struct bdr_diag why = { "" };
+	int err = bdr_key_check(c->site.key, &why);
+
+	if (err < 0)
+		add_error(&p, c->site.key_line, "key = %s: %s", c->site.key, why.msg);
+	*errs = p.errs;
+	return p.fatal ? p.fatal : err;
+}
+
 static void free_fields(int section, void *base)
 {
 	for (size_t i = 0; i < N_KEYS; i++)
@@ -965,10 +981,13 @@ static void dump_keys(FILE *f, int section, const struct bdr_config *c, const vo
 
 	for (size_t i = 0; i < N_KEYS; i++) {
 		const struct bdr_config_key *k = &keys[i];
-		const void *field = cfield_of(k, c, sub);
+		const void *field;
 
+		/* Only then: sub is NULL for the site and limits sections, and
+		 * an offset from NULL is undefined (found by fuzz_config). */
 		if ((int)k->section != section)
 			continue;
+		field = cfield_of(k, c, sub);
 		if (k->type == BDR_CONFIG_T_ADDRESSES) {
 			const struct bdr_config_addresses *l = field;
 

@@ -103,6 +103,7 @@ struct bdr_config_site {
 	char *name;    /* owned: this site's name (bdr_manifest_check_site) */
 	struct bdr_config_address listen;
 	char *key;     /* owned: absolute path of the Ed25519 key file */
+	unsigned key_line; /* the line of "key =" in the file */
 	char *data;    /* owned: absolute path of the data directory */
 	char *control; /* owned: absolute path of the control socket */
 	struct bdr_config_group control_group;
@@ -177,6 +178,10 @@ struct bdr_config_errors {
  * be NULL; otherwise the caller frees it whatever the result. */
 int bdr_config_load(const char *path, struct bdr_config *out, struct bdr_config_errors *errs);
 void bdr_config_free(struct bdr_config *c);
+/* The key file c names passes the checks bdrd makes at start
+ * (bdr_key_check); if not, one error "FILE:LINE: key = PATH: why" is
+ * added to errs. 0, -errno/-BDR_E* of the check, or -ENOMEM. */
+int bdr_config_check_key(const struct bdr_config *c, struct bdr_config_errors *errs);
 void bdr_config_errors_free(struct bdr_config_errors *e);
 
 /* The [peer NAME] section, or NULL. Pointers into a config die with it:

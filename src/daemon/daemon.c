@@ -427,13 +427,24 @@ static int listen_on(struct bdrd *d)
 
 static int open_state(struct bdrd *d)
 {
-	struct bdr_library_opts lo = { .dir = d->cfg.site.data, .keep_versions = d->cfg.site.keep_versions };
+	struct bdr_library_opts lo = { .dir = d->cfg.site.data, .keep_versions = d->cfg.site.keep_versions,
+				       .notice = bdrd_library_notice };
+	struct bdr_library_quarantine q;
 	struct bdr_diag dg = { "" };
 	char path[PATH_MAX];
 	uint32_t requeued = 0;
 	int r;
 
+	struct bdr_config_errors ke = { 0 };
+
 	bdr_chunker_params_default(&lo.chunking, d->cfg.site.chunk_avg);
+	/* The check --check-config makes, naming the line of "key =". */
+	r = bdr_config_check_key(&d->cfg, &ke);
+	for (size_t i = 0; i < ke.n; i++)
+		bdr_log(BDR_LOG_ERROR, NULL, "start", "%s", ke.v[i].text);
+	bdr_config_errors_free(&ke);
+	if (r < 0)
+		return r;
 	r = bdr_key_load(&d->key, d->cfg.site.key, &dg);
 	if (r < 0)
 		return bdr_log_err(BDR_LOG_ERROR, NULL, r, "start", "key %s: %s", d->cfg.site.key, dg.msg);
@@ -443,6 +454,11 @@ static int open_state(struct bdrd *d)
 	if (bdr_library_quarantined(d->lib))
 		bdr_log(BDR_LOG_ERROR, NULL, "start", "%u versions failed to verify and were quarantined",
 			bdr_library_quarantined(d->lib));
+	bdr_library_quarantine_info(d->lib, &q);
+	d->quarantine_trees = q.trees, d->quarantine_bytes = q.bytes;
+	if (q.trees)
+		bdr_log(BDR_LOG_WARN, NULL, "quarantine", "%u trees, %" PRIu64 " bytes in %s/quarantine; "
+			"delete them once inspected", q.trees, q.bytes, d->cfg.site.data);
 	snprintf(path, sizeof(path), "%s/bdr.db", d->cfg.site.data);
 	/* The loop thread's own handle: its writes (progress, states a peer
 	 * confirms again) are not worth an fsync each, which would stall
@@ -457,6 +473,7 @@ static int open_state(struct bdrd *d)
 		return bdr_log_err(BDR_LOG_ERROR, NULL, r, "start", "database %s: %s", path, dg.msg);
 	if (requeued)
 		log_info(NULL, "start", "%u interrupted transfers queued again; they resume", requeued);
+	(void)bdrd_status_reconcile(d, NULL, true);
 	if (d->cfg.limits.chunk_cache_bytes &&
 	    (r = bdrd_ccache_new(&d->ccache, d->cfg.limits.chunk_cache_bytes)) < 0)
 		return bdr_log_err(BDR_LOG_ERROR, NULL, r, "start", "chunk cache");

@@ -89,6 +89,9 @@ struct bdrd {
 	/* Fan-out since start (loop thread): chunks sealed once as shared
 	 * tails, and the frames that carried one; status shows both. */
 	uint64_t tails_sealed, tails_sent;
+	/* What DIR/quarantine held at start (the library sets it at open). */
+	uint32_t quarantine_trees;
+	uint64_t quarantine_bytes;
 	struct send_xfer *senders; /* every live sender (sender.c) */
 	bool stopping;
 	int exit_status;
@@ -178,6 +181,17 @@ void bdrd_report_on_ready(struct conn *c);
 void bdrd_report_on_pong(struct conn *c, uint64_t cookie);
 void bdrd_report_on_close(struct conn *c);
 void bdrd_report_on_msg(struct conn *c, const struct bdr_msg *m);
+/* report.c: this site's own status rows against its library. Rows of
+ * versions the library holds become activated; "receiving" rows that
+ * cannot be (superseded; at_start: nothing kept to resume) become failed
+ * with the reason; at_start, the received data of failed transfers goes. */
+int bdrd_status_reconcile(struct bdrd *d, const char *package, bool at_start);
+/* Deletes the received data of package's version (DIR/partial), logged. */
+void bdrd_partial_drop(struct bdrd *d, const char *package, uint64_t version, const char *why);
+/* The library's notice callback: one WARN line each. */
+void bdrd_library_notice(void *arg, const char *msg);
+/* status's "storage": quarantine and received data, how to reclaim them. */
+json_t *bdrd_storage_json(struct bdrd *d);
 
 /* remove.c: removing a package down the hierarchy. Queues the removal of
  * package at peer (this site's own name: here, then at its children). */

@@ -186,6 +186,10 @@ static void finish(struct recv_xfer *rx, uint8_t status, int err, const char *ms
 			bdr_log(BDR_LOG_WARN, &rx->ctx, "refused", "%s", msg);
 		else
 			bdr_log(BDR_LOG_ERROR, &rx->ctx, "failed", "%s", msg);
+		/* Out of space: what was received would keep the disk full (and
+		 * the row below unwritten); it goes first. */
+		if (err == -ENOSPC || err == -EDQUOT)
+			bdrd_partial_drop(rx->d, rx->package, rx->version, "the disk is full");
 		record(rx, BDR_RECV_FAILED, msg);
 	} else if (status == BDR_DONE_ACTIVATED) {
 		record(rx, BDR_RECV_ACTIVATED, NULL);
@@ -358,9 +362,15 @@ static void plan_done(struct bdrd_job *job, int rc)
 		finish(rx, BDR_DONE_FAILED, rc, rx->dg.msg);
 	} else if (rx->held) {
 		log_info(&rx->ctx, "held", "already held: the same signed manifest");
+		(void)bdrd_status_reconcile(rx->d, rx->package, false);
 		finish(rx, BDR_DONE_HELD, 0, "already held");
 	} else {
-		log_info(&rx->ctx, "receiving", "%" PRIu32 " chunks to fetch", rx->nmissing);
+		uint64_t bytes = 0;
+
+		for (uint32_t i = 0; i < rx->nmissing; i++)
+			bytes += rx->missing[i].len;
+		log_info(&rx->ctx, "receiving", "%" PRIu32 " chunks to fetch, %" PRIu64 " bytes",
+			 rx->nmissing, bytes);
 		rx->state = RX_RECEIVING;
 		record(rx, BDR_RECV_RECEIVING, NULL);
 		if (rx->nmissing)
@@ -653,6 +663,10 @@ static void finish_done(struct bdrd_job *job, int rc)
 
 	rx->job_running = false;
 	if (rx->state == RX_ENDED || !rx->c) {
+		/* Activated after the connection went: the row says so (the
+		 * sender learns it from its next OFFER, answered held). */
+		if (rc == 0)
+			record(rx, BDR_RECV_ACTIVATED, NULL);
 		unref(rx);
 		return;
 	}
@@ -737,6 +751,10 @@ static void on_offer(struct conn *c, const struct bdr_msg *m)
 	if (trust < 0) {
 		rx->refused = true;
 		finish(rx, BDR_DONE_FAILED, trust, why);
+	} else if (rx->version > BDR_VERSION_MAX) {
+		snprintf(why, sizeof(why), "version %" PRIu64 " is above the largest version number, %"
+			 PRIu64, rx->version, BDR_VERSION_MAX);
+		finish(rx, BDR_DONE_FAILED, -BDR_ELIMIT, why);
 	} else if (rx->mlen > d->cfg.limits.max_manifest_bytes) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "manifest of %" PRIu64 " bytes exceeds max_manifest_bytes %" PRIu64,

@@ -10,11 +10,18 @@
  * everything is sent once more. Rounds are at most one per REPORT_EVERY_NS;
  * when no connection to the parent is open and it has an address, one is
  * opened for the report and closed once the PONG is in. */
+#include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "bdr/error.h"
+#include "bdr/library.h"
 #include "daemon/daemon.h"
 
 #define REPORT_EVERY_NS (2 * 1000000000ll)
@@ -357,4 +364,139 @@ void bdrd_report_on_msg(struct conn *c, const struct bdr_msg *m)
 		bdr_log(BDR_LOG_WARN, &(struct bdr_log_ctx){ .peer = p->name, .package = s.package },
 			"report", "cannot store the status of %s: %s", s.site, bdr_db_errmsg(d->db));
 	learn_held(d, p->name, &s);
+}
+
+/* ---- this site's own rows against its library ---- */
+
+/* DIR/partial/P.V.pack: the received data of a transfer not activated. */
+static int partial_path(struct bdrd *d, const char *package, uint64_t version, char *buf,
+			size_t size)
+{
+	/* Only the library's directory name, which never changes: no lib_lock. */
+	int n = snprintf(buf, size, "%s/partial/%s.%" PRIu64 ".pack", bdr_library_dir(d->lib),
+			 package, version);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+void bdrd_partial_drop(struct bdrd *d, const char *package, uint64_t version, const char *why)
+{
+	const struct bdr_log_ctx ctx = { .package = package, .version = version };
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (partial_path(d, package, version, path, sizeof(path)) < 0 || lstat(path, &st) < 0)
+		return;
+	/* truncate frees the blocks at once, even while a rebuild still has
+	 * the file open: a full disk gets its room back before the status
+	 * row is written. */
+	if (truncate(path, 0) < 0 || unlink(path) < 0)
+		bdr_log_err(BDR_LOG_WARN, &ctx, -errno, "partial", "cannot delete %s: %s", path,
+			    strerror(errno));
+	else
+		log_info(&ctx, "partial", "deleted the received data (%lld bytes): %s",
+			 (long long)st.st_blocks * 512, why);
+}
+
+/* Why a row that says "receiving" cannot be true (NULL: it can). */
+static const char *stale_reason(struct bdrd *d, const struct bdr_db_received *r, uint64_t latest,
+				bool at_start)
+{
+	char path[PATH_MAX];
+
+	if (r->version <= latest)
+		return "superseded: a later version was activated before this one completed";
+	if (!at_start)
+		return NULL; /* a transfer may be running */
+	if (partial_path(d, r->package, r->version, path, sizeof(path)) == 0 && access(path, F_OK) == 0)
+		return NULL; /* resumable: the sender's next attempt goes on */
+	return "interrupted with no received data kept; the sender's next attempt starts over";
+}
+
+int bdrd_status_reconcile(struct bdrd *d, const char *package, bool at_start)
+{
+	struct bdr_db_received *v = NULL;
+	size_t n = 0, fixed = 0;
+	int r = bdr_db_received_list(d->db, package, &v, &n);
+
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const struct bdr_db_received *row = &v[i];
+		const struct bdr_log_ctx ctx = { .peer = row->peer, .package = row->package,
+						 .version = row->version };
+		uint64_t *held = NULL, latest;
+		size_t nheld = 0;
+		bool has = false;
+		const char *why = NULL;
+
+		if ((r = bdr_db_versions(d->db, row->package, &held, &nheld)) < 0)
+			break;
+		latest = nheld ? held[nheld - 1] : 0;
+		for (size_t j = 0; j < nheld; j++)
+			has |= held[j] == row->version;
+		free(held);
+		if (has && row->state != BDR_RECV_ACTIVATED) {
+			r = bdr_db_received_set(d->db, row->package, row->version, row->peer,
+						BDR_RECV_ACTIVATED, row->bytes_received, NULL, bdrd_now_ns());
+			log_info(&ctx, "status", "was '%s', but the library holds it: activated",
+				 bdr_db_recv_state_name(row->state));
+		} else if (!has && row->state == BDR_RECV_RECEIVING &&
+			   (why = stale_reason(d, row, latest, at_start))) {
+			r = bdr_db_received_set(d->db, row->package, row->version, row->peer,
+						BDR_RECV_FAILED, row->bytes_received, why, bdrd_now_ns());
+			bdr_log(BDR_LOG_WARN, &ctx, "status", "was 'receiving', now failed: %s", why);
+		} else if (at_start && row->state == BDR_RECV_FAILED) {
+			/* Failed for good (the sender ended it): nothing resumes it. */
+			bdrd_partial_drop(d, row->package, row->version, "the transfer had failed");
+			continue;
+		} else {
+			continue;
+		}
+		fixed++;
+	}
+	free(v);
+	if (r < 0)
+		return bdr_log_err(BDR_LOG_WARN, NULL, r, "status", "reconciling with the library: %s",
+				   bdr_db_errmsg(d->db));
+	if (fixed && at_start)
+		log_info(NULL, "start", "%zu status rows reconciled with the library", fixed);
+	return 0;
+}
+
+void bdrd_library_notice(void *arg, const char *msg)
+{
+	(void)arg;
+	bdr_log(BDR_LOG_WARN, NULL, "quarantine", "%s", msg);
+}
+
+/* What the data directory keeps besides the versions, and how to reclaim
+ * it: quarantined trees (as of the start) and received data of transfers
+ * not activated (DIR/partial). */
+json_t *bdrd_storage_json(struct bdrd *d)
+{
+	const char *dir = bdr_library_dir(d->lib);
+	char path[PATH_MAX];
+	json_t *packs = json_array();
+	uint64_t pbytes = 0;
+	struct dirent *de;
+	DIR *dd;
+
+	snprintf(path, sizeof(path), "%s/partial", dir);
+	if ((dd = opendir(path))) {
+		while ((de = readdir(dd))) {
+			struct stat st;
+			if (de->d_name[0] == '.' || fstatat(dirfd(dd), de->d_name, &st, 0) < 0)
+				continue;
+			pbytes += (uint64_t)st.st_blocks * 512;
+			json_array_append_new(packs, json_pack("{s:s, s:I}", "file", de->d_name, "bytes",
+							       (json_int_t)st.st_blocks * 512));
+		}
+		closedir(dd);
+	}
+	return json_pack("{s:{s:s, s:I, s:I, s:s}, s:{s:s, s:I, s:o, s:s}}",
+			 "quarantine", "dir", dir, "trees", (json_int_t)d->quarantine_trees,
+			 "bytes", (json_int_t)d->quarantine_bytes, "reclaim",
+			 "versions that failed to verify at start, kept to inspect (at most 8 trees, 1 GiB): "
+			 "delete DATA/quarantine/* to reclaim",
+			 "partial", "dir", dir, "bytes", (json_int_t)pbytes, "files", packs, "reclaim",
+			 "received data of transfers not yet activated, kept to resume them; deleted on "
+			 "activation, on a failure for lack of space and at start once the transfer failed");
 }

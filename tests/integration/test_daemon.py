@@ -76,21 +76,42 @@ def log_since(site, offset):
 # ---- 1 ----
 
 def test_check_config_and_exit_status(root):
-    """bdrd --check-config: 0 on a valid file (the key file is not looked at),
-    1 with every problem as FILE:LINE: message on stderr, 1 for a file that
-    is missing or cannot be read; an unknown option is 2; a configuration
-    whose key file is missing makes bdrd exit 3 with a log line naming it."""
+    """bdrd --check-config: 0 on a valid file, 1 with every problem as
+    FILE:LINE: message on stderr, 1 for a file that is missing or cannot be
+    read, 1 for a key file bdrd would refuse at start (missing, a
+    directory, readable by others, malformed), named on its "key =" line;
+    an unknown option is 2; a configuration whose key file is missing
+    makes bdrd exit 3 with a log line naming it."""
     hq = T.Site(root, "hq")
     hq.site_opts["log_level"] = "debug"
     hq.write_config()
     p = bdrd("--check-config", "-c", hq.conf)
     assert p.returncode == 0 and not p.stderr.strip(), p
-    # Only the file is checked (bdrd(8)): a missing key is found at start.
+    # The key file is checked as bdrd checks it at start, on its line.
     nokey = T.Site(root, "nokey")
     nokey.write_config()
+    with open(nokey.key) as f:
+        good = f.read()
+    key_line = [i + 1 for i, x in enumerate(config_lines(nokey)) if x.startswith("key =")][0]
+    prefix = "%s:%d: key = %s: " % (nokey.conf, key_line, nokey.key)
+
+    def refused(why, word):
+        p = bdrd("--check-config", "-c", nokey.conf)
+        T.log("--check-config, key file %s: exit %d: %s" % (why, p.returncode, p.stderr.strip()))
+        assert p.returncode == 1 and p.stderr.startswith(prefix) and word in p.stderr, (why, p)
+
+    os.chmod(nokey.key, 0o644)
+    refused("readable by others", "chmod 600")
+    for bad_text in ("not a key\n", good.strip() + "AAAA\n", ""):
+        os.unlink(nokey.key)
+        with open(os.open(nokey.key, os.O_CREAT | os.O_WRONLY, 0o600), "w") as f:
+            f.write(bad_text)
+        refused("holding %r" % bad_text, "malformed")
     os.unlink(nokey.key)
-    p = bdrd("--check-config", "-c", nokey.conf)
-    assert p.returncode == 0, p
+    os.mkdir(nokey.key, 0o700)
+    refused("a directory", "not a regular file")
+    os.rmdir(nokey.key)
+    refused("missing", "No such file")
 
     bad = T.Site(root, "bad")
     problems = broken_config(bad)
