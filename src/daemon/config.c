@@ -125,7 +125,7 @@ static const struct bdr_config_key keys[] = {
 	  "Seconds an incoming connection may take to complete its handshake." },
 	{ L, "max_connections_per_peer", BDR_CONFIG_T_UINT, "8", 1, 4096, RLD,
 	  LIMIT(max_connections_per_peer), "Authenticated incoming connections from one peer." },
-	{ L, "peer_memory", BDR_CONFIG_T_SIZE, "160M", 16 * MIB, 64 * 1024 * MIB, RLD,
+	{ L, "peer_memory", BDR_CONFIG_T_SIZE, "256M", 16 * MIB, 64 * 1024 * MIB, RLD,
 	  LIMIT(peer_memory), "Memory one peer may make this site hold for what it sends." },
 
 	{ P, "public_key", BDR_CONFIG_T_PUBKEY, NULL, 0, 0, REQ | RLD, PEER(public_key),

@@ -118,8 +118,15 @@ int bdrd_budget_take(struct bdrd *d, const char *peer, uint64_t n, const char *w
 	mib(max, sizeof(max), limit);
 	snprintf(why, whylen, "site '%s' is at its memory budget here: %s more for %s, with %s "
 		 "held of peer_memory %s", peer, want, what, held, max);
-	bdr_log(BDR_LOG_WARN, &(struct bdr_log_ctx){ .peer = peer }, "budget", "%s", why);
 	return -ENOBUFS;
+}
+
+uint64_t bdrd_budget_left(struct bdrd *d, const char *peer)
+{
+	struct bdrd_peer *p = bdrd_peer_get(d, peer);
+	uint64_t limit = d->cfg.limits.peer_memory;
+
+	return p && p->mem < limit ? limit - p->mem : 0;
 }
 
 void bdrd_budget_give(struct bdrd *d, const char *peer, uint64_t n)

@@ -119,10 +119,12 @@ void bdrd_peer_error(struct bdrd *d, const char *peer, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* The peer's memory budget (guard.h, peer_memory): takes n bytes for what
  * before they are allocated on the peer's behalf: 0, or -ENOBUFS with a
- * line in why (for the peer and the log) that names the budget. */
+ * line in why (for the peer and the log, which the caller writes) that
+ * names the budget. */
 int bdrd_budget_take(struct bdrd *d, const char *peer, uint64_t n, const char *what, char *why,
 		     size_t whylen);
 void bdrd_budget_give(struct bdrd *d, const char *peer, uint64_t n);
+uint64_t bdrd_budget_left(struct bdrd *d, const char *peer);
 
 /* A job on libuv's pool. run() executes on a worker (with lib_lock held if
  * locked); done() then runs on the loop thread with run()'s result. The job
