@@ -571,7 +571,7 @@ void conn_flood_report(struct bdrd *d)
 			"make room (max_unauth_connections %u, max_unauth_per_address %u; last from %s); "
 			"%u unauthenticated now", (int64_t)((now - d->strangers.window_ns) / 1000000000),
 			d->strangers.quiet, d->strangers.shed, l->max_unauth_connections,
-			l->max_unauth_per_address, d->strangers.busiest[0] ? d->strangers.busiest : "-",
+			l->max_unauth_per_address, d->strangers.last_src[0] ? d->strangers.last_src : "-",
 			d->n_unauth);
 	d->strangers.window_ns = 0;
 	d->strangers.logged = 0;
@@ -802,10 +802,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 	struct conn *c = s->data;
 
 	if (nread < 0) {
-		/* A peer that hangs up with nothing running is done, not lost. */
-		/* Before the peer's AUTH, a reset or an EOF is a network fault
-		 * or a peer shedding strangers: a peer that refuses our key says
-		 * so, authenticated (proto/wire.md, "Refusal"). */
+		/* A peer that hangs up with nothing running is done, not lost.
+		 * Before the peer's AUTH, a reset or an EOF is a network fault
+		 * or a peer shedding strangers, never a key: a peer that refuses
+		 * our key says so, authenticated (proto/wire.md, "Refusal"). */
 		if (nread == UV_EOF && c->ready && !c->tx && !c->rx)
 			conn_close(c, 0, "peer closed the connection");
 		else
@@ -918,7 +918,7 @@ static void make_room(struct bdrd *d, const char *src)
 			d->strangers.window_ns = (int64_t)uv_hrtime();
 		d->strangers.shed++;
 		d->strangers.quiet++;
-		snprintf(d->strangers.busiest, sizeof(d->strangers.busiest), "%s", x->src);
+		snprintf(d->strangers.last_src, sizeof(d->strangers.last_src), "%s", x->src);
 		conn_close(x, 0, "making room for a newer unauthenticated connection");
 		v[k] = v[--n];
 	}

@@ -87,7 +87,7 @@ struct bdrd {
 		unsigned logged;   /* lines logged in it */
 		uint64_t quiet;    /* closes not logged one by one */
 		uint64_t shed;     /* closed to make room (guard.h) */
-		char busiest[64];  /* the address the last one shed came from */
+		char last_src[64]; /* the address the last one shed came from */
 	} strangers;
 	unsigned work_pending;     /* jobs on the pool; shutdown waits for them */
 	struct bdrd_report report;
