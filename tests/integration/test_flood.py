@@ -150,7 +150,7 @@ def test_flood_from_many_addresses(root):
     _flood_push(root, ["127.0.0.%d" % i for i in range(2, 12)])
 
 
-def test_silent_stranger_gets_the_handshake_deadline(root):
+def test_stranger_deadline(root):
     """A connection that never says HELLO is closed after
     handshake_timeout_s (1 here), not after connect_timeout_s (600 here,
     the deadline of connections the site opens itself)."""
@@ -326,7 +326,7 @@ def test_reset_during_handshake_is_retried(root):
 
 
 TESTS = [
-    test_silent_stranger_gets_the_handshake_deadline,
+    test_stranger_deadline,
     test_key_mismatch_fails_at_once,
     test_reset_during_handshake_is_retried,
     test_peer_memory_budget,
