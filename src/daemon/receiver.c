@@ -121,7 +121,7 @@ struct recv_xfer {
 };
 
 /* Takes n more bytes of the peer's budget for what: 0, or -ENOBUFS with
- * why (logged already) for the peer. */
+ * why, for the peer and the log (finish writes both). */
 static int take(struct recv_xfer *rx, uint64_t n, const char *what, char *why, size_t whylen)
 {
 	int r = bdrd_budget_take(rx->d, rx->peer, n, what, why, whylen);
@@ -544,7 +544,6 @@ static int fill_add(struct recv_xfer *rx, const struct bdr_msg *m, char *why, si
 	const bool foreign = dct && (dr->kind != BDR_DICTREF_FILE || strcmp(dr->package, rx->package));
 	const size_t plen = dct && !foreign ? strlen(dr->path) : 0;
 	const size_t need = m->chunk.len + plen;
-
 	int r;
 
 	if (!b) {
