@@ -135,6 +135,14 @@ struct bdr_config_limits {
 	uint32_t retries;       /* failed attempts before a transfer fails */
 	uint32_t retry_delay_s; /* between attempts */
 	uint32_t history_days;  /* ended transfers kept for status (history.c) */
+	/* Floods and memory (guard.h): connections that have not completed
+	 * their handshake, in all and per source address, and how long they
+	 * may take; per peer, its connections and the memory it may hold. */
+	uint32_t max_unauth_connections;
+	uint32_t max_unauth_per_address;
+	uint32_t handshake_timeout_s;
+	uint32_t max_connections_per_peer;
+	uint64_t peer_memory;
 };
 
 struct bdr_peer_config {

@@ -17,6 +17,7 @@
 #include "daemon/ccache.h"
 #include "daemon/daemon.h"
 #include "daemon/metrics.h"
+#include "daemon/guard.h"
 #include "daemon/policy.h"
 
 #define TICK_MS 1000
@@ -97,6 +98,44 @@ void bdrd_peer_error(struct bdrd *d, const char *peer, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(p->last_error, sizeof(p->last_error), fmt, ap);
 	va_end(ap);
+}
+
+static void mib(char *buf, size_t n, uint64_t v)
+{
+	snprintf(buf, n, "%.1f MiB", (double)v / (1 << 20));
+}
+
+int bdrd_budget_take(struct bdrd *d, const char *peer, uint64_t n, const char *what, char *why,
+		     size_t whylen)
+{
+	struct bdrd_peer *p = bdrd_peer_get(d, peer);
+	uint64_t limit = d->cfg.limits.peer_memory;
+	char want[32], held[32], max[32];
+
+	if (p && bdr_budget_take(&p->mem, limit, n) == 0)
+		return 0;
+	mib(want, sizeof(want), n);
+	mib(held, sizeof(held), p ? p->mem : 0);
+	mib(max, sizeof(max), limit);
+	snprintf(why, whylen, "site '%s' is at its memory budget here: %s more for %s, with %s "
+		 "held of peer_memory %s", peer, want, what, held, max);
+	return -ENOBUFS;
+}
+
+uint64_t bdrd_budget_left(struct bdrd *d, const char *peer)
+{
+	struct bdrd_peer *p = bdrd_peer_get(d, peer);
+	uint64_t limit = d->cfg.limits.peer_memory;
+
+	return p && p->mem < limit ? limit - p->mem : 0;
+}
+
+void bdrd_budget_give(struct bdrd *d, const char *peer, uint64_t n)
+{
+	struct bdrd_peer *p = bdrd_peer_get(d, peer);
+
+	if (p)
+		bdr_budget_give(&p->mem, n);
 }
 
 /* ---- the scheduler ----
@@ -255,6 +294,7 @@ static void on_tick(uv_timer_t *t)
 	bdrd_remove_tick(t->data);
 	bdrd_history_tick(t->data);
 	conn_check_windows(t->data);
+	conn_flood_report(t->data);
 	bdrd_kick(t->data);
 }
 

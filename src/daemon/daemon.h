@@ -41,6 +41,7 @@ struct bdrd_peer {
 	unsigned nout;      /* outgoing connections, one per push running */
 	int64_t window_opens; /* the queue waits for a window opening then (0: not) */
 	unsigned n_in;      /* authenticated incoming connections */
+	uint64_t mem;       /* bytes of its peer_memory budget taken (guard.h) */
 	char last_error[256];
 	/* The running push's progress, for status and push --wait. */
 	int64_t xfer;            /* its transfer id, 0 if none */
@@ -80,6 +81,16 @@ struct bdrd {
 	struct conn *conns;        /* every live connection */
 	struct bdrd_waiter *waiters;
 	unsigned nconns;
+	unsigned n_unauth;         /* incoming connections not yet authenticated */
+	/* What strangers' connections did, logged once per window rather than
+	 * once per connection (conn.c, conn_flood_report). */
+	struct {
+		int64_t window_ns; /* monotonic start of the window */
+		unsigned logged;   /* lines logged in it */
+		uint64_t quiet;    /* closes not logged one by one */
+		uint64_t shed;     /* closed to make room (guard.h) */
+		char last_src[64]; /* the address the last one shed came from */
+	} strangers;
 	unsigned work_pending;     /* jobs on the pool; shutdown waits for them */
 	struct bdrd_report report;
 	bool rm_busy;              /* a removal here runs on the pool */
@@ -113,6 +124,14 @@ void bdrd_waiting(struct bdrd *d, const struct bdr_db_transfer *t, char *buf, si
 void bdrd_kick(struct bdrd *d);
 void bdrd_peer_error(struct bdrd *d, const char *peer, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The peer's memory budget (guard.h, peer_memory): takes n bytes for what
+ * before they are allocated on the peer's behalf: 0, or -ENOBUFS with a
+ * line in why (for the peer and the log, which the caller writes) that
+ * names the budget. */
+int bdrd_budget_take(struct bdrd *d, const char *peer, uint64_t n, const char *what, char *why,
+		     size_t whylen);
+void bdrd_budget_give(struct bdrd *d, const char *peer, uint64_t n);
+uint64_t bdrd_budget_left(struct bdrd *d, const char *peer);
 
 /* A job on libuv's pool. run() executes on a worker (with lib_lock held if
  * locked); done() then runs on the loop thread with run()'s result. The job
@@ -211,6 +230,9 @@ int conn_connect(struct bdrd *d, const char *peer, struct send_xfer *tx, unsigne
 		 enum bdr_db_priority prio);
 /* Every second: pauses pushes whose window closed. */
 void conn_check_windows(struct bdrd *d);
+/* Every second: the line that counts strangers' connections not logged
+ * one by one, once their window is over. */
+void conn_flood_report(struct bdrd *d);
 /* After a reload: running pushes take their address's new rate. */
 void conn_apply_rates(struct bdrd *d);
 int conn_send(struct conn *c, const struct bdr_msg *m);
@@ -256,6 +278,9 @@ struct send_xfer *sender_new(struct bdrd *d, const struct bdr_db_transfer *row);
 void sender_start(struct send_xfer *tx, struct conn *c); /* the channel is ready */
 void sender_on_msg(struct send_xfer *tx, const struct bdr_msg *m);
 void sender_on_drain(struct send_xfer *tx);              /* write backlog shrank */
+/* The attempt failed on a pin (a key mismatch, or the peer refused our
+ * key): the transfer fails at once, not retried, with why as its error. */
+void sender_fail(struct send_xfer *tx, const char *why);
 /* The schedule window closed: stop cleanly (CANCEL), paused, resumable. */
 void sender_pause(struct send_xfer *tx);
 /* The running sender of transfer id, or NULL. */

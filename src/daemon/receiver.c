@@ -19,6 +19,14 @@
  * use only the library's directory name, the trees never change, and a
  * version pruned meanwhile reads as missing.
  *
+ * Budget: what a transfer holds is taken from its peer's memory budget
+ * (guard.h) before it is allocated: at OFFER, the manifest's buffer and
+ * the most its plan can hold (bdr_rebuild_footprint_max; for a delta,
+ * whatever budget is left, which then bounds the manifest the delta may
+ * make); once planned, what the plan really holds; each batch of chunks
+ * as it grows. Past the budget the transfer is refused (DONE, -ENOBUFS),
+ * not the connection. All is given back when the transfer is freed.
+ *
  * Ownership: the connection's list holds each transfer until it ends or
  * the connection goes; a running job holds a ref too; the last one frees. */
 #include <errno.h>
@@ -110,12 +118,32 @@ struct recv_xfer {
 	uint32_t nreplain, replain_cap;
 	uint64_t asked, dropped;    /* chunks asked for (not again), dropped */
 	int64_t db_written_ns;
+	uint64_t charged;           /* bytes of the peer's budget taken */
+	bool budget_bound;          /* a delta: max_manifest is what the budget left */
 };
 
-static void batch_free(struct rbatch *b)
+/* Takes n more bytes of the peer's budget for what: 0, or -ENOBUFS with
+ * why, for the peer and the log (finish writes both). */
+static int take(struct recv_xfer *rx, uint64_t n, const char *what, char *why, size_t whylen)
+{
+	int r = bdrd_budget_take(rx->d, rx->peer, n, what, why, whylen);
+
+	if (r == 0)
+		rx->charged += n;
+	return r;
+}
+
+static uint64_t batch_bytes(const struct rbatch *b)
+{
+	return sizeof(*b) + (uint64_t)b->cap * sizeof(*b->v) + b->dcap;
+}
+
+static void batch_free(struct recv_xfer *rx, struct rbatch *b)
 {
 	if (!b)
 		return;
+	bdrd_budget_give(rx->d, rx->peer, batch_bytes(b));
+	rx->charged -= batch_bytes(b) < rx->charged ? batch_bytes(b) : rx->charged;
 	free(b->v);
 	free(b->data);
 	free(b);
@@ -129,10 +157,11 @@ static void unref(struct recv_xfer *rx)
 	while (rx->qhead) {
 		struct rbatch *b = rx->qhead;
 		rx->qhead = b->next;
-		batch_free(b);
+		batch_free(rx, b);
 	}
-	batch_free(rx->fill);
-	batch_free(rx->work);
+	batch_free(rx, rx->fill);
+	batch_free(rx, rx->work);
+	bdrd_budget_give(rx->d, rx->peer, rx->charged);
 	free(rx->missing);
 	free(rx->replain);
 	bdr_manifest_free(&rx->dm);
@@ -184,8 +213,9 @@ static void finish(struct recv_xfer *rx, uint8_t status, int err, const char *ms
 	if (status == BDR_DONE_FAILED) {
 		if (rx->refused)
 			bdr_log(BDR_LOG_WARN, &rx->ctx, "refused", "%s", msg);
-		else
-			bdr_log(BDR_LOG_ERROR, &rx->ctx, "failed", "%s", msg);
+		else /* a budget refusal is the peer's excess, not our failure */
+			bdr_log(err == -ENOBUFS ? BDR_LOG_WARN : BDR_LOG_ERROR, &rx->ctx, "failed",
+				"%s", msg);
 		/* Out of space: what was received would keep the disk full (and
 		 * the row below unwritten); it goes first. */
 		if (err == -ENOSPC || err == -EDQUOT)
@@ -295,10 +325,20 @@ static int check_held(struct recv_xfer *rx)
 			    PRIu64 ", which it does not hold", latest, rx->package, rx->version);
 }
 
+/* The budget bounded what the delta could make: a passing refusal. */
+static int delta_over_budget(struct recv_xfer *rx, int r)
+{
+	if (r != -BDR_ELIMIT || !rx->budget_bound)
+		return r;
+	return bdr_diag_set(&rx->dg, -ENOBUFS, "site '%s' is at its memory budget here: the "
+			    "manifest this delta makes would pass the %" PRIu64 " bytes its budget "
+			    "has left (peer_memory)", rx->peer, rx->max_manifest);
+}
+
 static int plan_run(struct bdrd_job *job)
 {
 	struct recv_xfer *rx = container_of(job, struct recv_xfer, job);
-	int r = rx->base ? apply_delta(rx) : 0;
+	int r = rx->base ? delta_over_budget(rx, apply_delta(rx)) : 0;
 
 	if (r == 0)
 		r = check_header(rx);
@@ -358,6 +398,13 @@ static void plan_done(struct bdrd_job *job, int rc)
 	}
 	free(rx->mbuf);
 	rx->mbuf = NULL;
+	if (rc == 0 && !rx->held) {
+		/* What was taken before the plan, for what the plan holds. */
+		bdrd_budget_give(rx->d, rx->peer, rx->charged);
+		rx->charged = 0;
+		rc = take(rx, bdr_rebuild_footprint(rx->rb) + (uint64_t)rx->nmissing * sizeof(*rx->missing),
+			  "a planned transfer", rx->dg.msg, sizeof(rx->dg.msg));
+	}
 	if (rc < 0) {
 		finish(rx, BDR_DONE_FAILED, rc, rx->dg.msg);
 	} else if (rx->held) {
@@ -500,7 +547,7 @@ static void store_done(struct bdrd_job *job, int rc)
 
 	rx->job_running = false;
 	rx->queued_bytes -= rx->work->used;
-	batch_free(rx->work);
+	batch_free(rx, rx->work);
 	rx->work = NULL;
 	if (rc == 0 && rx->nreplain) {
 		/* A sender that honours PLAIN drops each chunk at most once. */
@@ -558,7 +605,7 @@ static void enqueue_fill(struct recv_xfer *rx)
 	store_next(rx);
 }
 
-static int fill_add(struct recv_xfer *rx, const struct bdr_msg *m)
+static int fill_add(struct recv_xfer *rx, const struct bdr_msg *m, char *why, size_t whylen)
 {
 	struct rbatch *b = rx->fill;
 	const struct bdr_dictref *dr = &m->chunk.dict;
@@ -567,14 +614,24 @@ static int fill_add(struct recv_xfer *rx, const struct bdr_msg *m)
 	const bool foreign = dct && (dr->kind != BDR_DICTREF_FILE || strcmp(dr->package, rx->package));
 	const size_t plen = dct && !foreign ? strlen(dr->path) : 0;
 	const size_t need = m->chunk.len + plen;
+	int r;
 
-	if (!b && !(b = rx->fill = calloc(1, sizeof(*b))))
-		return -ENOMEM;
+	if (!b) {
+		if ((r = take(rx, sizeof(*b), "received chunks", why, whylen)) < 0)
+			return r;
+		if (!(b = rx->fill = calloc(1, sizeof(*b))))
+			return -ENOMEM;
+	}
 	if (b->n == b->cap) {
 		uint32_t cap = b->cap ? b->cap * 2 : 64;
-		struct in_chunk *v = realloc(b->v, cap * sizeof(*v));
-		if (!v)
+		struct in_chunk *v;
+		if ((r = take(rx, (uint64_t)(cap - b->cap) * sizeof(*v), "received chunks", why, whylen)) < 0)
+			return r;
+		if (!(v = realloc(b->v, cap * sizeof(*v)))) {
+			bdrd_budget_give(rx->d, rx->peer, (uint64_t)(cap - b->cap) * sizeof(*v));
+			rx->charged -= (uint64_t)(cap - b->cap) * sizeof(*v);
 			return -ENOMEM;
+		}
 		b->v = v, b->cap = cap;
 	}
 	if (b->used + need > b->dcap) {
@@ -582,8 +639,13 @@ static int fill_add(struct recv_xfer *rx, const struct bdr_msg *m)
 		uint8_t *data;
 		while (cap < b->used + need)
 			cap *= 2;
-		if (!(data = realloc(b->data, cap)))
+		if ((r = take(rx, cap - b->dcap, "received chunks", why, whylen)) < 0)
+			return r;
+		if (!(data = realloc(b->data, cap))) {
+			bdrd_budget_give(rx->d, rx->peer, cap - b->dcap);
+			rx->charged -= cap - b->dcap;
 			return -ENOMEM;
+		}
 		b->data = data, b->dcap = cap;
 	}
 	b->v[b->n++] = (struct in_chunk){ m->chunk.id, m->chunk.raw_len, m->chunk.codec,
@@ -598,6 +660,7 @@ static int fill_add(struct recv_xfer *rx, const struct bdr_msg *m)
 
 static void on_chunk(struct recv_xfer *rx, const struct bdr_msg *m)
 {
+	char why[300];
 	int r;
 
 	if (rx->state != RX_RECEIVING || !rx->outstanding) {
@@ -608,7 +671,10 @@ static void on_chunk(struct recv_xfer *rx, const struct bdr_msg *m)
 		conn_close(rx->c, -BDR_EFORMAT, "CHUNK with a codec not agreed");
 		return;
 	}
-	if ((r = fill_add(rx, m)) < 0) {
+	if ((r = fill_add(rx, m, why, sizeof(why))) == -ENOBUFS) {
+		finish(rx, BDR_DONE_FAILED, r, why);
+		return;
+	} else if (r < 0) {
 		conn_close(rx->c, r, "out of memory");
 		return;
 	}
@@ -760,7 +826,37 @@ static void on_offer(struct conn *c, const struct bdr_msg *m)
 		snprintf(msg, sizeof(msg), "manifest of %" PRIu64 " bytes exceeds max_manifest_bytes %" PRIu64,
 			 rx->mlen, d->cfg.limits.max_manifest_bytes);
 		finish(rx, BDR_DONE_FAILED, -BDR_ELIMIT, msg);
+	} else {
+		/* The pieces' buffer and, without a delta, the most the plan can
+		 * hold (a delta's is taken once it is in: delta_budget). */
+		char no[300];
+		int r = take(rx, rx->mlen + (rx->base ? 0 : bdr_rebuild_footprint_max(rx->mlen)),
+			     rx->base ? "an offered manifest delta" : "an offered manifest", no, sizeof(no));
+		if (r < 0)
+			finish(rx, BDR_DONE_FAILED, r, no);
 	}
+}
+
+/* A delta makes a manifest of unknown size (up to max_manifest_bytes):
+ * its plan gets half of what the budget has left (a second transfer of the
+ * peer's can plan meanwhile), and the delta may make no manifest whose
+ * plan would not fit in it. 0, or the transfer is refused. */
+static int delta_budget(struct recv_xfer *rx)
+{
+	uint64_t half = bdrd_budget_left(rx->d, rx->peer) / 2, fixed = bdr_rebuild_footprint_max(0);
+	uint64_t most = half > fixed ? (half - fixed) / 10 : 0; /* the buffer, and its plan */
+	char why[300];
+	int r;
+
+	if (most < rx->max_manifest) {
+		rx->max_manifest = most;
+		rx->budget_bound = true;
+	}
+	r = take(rx, rx->max_manifest + bdr_rebuild_footprint_max(rx->max_manifest),
+		 "the manifest a delta makes", why, sizeof(why));
+	if (r < 0)
+		finish(rx, BDR_DONE_FAILED, r, why);
+	return r;
 }
 
 static void on_manifest(struct recv_xfer *rx, const struct bdr_msg *m)
@@ -787,7 +883,7 @@ static void on_manifest(struct recv_xfer *rx, const struct bdr_msg *m)
 	}
 	memcpy(rx->mbuf + rx->mgot, m->manifest.data, m->manifest.len);
 	rx->mgot = end;
-	if (rx->mgot < rx->mlen)
+	if (rx->mgot < rx->mlen || (rx->base && delta_budget(rx) < 0))
 		return;
 	rx->state = RX_PLANNING;
 	rx->refs++;

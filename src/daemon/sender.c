@@ -1005,6 +1005,12 @@ static void on_done(struct send_xfer *tx, const struct bdr_msg *m)
 		conn_close(tx->c, -EBUSY, "the destination is busy with this version");
 		return;
 	}
+	if (m->done.status == BDR_DONE_FAILED && m->done.error == -ENOBUFS) {
+		/* This site is at its memory budget there (other transfers of
+		 * ours hold it): passing, so a retry, with its words. */
+		conn_close(tx->c, -ENOBUFS, m->done.message);
+		return;
+	}
 	if (m->done.status == BDR_DONE_FAILED && use_delta(tx) &&
 	    (m->done.error == -BDR_ENOTFOUND || m->done.error == -BDR_EFORMAT ||
 	     m->done.error == -BDR_EVERSION || m->done.error == -BDR_EHASH)) {
@@ -1147,6 +1153,16 @@ static void requeue(struct send_xfer *tx, int err, const char *why)
 			f.attempts, f.address, reason, tx->d->cfg.limits.retry_delay_s);
 	}
 	row_save(tx, true);
+}
+
+void sender_fail(struct send_xfer *tx, const char *why)
+{
+	if (tx->ended)
+		return;
+	tx->row.attempts++;
+	bdr_log(BDR_LOG_ERROR, &tx->ctx, "failed", "%s; not retried: the keys pinned on either "
+		"side must be put right, then the push sent again", why);
+	end(tx, BDR_XFER_FAILED, why);
 }
 
 void sender_detach(struct send_xfer *tx, int err, const char *why)
