@@ -196,15 +196,15 @@ static void cmd_reload(struct bdr_control_req *req, json_t *args, void *arg)
 }
 
 const struct bdr_control_cmd bdrd_commands[] = {
-	{ "push", bdrd_cmd_push },
-	{ "distribute", bdrd_cmd_distribute },
-	{ "remove", bdrd_cmd_remove },
-	{ "status", cmd_status },
-	{ "packages", cmd_packages },
-	{ "peers", cmd_peers },
-	{ "reload", cmd_reload },
-	{ "schedule", bdrd_cmd_schedule },
-	{ "bundle_create", bdrd_cmd_bundle_create },
-	{ "bundle_import", bdrd_cmd_bundle_import },
-	{ NULL, NULL },
+	{ "push", bdrd_cmd_push, BDR_CONTROL_FD_DIR },
+	{ "distribute", bdrd_cmd_distribute, BDR_CONTROL_FD_NONE },
+	{ "remove", bdrd_cmd_remove, BDR_CONTROL_FD_NONE },
+	{ "status", cmd_status, BDR_CONTROL_FD_NONE },
+	{ "packages", cmd_packages, BDR_CONTROL_FD_NONE },
+	{ "peers", cmd_peers, BDR_CONTROL_FD_NONE },
+	{ "reload", cmd_reload, BDR_CONTROL_FD_NONE },
+	{ "schedule", bdrd_cmd_schedule, BDR_CONTROL_FD_NONE },
+	{ "bundle_create", bdrd_cmd_bundle_create, BDR_CONTROL_FD_OUT },
+	{ "bundle_import", bdrd_cmd_bundle_import, BDR_CONTROL_FD_IN },
+	{ NULL, NULL, BDR_CONTROL_FD_NONE },
 };
