@@ -15,6 +15,11 @@
 #define BDR_CONTROL_MAX_CLIENTS 16
 /* Unread bytes queued to one client past which progress events are dropped. */
 #define BDR_CONTROL_MAX_BACKLOG (1024 * 1024)
+/* Unread bytes queued to one client past which it is dropped (its
+ * requests answered faster than it reads them). */
+#define BDR_CONTROL_MAX_OUTPUT (4 * 1024 * 1024)
+/* Descriptors received on one connection and not yet claimed by a line. */
+#define BDR_CONTROL_MAX_FDS 4
 
 /* bdrctl's exit status. */
 enum bdr_control_exit {

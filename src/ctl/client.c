@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <time.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -56,7 +58,29 @@ static int lost(const struct conn *c, const char *what)
 	return BDR_EXIT_UNREACHABLE;
 }
 
-static int conn_send(struct conn *c, const json_t *req)
+/* The first bytes of the line, with fd beside them (SCM_RIGHTS): the
+ * server gives a descriptor to the line it came with. */
+static ssize_t send_with_fd(int sock, const char *s, size_t len, int fd)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctrl;
+	struct iovec iov = { .iov_base = (void *)s, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl.buf,
+			     .msg_controllen = sizeof(ctrl.buf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+	memset(ctrl.buf, 0, sizeof(ctrl.buf));
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	return sendmsg(sock, &mh, MSG_NOSIGNAL);
+}
+
+/* Sends req as one line; fd >= 0 goes with it. */
+static int conn_send(struct conn *c, const json_t *req, int fd)
 {
 	char *s = json_dumps(req, JSON_COMPACT);
 	size_t len = s ? strlen(s) : 0, off = 0;
@@ -68,7 +92,8 @@ static int conn_send(struct conn *c, const json_t *req)
 	s = ctl_check_alloc(realloc(s, len + 2));
 	s[len++] = '\n';
 	while (off < len) {
-		ssize_t n = send(c->fd, s + off, len - off, MSG_NOSIGNAL);
+		ssize_t n = off == 0 && fd >= 0 ? send_with_fd(c->fd, s, len, fd)
+						: send(c->fd, s + off, len - off, MSG_NOSIGNAL);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -201,6 +226,12 @@ static void no_events(json_t *ev, void *arg)
 int ctl_call(const struct ctl_args *a, json_t *req, ctl_event_fn *on_event, void *arg,
 	     json_t **result)
 {
+	return ctl_call_fd(a, req, -1, on_event, arg, result);
+}
+
+int ctl_call_fd(const struct ctl_args *a, json_t *req, int fd, ctl_event_fn *on_event, void *arg,
+		json_t **result)
+{
 	struct conn *c = ctl_check_alloc(malloc(sizeof(*c)));
 	bool done = false;
 	int r;
@@ -224,7 +255,7 @@ int ctl_call(const struct ctl_args *a, json_t *req, ctl_event_fn *on_event, void
 	}
 	/* A failed send is not the end: the server may have answered and
 	 * closed first (permission_denied, busy); read what it said. */
-	r = conn_send(c, req);
+	r = conn_send(c, req, fd);
 	if (r == BDR_EXIT_UNREACHABLE)
 		r = 0;
 	while (r == 0 && !done) {
@@ -254,4 +285,24 @@ int ctl_simple(const struct ctl_args *a, json_t *req, void (*show)(json_t *resul
 		show(result);
 	json_decref(result);
 	return 0;
+}
+
+int ctl_open_input(const char *path, bool dir)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (dir ? O_DIRECTORY : 0));
+
+	if (fd < 0) {
+		fprintf(stderr, "bdrctl: %s: %s\n", path, errno == ENOTDIR ? "not a directory"
+										: strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || (!dir && !S_ISREG(st.st_mode))) {
+		fprintf(stderr, "bdrctl: %s: not a regular file\n", path);
+		close(fd);
+		return -1;
+	}
+	/* Reads of the file block as usual (O_NONBLOCK kept open() off a FIFO). */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	return fd;
 }

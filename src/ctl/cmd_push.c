@@ -132,7 +132,7 @@ static void on_event(json_t *ev, void *arg)
 		json_dumpf(ev, stdout, JSON_COMPACT);
 		putchar('\n');
 	} else if (!strcmp(name, "importing")) {
-		printf("importing %s\n", ctl_jstr(ev, "dir", "?"));
+		printf("importing %s\n", v->a->npos > 1 ? v->a->pos[1] : "?");
 	} else if (!strcmp(name, "imported")) {
 		show_imported(ev);
 	} else if (!strcmp(name, "queued")) {
@@ -183,37 +183,17 @@ static void show_result(const struct push_view *v, const json_t *res)
 			show_one(v, one);
 }
 
-/* DIR's absolute real path in out; else prints why and returns 1. */
-static int resolve_dir(const char *dir, char *out)
-{
-	struct stat st;
-
-	if (stat(dir, &st) < 0) {
-		fprintf(stderr, "bdrctl: %s: %s\n", dir, strerror(errno));
-		return BDR_EXIT_FAILED;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "bdrctl: %s: not a directory\n", dir);
-		return BDR_EXIT_FAILED;
-	}
-	if (!realpath(dir, out)) {
-		fprintf(stderr, "bdrctl: %s: %s\n", dir, strerror(errno));
-		return BDR_EXIT_FAILED;
-	}
-	return 0;
-}
-
 static bool priority_ok(const char *p)
 {
 	return !strcmp(p, "high") || !strcmp(p, "medium") || !strcmp(p, "low");
 }
 
-/* Sends req (stolen), shows its events and its result. */
-static int follow(const struct ctl_args *a, json_t *req)
+/* Sends req (stolen) with fd (-1: none), shows its events and its result. */
+static int follow(const struct ctl_args *a, json_t *req, int fd)
 {
 	struct push_view v = { .a = a, .tty = isatty(STDOUT_FILENO) && !a->json };
 	json_t *res;
-	int r = ctl_call(a, req, on_event, &v, &res);
+	int r = ctl_call_fd(a, req, fd, on_event, &v, &res);
 
 	if (r)
 		return r;
@@ -225,8 +205,7 @@ static int follow(const struct ctl_args *a, json_t *req)
 int ctl_push(const struct ctl_args *a)
 {
 	const char *prio = a->priority ? a->priority : "medium";
-	char dir[PATH_MAX];
-	int r;
+	int dir, r;
 
 	if (!a->to)
 		return ctl_usage_error(a, "push needs --to SITE");
@@ -234,12 +213,14 @@ int ctl_push(const struct ctl_args *a)
 		return ctl_usage_error(a, "--timeout is for --wait");
 	if (!priority_ok(prio))
 		return ctl_usage_error(a, "--priority is high, medium or low, not '%s'", prio);
-	r = resolve_dir(a->pos[1], dir);
-	if (r)
-		return r;
-	return follow(a, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "cmd", "push", "package",
-				   a->pos[0], "dir", dir, "to", a->to, "priority", prio, "wait",
-				   a->wait));
+	/* Opened here, with the user's rights, and passed to bdrd: bdrd
+	 * reads beneath it only what this user may read (bdrctl(8), USERS). */
+	if ((dir = ctl_open_input(a->pos[1], true)) < 0)
+		return BDR_EXIT_FAILED;
+	r = follow(a, json_pack("{s:s, s:s, s:s, s:s, s:b}", "cmd", "push", "package", a->pos[0],
+				"to", a->to, "priority", prio, "wait", a->wait), dir);
+	close(dir);
+	return r;
 }
 
 int ctl_distribute(const struct ctl_args *a)
@@ -258,7 +239,7 @@ int ctl_distribute(const struct ctl_args *a)
 		return r;
 	return follow(a, json_pack("{s:s, s:s, s:s, s:I, s:s, s:b}", "cmd", "distribute",
 				   "package", a->pos[0], "to", a->to, "version",
-				   (json_int_t)version, "priority", prio, "wait", a->wait));
+				   (json_int_t)version, "priority", prio, "wait", a->wait), -1);
 }
 
 static void show_removed(json_t *res)

@@ -64,6 +64,14 @@ ctl_cmd_fn ctl_cancel, ctl_retry; /* cmd_transfer.c */
 typedef void ctl_event_fn(json_t *ev, void *arg);
 int ctl_call(const struct ctl_args *a, json_t *req, ctl_event_fn *on_event, void *arg,
 	     json_t **result);
+/* ctl_call with fd (borrowed; -1: none) passed beside the request, for the
+ * commands that take one (proto/control.md, Descriptors). */
+int ctl_call_fd(const struct ctl_args *a, json_t *req, int fd, ctl_event_fn *on_event, void *arg,
+		json_t **result);
+/* A file the user names, opened with the user's own rights: O_RDONLY, or
+ * O_DIRECTORY for a directory (a FIFO is not waited on). Prints
+ * "bdrctl: PATH: why" and returns -1 when it cannot be. */
+int ctl_open_input(const char *path, bool dir);
 /* ctl_call without events: prints result (as JSON with --json, else with
  * show) and returns the exit status. */
 int ctl_simple(const struct ctl_args *a, json_t *req, void (*show)(json_t *result));

@@ -1,8 +1,9 @@
 /* bundle_create and bundle_import (proto/control.md, proto/bundle.md):
  * a version written to a file for a site no link reaches, and such a
  * file added to the library as a received version would be. Both run on
- * a worker under lib_lock; bdrd reads and writes the file, as it reads a
- * pushed directory.
+ * a worker under lib_lock. bdrd opens no file for them: the client opens
+ * the bundle with its own rights and passes the descriptor, which the job
+ * owns (closed once, in job_free on the loop; the worker only borrows it).
  *
  * Trust is decided here, not in the core: the bundle's key must be a
  * pinned peer's (or this site's own), under the same rules as an OFFER
@@ -17,6 +18,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bdr/bundle.h"
@@ -28,7 +30,8 @@
 struct bundle_job {
 	struct bdrd_job job;
 	struct bdr_control_req *req;
-	char file[PATH_MAX];
+	int fd;                                 /* owned: the client's file */
+	char file[64];                          /* names it in logs */
 	char package[BDR_MAX_PACKAGE_NAME + 1]; /* create */
 	char site[BDR_MAX_SITE_NAME + 1];       /* create: ours */
 	uint64_t version, base;                 /* create: asked for; then written */
@@ -45,31 +48,32 @@ struct bundle_job {
 static void job_free(struct bundle_job *b)
 {
 	bdr_config_free(&b->peers);
+	if (b->fd >= 0)
+		close(b->fd);
 	free(b);
 }
 
-static struct bundle_job *job_new(struct bdr_control_req *req, const char *file)
+/* The job, with the descriptor the server checked (taken from req). */
+static struct bundle_job *job_new(struct bdr_control_req *req)
 {
 	struct bundle_job *b;
 
-	if (file[0] != '/' || strlen(file) >= PATH_MAX) {
-		bdr_control_fail(req, "bad_request", "file must be an absolute path");
-		return NULL;
-	}
 	if (!(b = calloc(1, sizeof(*b)))) {
 		bdr_control_fail(req, "internal", "out of memory");
 		return NULL;
 	}
 	b->req = req;
-	snprintf(b->file, sizeof(b->file), "%s", file);
+	b->fd = bdr_control_req_fd(req);
+	snprintf(b->file, sizeof(b->file), "the file of uid %u pid %ld",
+		 (unsigned)bdr_control_req_cred(req)->uid, (long)bdr_control_req_pid(req));
 	return b;
 }
 
 static json_t *stats_json(const struct bundle_job *b, const char *package, uint64_t version,
 			  uint64_t base)
 {
-	return json_pack("{s:s, s:I, s:I, s:s, s:I, s:I, s:I, s:I, s:I}", "package", package,
-			 "version", (json_int_t)version, "base", (json_int_t)base, "file", b->file,
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "package", package,
+			 "version", (json_int_t)version, "base", (json_int_t)base,
 			 "bytes", (json_int_t)b->st.bundle_bytes, "chunks", (json_int_t)b->st.nchunks,
 			 "raw_bytes", (json_int_t)b->st.raw_bytes, "files", (json_int_t)b->st.files,
 			 "version_bytes", (json_int_t)b->st.version_bytes);
@@ -82,9 +86,14 @@ static int create_run(struct bdrd_job *job)
 	struct bundle_job *b = container_of(job, struct bundle_job, job);
 	struct bdr_bundle_create_req r = { .package = b->package, .version = b->version,
 					   .base = b->base, .site = b->site, .key = &job->d->key };
-	int rc = bdr_bundle_create(job->d->lib, &r, b->file, &b->st, &b->dg);
+	struct stat st;
+	int rc = bdr_bundle_write(job->d->lib, &r, b->fd, &b->st, &b->dg);
 
 	b->version = r.version;
+	/* A file is synced before the client links it into place; a pipe's
+	 * reader has what it read. */
+	if (rc == 0 && fstat(b->fd, &st) == 0 && S_ISREG(st.st_mode) && fsync(b->fd) < 0)
+		rc = bdr_diag_set(&b->dg, -errno, "writing the bundle: %s", strerror(errno));
 	return rc;
 }
 
@@ -117,18 +126,18 @@ static void create_done(struct bdrd_job *job, int rc)
 void bdrd_cmd_bundle_create(struct bdr_control_req *req, json_t *args, void *arg)
 {
 	struct bdrd *d = arg;
-	const char *pkg, *file;
+	const char *pkg;
 	json_int_t version = 0, base = 0;
 	struct bundle_job *b;
 
-	if (bdr_control_unpack(req, args, "{s:s, s:s, s?I, s?I}", "package", &pkg, "file", &file,
-			       "version", &version, "base", &base) < 0)
+	if (bdr_control_unpack(req, args, "{s:s, s?I, s?I}", "package", &pkg, "version", &version,
+			       "base", &base) < 0)
 		return;
 	if (version < 0 || base < 0) {
 		bdr_control_fail(req, "bad_request", "version and base are 1 or more (0: the latest, none)");
 		return;
 	}
-	if (!(b = job_new(req, file)))
+	if (!(b = job_new(req)))
 		return;
 	snprintf(b->package, sizeof(b->package), "%s", pkg);
 	snprintf(b->site, sizeof(b->site), "%s", d->cfg.site.name);
@@ -207,13 +216,8 @@ static int import_run(struct bdrd_job *job)
 {
 	struct bundle_job *b = container_of(job, struct bundle_job, job);
 	struct bdr_bundle_read_req rr = { .trust = trust, .arg = b, .max_manifest = b->max_manifest };
-	int fd = open(b->file, O_RDONLY | O_CLOEXEC | O_NOCTTY), rc;
 
-	if (fd < 0)
-		return bdr_diag_set(&b->dg, -errno, "%s: %s", b->file, strerror(errno));
-	rc = bdr_bundle_import(job->d->lib, fd, &rr, &b->h, &b->st, &b->dg);
-	close(fd);
-	return rc;
+	return bdr_bundle_import(job->d->lib, b->fd, &rr, &b->h, &b->st, &b->dg);
 }
 
 /* As the receiver does after a transfer: the version is received from the
@@ -258,7 +262,7 @@ static void import_done(struct bdrd_job *job, int rc)
 	if (rc < 0) {
 		bdr_log_err(rc == -BDR_EKEY ? BDR_LOG_WARN : BDR_LOG_ERROR, &ctx, rc, "bundle",
 			    "%s refused: %s", b->file, b->dg.msg);
-		bdr_control_fail(b->req, import_code(rc), "%s: %s", b->file,
+		bdr_control_fail(b->req, import_code(rc), "%s",
 				 b->dg.msg[0] ? b->dg.msg : bdr_strerror(rc));
 		job_free(b);
 		return;
@@ -281,10 +285,10 @@ static void import_done(struct bdrd_job *job, int rc)
 void bdrd_cmd_bundle_import(struct bdr_control_req *req, json_t *args, void *arg)
 {
 	struct bdrd *d = arg;
-	const char *file;
 	struct bundle_job *b;
 
-	if (bdr_control_unpack(req, args, "{s:s}", "file", &file) < 0 || !(b = job_new(req, file)))
+	(void)args;
+	if (!(b = job_new(req)))
 		return;
 	snprintf(b->site, sizeof(b->site), "%s", d->cfg.site.name);
 	memcpy(b->own_pk, d->key.pk, BDR_PK_LEN);

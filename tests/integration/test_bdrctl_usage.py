@@ -304,13 +304,15 @@ class Recorder:
 
 
 class Scripted:
-    """A one-connection server: reads the request line, records it, then
-    writes `answer` lines (None: closes without answering)."""
+    """A one-connection server: reads the request line, records it (and the
+    path of the descriptor that came with it, in self.fds), then writes
+    `answer` lines (None: closes without answering)."""
 
     def __init__(self, path, answer):
         self.path = path
         self.answer = answer
         self.request = None
+        self.fds = []
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
         self.sock.listen(1)
@@ -326,7 +328,10 @@ class Scripted:
                 c.settimeout(30)
                 buf = b""
                 while b"\n" not in buf:
-                    d = c.recv(65536)
+                    d, fds, _, _ = socket.recv_fds(c, 65536, 4)
+                    for fd in fds:
+                        self.fds.append(os.readlink("/proc/self/fd/%d" % fd))
+                        os.close(fd)
                     if not d:
                         break
                     buf += d
@@ -814,7 +819,8 @@ def check_protocol():
             assert req.get("site") == "branch", "request %r" % req
         if args[0] == "push":
             assert req["package"] == "app" and req["to"] == "branch1" \
-                and req["dir"] == os.path.realpath(src) and req["priority"] == "medium" \
+                and "dir" not in req and srv.fds == [os.path.realpath(src)] \
+                and req["priority"] == "medium" \
                 and req["wait"] is ("--wait" in args), "request %r" % req
         if args == ["reload"] and status == 0:
             assert p.stdout.strip() == "configuration reloaded", show(p)
