@@ -15,6 +15,9 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 out=$(mkdir -p "${1:-build-deb}" && cd "${1:-build-deb}" && pwd)
 version=$(dpkg-parsechangelog -l "$top/packaging/debian/changelog" -S Version)
 work=$(mktemp -d "${TMPDIR:-/tmp}/bdr-deb.XXXXXX")
+# mktemp's 0700 would stop the tests that connect to a socket as another
+# user (test_control's denied peer) before they reach the socket
+chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
 src=$work/bdr-${version%-*}
 mkdir "$src"
