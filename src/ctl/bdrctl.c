@@ -120,6 +120,7 @@ static void main_usage(FILE *f)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
 	fputs("\nOptions:\n  " /* socket */, f);
 	fprintf(f, "%s\n  %s\n  %s\n", optdefs[0].help, optdefs[1].help, optdefs[NOPTS - 1].help);
+	fputs("  -V, --version         print the version and exit\n", f);
 	fputs("\n'bdrctl COMMAND --help' describes a command. Exit status: 0 success,\n"
 	      "1 the operation failed, 2 usage error, 3 cannot reach bdrd,\n"
 	      "4 bdrd refused the request, 5 status shows failed transfers,\n"
@@ -264,20 +265,25 @@ static int parse(const struct ctl_cmd *c, int argc, char **argv, struct ctl_args
 }
 
 
-/* The global options before the command: -s, --json, --help. */
+/* The global options before the command: -s, --json, --help, --version. */
 static int parse_global(int argc, char **argv, struct ctl_args *a)
 {
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "+:s:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+:s:hV", longopts, NULL)) != -1) {
 		if (ch == 'h') {
 			main_usage(stdout);
+			return BDR_EXIT_OK;
+		}
+		if (ch == 'V') {
+			printf("bdrctl %s\n", BDR_VERSION);
 			return BDR_EXIT_OK;
 		}
 		if (ch == ':' || ch == '?')

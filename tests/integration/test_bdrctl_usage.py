@@ -872,6 +872,26 @@ def check_keys():
     assert p.stdout.strip() != pub
 
 
+def project_version():
+    """The version meson's project() declares in the source tree."""
+    top = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "meson.build")
+    with open(top) as f:
+        return re.search(r"\bversion\s*:\s*'([^']+)'", f.read()).group(1)
+
+
+def check_version():
+    """bdrctl --version and -V print "bdrctl VERSION" (the project's) and
+    exit 0 without a socket; before a command only (distribute's --version
+    N is that command's)."""
+    want = "bdrctl %s\n" % project_version()
+    for args in (["--version"], ["-V"], ["-s", "/nonexistent/sock", "--version"]):
+        p = bdrctl(*args)
+        expect(p, 0)
+        assert p.stdout == want and p.stderr == "", show(p)
+    p = bdrctl("--help")
+    assert "--version" in p.stdout, show(p)
+
+
 # ---- main ----
 
 def main():
@@ -905,7 +925,7 @@ def main():
                 traceback.print_exc()
 
     try:
-        for fn in (check_help, check_usage_errors, check_push_local_errors,
+        for fn in (check_help, check_version, check_usage_errors, check_push_local_errors,
                    check_unreachable, check_protocol, check_keys):
             run(fn)
         fake = Fake(os.path.join(TMP, "fake.sock"))

@@ -677,7 +677,19 @@ def test_journal_fields(root):
             os.rmdir(d)
 
 
+def test_version(root):
+    """bdrd --version and -V print "bdrd VERSION", meson's project version
+    (the one the Debian package's version starts with), and exit 0."""
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                           "meson.build")) as f:
+        want = re.search(r"\bversion\s*:\s*'([^']+)'", f.read()).group(1)
+    for arg in ("--version", "-V"):
+        p = bdrd(arg)
+        assert p.returncode == 0 and p.stdout == "bdrd %s\n" % want and not p.stderr, p
+
+
 TESTS = [
+    test_version,
     test_journal_fields,
     test_check_config_and_exit_status,
     test_reload,
