@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -36,6 +37,15 @@ import time
 BDRD = None
 BDRCTL = None
 MiB = 1 << 20
+
+# bdrd's lines outside the journal start with their local time (bdrd(8)).
+LOG_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4} "
+
+
+def log_level(line):
+    """The level word of one of bdrd's log lines (after its time), or None."""
+    m = re.match(LOG_TIME + r"(\w+) ", line)
+    return m.group(1) if m else None
 
 _live = []  # every Site with a running daemon
 

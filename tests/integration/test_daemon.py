@@ -28,7 +28,7 @@ from bdrtest import MiB  # noqa: E402
 hq_and_branch = T.hq_and_branch
 
 # Every line bdrd writes outside the journal starts with its local time.
-TS = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4} "
+TS = "^" + T.LOG_TIME
 
 
 def bdrd(*args, timeout=20):

@@ -107,7 +107,7 @@ def test_flat_rogue_is_refused(root):
     assert "activated" not in out, out
     assert want in out + err, "rogue is told why: %r %r" % (out, err)
     line = refusal(branch, want)
-    assert line.startswith("warn ") and "site=branch" in line and "peer=rogue" in line \
+    assert T.log_level(line) == "warn" and "site=branch" in line and "peer=rogue" in line \
         and "package=app" in line and "version=1000" in line, line
     assert current_version(branch, "app") == 1
     assert not os.path.exists(os.path.join(branch.data, "packages", "app", "1000"))
