@@ -313,5 +313,8 @@ int main(int argc, char **argv)
 		return usage_error(NULL, "unknown command '%s'", argv[0]);
 	a.cmd = c->name;
 	r = parse(c, argc, argv, &a);
-	return r >= 0 ? r : c->fn(&a);
+	if (r >= 0)
+		return r;
+	ctl_errors_json(a.json);
+	return c->fn(&a);
 }

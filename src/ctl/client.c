@@ -27,9 +27,8 @@ struct conn {
 
 static int unreachable(const char *path, int err)
 {
-	fprintf(stderr, "bdrctl: cannot reach bdrd at %s: %s (is bdrd running?)\n", path,
-		strerror(err));
-	return BDR_EXIT_UNREACHABLE;
+	return ctl_err(BDR_EXIT_UNREACHABLE, "unreachable",
+		       "cannot reach bdrd at %s: %s (is bdrd running?)", path, strerror(err));
 }
 
 static int conn_open(struct conn *c, const char *path)
@@ -54,8 +53,8 @@ static int conn_open(struct conn *c, const char *path)
 
 static int lost(const struct conn *c, const char *what)
 {
-	fprintf(stderr, "bdrctl: connection to bdrd at %s lost %s\n", c->path, what);
-	return BDR_EXIT_UNREACHABLE;
+	return ctl_err(BDR_EXIT_UNREACHABLE, "connection_lost", "connection to bdrd at %s lost %s",
+		       c->path, what);
 }
 
 /* The first bytes of the line, with fd beside them (SCM_RIGHTS): the
@@ -134,9 +133,9 @@ static int wait_readable(const struct conn *c)
 		n = ms > 0 ? poll(&p, 1, ms > INT32_MAX ? INT32_MAX : (int)ms) : 0;
 	} while (n < 0 && errno == EINTR);
 	if (n == 0) {
-		fprintf(stderr, "bdrctl: stopped waiting after %u s (--timeout); what was queued goes "
-			"on: see bdrctl status\n", c->timeout_s);
-		return BDR_EXIT_TIMEOUT;
+		return ctl_err(BDR_EXIT_TIMEOUT, "timeout",
+			       "stopped waiting after %u s (--timeout); what was queued goes on: "
+			       "see bdrctl status", c->timeout_s);
 	}
 	return 0;
 }
@@ -155,8 +154,8 @@ static int conn_read(struct conn *c, json_t **msg)
 			continue;
 		}
 		if (c->len == sizeof(c->buf)) {
-			fprintf(stderr, "bdrctl: bdrd sent a line over %d bytes\n", BDR_CONTROL_MAX_LINE);
-			return BDR_EXIT_FAILED;
+			return ctl_err(BDR_EXIT_FAILED, "protocol", "bdrd sent a line over %d bytes",
+				       BDR_CONTROL_MAX_LINE);
 		}
 		if ((n = wait_readable(c)))
 			return (int)n;
@@ -173,8 +172,8 @@ static int conn_read(struct conn *c, json_t **msg)
 	if (!json_is_object(*msg)) {
 		json_decref(*msg);
 		*msg = NULL;
-		fputs("bdrctl: bdrd sent something that is not a JSON object\n", stderr);
-		return BDR_EXIT_FAILED;
+		return ctl_err(BDR_EXIT_FAILED, "protocol",
+			       "bdrd sent something that is not a JSON object");
 	}
 	return 0;
 }
@@ -186,8 +185,8 @@ static int report_error(const json_t *msg)
 	const char *code = ctl_jstr(err, "code", "?");
 	int ex = bdr_control_code_exit(code);
 
-	fprintf(stderr, "bdrctl: %s [%s]\n", ctl_jstr(err, "message", "(no message)"), code);
-	return ex < 0 ? BDR_EXIT_FAILED : ex;
+	return ctl_err(ex < 0 ? BDR_EXIT_FAILED : ex, code, "%s [%s]",
+		       ctl_jstr(err, "message", "(no message)"), code);
 }
 
 /* Handles one answer line; 0 with *done set on the final one. */
@@ -198,8 +197,7 @@ static int handle(json_t *msg, ctl_event_fn *on_event, void *arg, json_t **resul
 
 	/* A null id is the server speaking of the connection (permission, limits). */
 	if (!json_is_null(id) && json_integer_value(id) != REQ_ID) {
-		fputs("bdrctl: bdrd answered another request id\n", stderr);
-		return BDR_EXIT_FAILED;
+		return ctl_err(BDR_EXIT_FAILED, "protocol", "bdrd answered another request id");
 	}
 	if (json_object_get(msg, "event") && json_is_integer(id)) {
 		on_event(msg, arg);
@@ -212,8 +210,7 @@ static int handle(json_t *msg, ctl_event_fn *on_event, void *arg, json_t **resul
 	*result = json_incref(json_object_get(msg, "result"));
 	if (!json_is_object(*result)) {
 		json_decref(*result);
-		fputs("bdrctl: bdrd answered without a result\n", stderr);
-		return BDR_EXIT_FAILED;
+		return ctl_err(BDR_EXIT_FAILED, "protocol", "bdrd answered without a result");
 	}
 	return 0;
 }
@@ -293,12 +290,12 @@ int ctl_open_input(const char *path, bool dir)
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (dir ? O_DIRECTORY : 0));
 
 	if (fd < 0) {
-		fprintf(stderr, "bdrctl: %s: %s\n", path, errno == ENOTDIR ? "not a directory"
-										: strerror(errno));
+		ctl_err(BDR_EXIT_FAILED, "local_file", "%s: %s", path,
+			errno == ENOTDIR ? "not a directory" : strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) < 0 || (!dir && !S_ISREG(st.st_mode))) {
-		fprintf(stderr, "bdrctl: %s: not a regular file\n", path);
+		ctl_err(BDR_EXIT_FAILED, "local_file", "%s: not a regular file", path);
 		close(fd);
 		return -1;
 	}

@@ -78,6 +78,13 @@ int ctl_simple(const struct ctl_args *a, json_t *req, void (*show)(json_t *resul
 
 /* out.c */
 void ctl_print_json(const json_t *v);
+/* With --json, errors are JSON too (proto/control.md, "bdrctl --json"). */
+void ctl_errors_json(bool on);
+/* Prints "bdrctl: MESSAGE" to stderr and, with --json, the document
+ * {"error": {"code": code, "message": MESSAGE, "exit": status}} as one
+ * line on stdout; returns status. */
+int ctl_err(int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* "1.5 MiB"; buf of 16 bytes. */
 const char *ctl_bytes(uint64_t n, char *buf);
 /* "1:02:03" or "2:05"; buf of 32 bytes. */

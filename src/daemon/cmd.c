@@ -106,8 +106,7 @@ static json_t *fanout_json(const struct bdrd *d)
 			 (json_int_t)d->tails_sent);
 }
 
-/* In the library (any version), as far as the database can tell. */
-static bool package_known(struct bdrd *d, const char *pkg)
+bool bdrd_package_known(struct bdrd *d, const char *pkg)
 {
 	uint64_t *v = NULL;
 	size_t n = 0;
@@ -135,7 +134,7 @@ static void cmd_status(struct bdr_control_req *req, json_t *args, void *arg)
 		return;
 	}
 	if (pkg && !json_array_size(t) && !json_array_size(r) && !json_array_size(s) &&
-	    !package_known(d, pkg)) {
+	    !bdrd_package_known(d, pkg)) {
 		json_decref(t), json_decref(r), json_decref(s);
 		bdr_control_fail(req, "unknown_package", "no package named '%s' here", pkg);
 		return;

@@ -304,6 +304,9 @@ void bdrd_history_tick(struct bdrd *d);
  * 0 (never) and INT64_MAX (not within reach). */
 json_t *bdrd_json_time(int64_t t_ns);
 /* cmd.c: the control commands. */
+/* Whether package has a version in the library (true when the database
+ * cannot tell: a read error refuses nothing). */
+bool bdrd_package_known(struct bdrd *d, const char *pkg);
 extern const struct bdr_control_cmd bdrd_commands[];
 bdr_control_handler_fn bdrd_cmd_schedule;
 bdr_control_handler_fn bdrd_cmd_push;       /* cmd_push.c */

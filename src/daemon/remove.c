@@ -270,6 +270,11 @@ void bdrd_cmd_remove(struct bdr_control_req *req, json_t *args, void *arg)
 		bdr_control_fail(req, r == -ENOENT ? "unknown_site" : "bad_request", "%s", dg.msg);
 		return;
 	}
+	if (!from && !bdrd_package_known(d, pkg)) {
+		bdr_control_fail(req, "unknown_package", "no package named '%s' here (--from SITES "
+				 "removes it from sites below that still hold it)", pkg);
+		return;
+	}
 	queued = json_array();
 	if (!from) {
 		r = bdrd_remove_queue(d, pkg, d->cfg.site.name);

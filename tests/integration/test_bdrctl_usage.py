@@ -208,7 +208,14 @@ def expect(p, status, stdout_empty=None, stderr_has=()):
     if status != 0:
         assert p.stderr.strip(), "exit %d without a message on stderr\n%s" % (status, show(p))
         assert p.stderr.startswith("bdrctl: "), "message not prefixed 'bdrctl: '\n%s" % show(p)
-    if stdout_empty:
+    if stdout_empty and "--json" in p.args and status not in (0, 2):
+        # --json: the error is one JSON document on stdout too, the same
+        # message as stderr's line (usage errors stay text: bdrctl may not
+        # know yet that --json was asked for)
+        doc = json.loads(p.stdout)
+        assert doc["error"]["exit"] == status and \
+            "bdrctl: " + doc["error"]["message"] == p.stderr.strip(), show(p)
+    elif stdout_empty:
         assert p.stdout == "", "expected nothing on stdout\n%s" % show(p)
     for s in stderr_has:
         assert s in p.stderr, "stderr lacks %r\n%s" % (s, show(p))

@@ -5,6 +5,7 @@ status when it shows failures, and unknown names refused with status 4.
 
 usage: test_cli.py BDRD BDRCTL [TEST...]
 """
+import json
 import os
 import re
 import sys
@@ -169,7 +170,33 @@ def test_push_wait_timeout(root):
     assert p.returncode == 2 and "--timeout is for --wait" in p.stderr, p
 
 
-TESTS = [test_cancel_and_retry, test_cancel_running, test_status_truth,
+def test_json_errors_and_exit_codes(root):
+    """With --json every error is one JSON document on stdout (code,
+    message, exit) as well as a line on stderr, daemon errors and bdrctl's
+    own alike; remove and status of an unknown package exit 4."""
+    hq, branch = T.hq_and_branch(root)
+    hq.start()
+    p = ctl(hq, "--json", "remove", "nosuch")
+    assert p.returncode == 4, p
+    doc = json.loads(p.stdout)
+    assert doc["error"]["code"] == "unknown_package" and doc["error"]["exit"] == 4, doc
+    assert "no package named 'nosuch'" in p.stderr, p
+    p = ctl(hq, "remove", "nosuch")
+    assert p.returncode == 4 and p.stdout == "", p
+    p = ctl(hq, "--json", "status", "nosuch")
+    assert p.returncode == 4 and json.loads(p.stdout)["error"]["code"] == "unknown_package", p
+    p = T.run([T.BDRCTL, "-s", os.path.join(root, "none.sock"), "--json", "peers"], check=False)
+    assert p.returncode == 3, p
+    assert json.loads(p.stdout) == {"error": {"code": "unreachable", "exit": 3, "message":
+                                    p.stderr.strip()[len("bdrctl: "):]}}, p
+    missing = os.path.join(root, "missing")
+    p = ctl(hq, "--json", "push", "app", missing, "--to", "branch")
+    assert p.returncode == 1, p
+    doc = json.loads(p.stdout)
+    assert doc["error"]["code"] == "local_file" and missing in doc["error"]["message"], doc
+
+
+TESTS = [test_json_errors_and_exit_codes, test_cancel_and_retry, test_cancel_running, test_status_truth,
          test_push_wait_several_sites, test_push_wait_timeout]
 
 if __name__ == "__main__":
