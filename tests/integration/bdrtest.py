@@ -402,7 +402,8 @@ class Site:
     # -- bdrctl --
 
     def ctl(self, *args, check=True, timeout=60):
-        """bdrctl --json ARGS; returns the parsed last line (the result)."""
+        """bdrctl --json ARGS; returns the parsed last line (the result).
+        check=False: (exit status, result or None after an error, stderr)."""
         p = run([BDRCTL, "-s", self.control, "--json"] + list(args), timeout=timeout,
                 check=False)
         if check and p.returncode != 0:
@@ -414,6 +415,10 @@ class Site:
                                  % (" ".join(args), self.name, p.returncode, p.stderr.strip(),
                                     died, self.name, self.log_tail()))
         res = json.loads(p.stdout) if p.stdout.strip() else None
+        if p.returncode != 0 and isinstance(res, dict) and set(res) == {"error"}:
+            # --json's error document (stderr says the same): no result
+            assert "bdrctl: " + res["error"]["message"] == p.stderr.strip(), (res, p.stderr)
+            res = None
         return res if check else (p.returncode, res, p.stderr)
 
     def status(self, package=None):

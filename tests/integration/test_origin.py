@@ -127,7 +127,7 @@ def test_flat_rogue_is_refused(root):
     # hq's next push: activated, bit-exact, and push --wait says so.
     rc, out, err = push_text(hq, "app", v2, "branch")
     assert rc == 0, (out, err, hq.log_tail())
-    assert "branch activated app version 2" in out, out
+    assert "branch: activated app version 2" in out, out
     assert current_version(branch, "app") == 2
     T.assert_same_tree(v2, branch.current_tree("app"))
     # And still after a restart: the origin is durable.
