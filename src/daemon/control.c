@@ -201,9 +201,14 @@ static bool peer_check(const struct bdr_control_opts *o, int fd, struct client *
 		return bdr_control_peer_allowed(o, &c->ucred, c->groups, c->ngroups);
 	}
 #endif
-	if (proc_groups(c->ucred.pid, &c->groups, &c->ngroups) < 0)
-		return false;
-	return bdr_control_peer_allowed(o, &c->ucred, c->groups, c->ngroups);
+	static const gid_t none[1];
+
+	/* Groups not known (another pid namespace): uid and gid still count. */
+	if (proc_groups(c->ucred.pid, &c->groups, &c->ngroups) < 0) {
+		free(c->groups);
+		c->groups = NULL, c->ngroups = 0;
+	}
+	return bdr_control_peer_allowed(o, &c->ucred, c->groups ? c->groups : none, c->ngroups);
 }
 
 /* ---- writing ---- */

@@ -170,6 +170,8 @@ def test_push_needs_the_users_rights(root):
     assert [x["name"] for x in hq.ctl("packages")["packages"]] == ["app"]
     # The fence is the client's, not bdrd's: root may push the same tree.
     hq.push("rootpkg", os.path.join(root, "mixed-file"), to="branch", wait=False)
+    hq.stop()  # exit 0: a sanitizer build would fail here on a leak
+    branch.stop()
 
 
 def test_bundle_where_the_user_can_write(root):
@@ -207,6 +209,8 @@ def test_bundle_where_the_user_can_write(root):
     # The user's own bundle goes in (a site takes its own versions back).
     p = as_user(hq, "bundle", "import", out)
     assert p.returncode == 0 and last_json(p)["held"] is True, p
+    hq.stop()
+    branch.stop()
 
 
 def test_push_from_a_private_mount(root):
@@ -224,14 +228,19 @@ def test_push_from_a_private_mount(root):
     script = ('mount -t tmpfs -o mode=0755 bdrtest "$1" && cp -a "$2/." "$1/" && '
               'setpriv --reuid %s --regid %s --init-groups "$3" -s "$4" --json '
               'push app "$1" --to branch --wait' % (USER, GROUP))
-    p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
-                        hidden, ref, T.BDRCTL, hq.control], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, text=True, timeout=120)
-    if p.returncode and "unshare" in p.stderr and "Operation not permitted" in p.stderr:
-        raise T.Skip("no mount namespaces here: %s" % p.stderr.strip())
+    unshare = ["unshare", "-m", "--propagation", "private", "sh", "-c"]
+    probe = subprocess.run(unshare + ['mount -t tmpfs bdrtest "$1" && umount "$1"', "sh",
+                                      hidden], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+    if probe.returncode:
+        raise T.Skip("no private tmpfs mount here: %s" % probe.stderr.strip())
+    p = subprocess.run(unshare + [script, "sh", hidden, ref, T.BDRCTL, hq.control],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
     assert p.returncode == 0, p
     assert os.listdir(hidden) == [], "the tmpfs was visible outside its namespace"
     T.assert_same_tree(ref, branch.current_tree("app"))
+    hq.stop()
+    branch.stop()
 
 
 def test_paths_refused(root):
@@ -288,6 +297,7 @@ def test_paths_refused(root):
                      fds_before, [os.readlink("/proc/%d/fd/%s" % (hq.proc.pid, x))
                                   for x in os.listdir("/proc/%d/fd" % hq.proc.pid)]))
     assert "imported" not in hq.log_text(), hq.log_tail()
+    hq.stop()
 
 
 def vm_kib(pid, field):
@@ -335,9 +345,17 @@ def test_client_that_never_reads(root):
     assert len(line) == 1 and T.log_level(line[0]) == "warn", line
     peak = vm_kib(pid, "VmHWM")
     T.log("bdrd RSS %d KiB before, peak %d KiB" % (rss0, peak))
-    assert peak - rss0 < 64 * 1024, "bdrd grew by %d KiB" % (peak - rss0)
+    with open(T.BDRD, "rb") as f:
+        sanitized = b"__asan_init" in f.read()
+    if sanitized:
+        # ASan's quarantine keeps freed memory (256 MiB by default): RSS
+        # says nothing of what bdrd holds. The drop itself was checked.
+        T.log("AddressSanitizer build: the RSS bound is not checked")
+    else:
+        assert peak - rss0 < 64 * 1024, "bdrd grew by %d KiB" % (peak - rss0)
     s.close()
     assert hq.status()["transfers"] == []
+    hq.stop()
 
 
 TESTS = [
