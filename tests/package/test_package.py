@@ -22,7 +22,8 @@ In order, each step needing the ones before it:
      branch a second bdrd in a temporary directory; `bdrctl push --wait`
      twice, bit-exact each time; then the unit's ExecReload lines run as
      systemd would run them (one after the other, stopping at a failure)
-     against a broken and then a valid file;
+     against a broken and then a valid file; installed again, as an
+     upgrade: the key and the edited configuration stay;
   5. `dpkg --purge`: the files, /etc/bdr and /run/bdr are gone, the
      library and the user stay, and the postrm says how to remove them;
   6. installed again where neither systemd-sysusers nor systemd-tmpfiles
@@ -147,7 +148,9 @@ def step_meson_install(st):
     assert "\nExecReload=%s --check-config -c %s\nExecReload=/bin/kill -HUP $MAINPID\n" % (
         bdrd, conf) in unit, unit
     assert not re.search(r"@\w+@", unit), "an unsubstituted @VAR@ in the unit"
-    p = run([dest + bdrd, "--check-config", "-c", dest + conf], check=False)
+    # the installed bdrd checks the installed file (with a key: none is installed)
+    p = run(["sh", os.path.join(TOP, "tests", "package", "example_config.sh"), dest + bdrd,
+             dest + os.path.join(under(opts["bindir"]), "bdrctl"), dest + conf], check=False)
     assert p.returncode == 0 and not p.stdout, "installed bdr.conf refused: %s" % p.stdout
 
 
@@ -405,6 +408,23 @@ def step_reload(st):
     st.branch.stop()
 
 
+def step_reinstall(st):
+    """Installing again (as an upgrade does): the key and the edited
+    configuration stay as they are, dpkg asks nothing, no new key."""
+    with open(KEY, "rb") as f:
+        key_before = f.read()
+    with open(CONF) as f:
+        conf_before = f.read()
+    p = run(["dpkg", "-i", os.path.join(st.deb_dir, st.deb)], stdin=subprocess.DEVNULL)
+    assert "created" not in p.stdout, p.stdout
+    with open(KEY, "rb") as f:
+        assert f.read() == key_before, "the key changed"
+    with open(CONF) as f:
+        assert f.read() == conf_before, "the edited configuration changed"
+    check_owner_mode(KEY, "bdr", "bdr", 0o600)
+    run(AS_BDR + [SBIN_BDRD, "--check-config"])
+
+
 # ---- 5. purge ----
 
 def step_purge(st):
@@ -510,7 +530,8 @@ def main():
         raise KeyboardInterrupt("signal %d" % sig)
     signal.signal(signal.SIGTERM, on_term)
     steps = [step_meson_install, step_build_deb, step_lintian, step_install, step_files,
-             step_config, step_user_dirs_key, step_unit, step_push, step_reload, step_purge,
+             step_config, step_user_dirs_key, step_unit, step_push, step_reload, step_reinstall,
+             step_purge,
              step_fallbacks]
     t_all = time.monotonic()
     failed = None
