@@ -599,6 +599,8 @@ void conn_close(struct conn *c, int err, const char *why)
 		bdr_log(BDR_LOG_WARN, &ctx, "disconnect", "%s: %s (%s)", why ? why : "closed",
 			err == UV_EOF ? "peer closed the connection" :
 			err > -BDR_E_FIRST ? uv_strerror(err) : bdr_strerror(err), c->addr);
+	else if (c->ready) /* a peer's clean close: the end of its work here */
+		log_info(&ctx, "disconnect", "%s (%s)", why ? why : "closed", c->addr);
 	else
 		log_debug(&ctx, "disconnect", "%s (%s)", why ? why : "closed", c->addr);
 	if (c->tx)
