@@ -629,6 +629,9 @@ static void start_req(struct client *c, const struct bdr_control_cmd *e, json_t 
 	req->pid = c->ucred.pid;
 	snprintf(req->cmd, sizeof(req->cmd), "%s", e->name);
 	c->req = req;
+	/* Who asked for what: at debug, as status polls would fill the log. */
+	ctl_log(&c->ctl->opts, BDR_LOG_DEBUG, "uid %u pid %ld: %s", (unsigned)req->cred.uid,
+		(long)req->pid, e->name);
 	e->handler(req, msg, c->ctl->arg);
 }
 
