@@ -468,7 +468,9 @@ static int listen_on(struct bdrd *d)
 static int open_state(struct bdrd *d)
 {
 	struct bdr_library_opts lo = { .dir = d->cfg.site.data, .keep_versions = d->cfg.site.keep_versions,
-				       .notice = bdrd_library_notice };
+				       .notice = bdrd_library_notice,
+				       .share = d->cfg.site.share_group.name != NULL,
+				       .share_gid = d->cfg.site.share_group.gid };
 	struct bdr_library_quarantine q;
 	struct bdr_diag dg = { "" };
 	char path[PATH_MAX];
