@@ -81,7 +81,7 @@ static const struct bdr_config_key keys[] = {
 	{ S, "control_group", BDR_CONFIG_T_GROUP, NULL, 0, 0, 0, SITE(control_group),
 	  "A group whose members may use the control socket, besides root and bdrd's own user." },
 	{ S, "share_group", BDR_CONFIG_T_GROUP, NULL, 0, 0, 0, SITE(share_group),
-	  "A group (a web server's) that may read the versions of the library; bdrd must be a member." },
+	  "A group whose members may read the versions the library holds (a web server's)." },
 	{ S, "log_level", BDR_CONFIG_T_LOG_LEVEL, "info", 0, 0, RLD, SITE(log_level),
 	  "The least severe kind of event that is logged." },
 	{ S, "keep_versions", BDR_CONFIG_T_UINT, XSTR(BDR_KEEP_VERSIONS_DEFAULT), 1, 100, 0,
