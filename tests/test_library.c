@@ -624,6 +624,7 @@ Test(library, with_share_group_every_path_to_and_in_a_tree_is_the_groups_to_read
 
 Test(library, a_change_of_share_group_is_applied_to_held_versions_at_open)
 {
+	struct bdr_library_share_fix f;
 	struct bdr_library *lib;
 
 	shared_source();
@@ -631,13 +632,22 @@ Test(library, a_change_of_share_group_is_applied_to_held_versions_at_open)
 	tu_import(lib, &key, "app", src);
 	change_source(8);
 	tu_import(lib, &key, "app", src);
+	cr_assert_not(bdr_library_share_changed(lib, &f), "nothing to change without the setting");
 	bdr_library_close(lib);
 	lib = open_shared(data, true);
+	cr_assert(bdr_library_share_changed(lib, &f));
+	cr_assert_eq(f.versions, 2);
+	cr_assert_eq(f.err, 0);
 	assert_version_modes(data, 1, true);
 	assert_version_modes(data, 2, true);
 	assert_layout(data, true);
 	bdr_library_close(lib);
+	lib = open_shared(data, true);
+	cr_assert_not(bdr_library_share_changed(lib, &f), "applied once, not at every open");
+	bdr_library_close(lib);
 	lib = open_shared(data, false);
+	cr_assert(bdr_library_share_changed(lib, &f));
+	cr_assert_eq(f.versions, 2);
 	assert_version_modes(data, 1, false);
 	assert_version_modes(data, 2, false);
 	assert_mode(data, "packages/app/1/tree/dir/same.bin", 0600, getegid());

@@ -64,6 +64,15 @@ struct bdr_library_opts {
 	gid_t share_gid;
 };
 
+/* What the last open did for a change of share (set, changed, dropped):
+ * changed is false when the setting was the one already applied. */
+struct bdr_library_share_fix {
+	bool changed;
+	uint32_t versions; /* versions given the new group and modes */
+	int err;           /* 0, or why some were not (retried at next open) */
+};
+bool bdr_library_share_changed(const struct bdr_library *lib, struct bdr_library_share_fix *f);
+
 /* The mode a tree entry whose manifest says mode gets on disk: mode
  * itself when not sharing; when sharing, the owner's bits, the group's
  * the owner's minus write (0644 -> 0640, 0755 -> 0750, a directory 0750),

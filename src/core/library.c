@@ -32,6 +32,7 @@ struct bdr_library {
 	struct bdr_chunker_params chunking;
 	bool share;       /* bdr_library_opts.share */
 	gid_t share_gid;
+	struct bdr_library_share_fix share_fix; /* what the last open did */
 	char dbpath[PATH_MAX];
 };
 
@@ -692,7 +693,8 @@ static int share_fixup_version(struct bdr_library *lib, const char *package, uin
  * version is rewritten to follow it, once, here: a hardlinked file's
  * inode is shared with older versions, which must agree, and the tree an
  * operator just shared must be readable without waiting for a push. A
- * failure is a notice and is retried at the next open; nothing is lost. */
+ * failure is kept for bdr_library_share_changed and the whole pass is
+ * retried at the next open (DIR/share is written last); nothing is lost. */
 static void share_fixup(struct bdr_library *lib)
 {
 	char path[PATH_MAX], tmp[PATH_MAX], pkgs[PATH_MAX], was[32] = "", want[32] = "";
@@ -729,7 +731,8 @@ static void share_fixup(struct bdr_library *lib)
 		if (rc == 0)
 			rc = disk_versions(lib, de->d_name, &v, &n);
 		for (size_t i = 0; rc == 0 && i < n; i++)
-			rc = share_fixup_version(lib, de->d_name, v[i], gid);
+			if ((rc = share_fixup_version(lib, de->d_name, v[i], gid)) == 0)
+				lib->share_fix.versions++;
 		free(v);
 	}
 	if (dir)
@@ -744,13 +747,14 @@ static void share_fixup(struct bdr_library *lib)
 		else if ((rc = bdr_fs_write_file(AT_FDCWD, tmp, want, strlen(want), 0600)) == 0)
 			rc = rename(tmp, path) < 0 ? -errno : bdr_fs_fsync_dir(lib->dir);
 	}
-	if (rc < 0)
-		notice(lib, "share_group: could not give every held version %s (%s); retried at the "
-		       "next start", lib->share ? "the group's access" : "back its private modes",
-		       bdr_strerror(rc));
-	else
-		notice(lib, "share_group: every held version is now %s",
-		       lib->share ? "readable by the share group" : "private again");
+	lib->share_fix.changed = true;
+	lib->share_fix.err = rc;
+}
+
+bool bdr_library_share_changed(const struct bdr_library *lib, struct bdr_library_share_fix *f)
+{
+	*f = lib->share_fix;
+	return f->changed;
 }
 
 int bdr_library_open(struct bdr_library **out, const struct bdr_library_opts *o, struct bdr_diag *d)
