@@ -276,6 +276,52 @@ def test_nginx_serves_every_activation(root):
         share.remove()
 
 
+def test_setting_share_group_opens_held_versions_at_start(root):
+    """A site that held versions before share_group was set serves them
+    once restarted with it (no push needed), says so in its log, and
+    keeps them private again once the key is removed."""
+    gid = needs()
+    share = ShareDir()
+    web = None
+    try:
+        hq, dp = T.Site(share.path, "hq"), T.Site(share.path, "dp")
+        hq.add_peer(dp)
+        dp.add_peer(hq, address=False)
+        hq.start()
+        dp.start()
+        src = os.path.join(root, "src")
+        rng = random.Random(17)
+        write_version(src, rng, 1)
+        hq.push("app", src, "dp")
+        body = write_version(src, rng, 2)
+        hq.push("app", src, "dp")
+        web = Nginx(os.path.join(share.path, "nginx"), {"dp": os.path.join(dp.data, "packages")})
+        url = "/dp/app/current/tree/data.bin"
+        assert web.get(url)[0] == 403, "served before share_group was set"
+        dp.stop()
+        dp.site_opts["share_group"] = WEB_USER
+        dp.start()
+        assert web.get(url) == (200, body)
+        assert web.get("/dp/app/1/tree/same.txt")[0] == 200, "the older version stayed private"
+        assert_shared_tree(dp.data, "app", gid)
+        lines = [x for x in dp.log_text().splitlines()
+                 if "share_group %s: 2 held versions given the group's access" % WEB_USER in x]
+        assert len(lines) == 1 and T.log_level(lines[0]) == "info", dp.log_tail()
+        dp.stop()
+        del dp.site_opts["share_group"]
+        dp.start()
+        assert web.get(url)[0] == 403, "still served after share_group was removed"
+        tree = os.path.realpath(dp.current_tree("app"))
+        assert stat.S_IMODE(os.stat(os.path.dirname(tree)).st_mode) == 0o700
+        hq.stop()
+        dp.stop()
+    finally:
+        if web:
+            web.stop()
+        T.cleanup()
+        share.remove()
+
+
 def test_check_config_refuses_a_group_bdrd_is_not_in(root):
     """bdrd --check-config, run as a user outside share_group, names the
     group and the fix; bdrd's start makes the same check."""
@@ -300,6 +346,7 @@ def test_check_config_refuses_a_group_bdrd_is_not_in(root):
 
 TESTS = [
     test_nginx_serves_every_activation,
+    test_setting_share_group_opens_held_versions_at_start,
     test_check_config_refuses_a_group_bdrd_is_not_in,
 ]
 
