@@ -13,6 +13,8 @@
  *                                    (at most BDR_QUARANTINE_MAX_TREES
  *                                    trees and BDR_QUARANTINE_MAX_BYTES;
  *                                    the oldest go first)
+ *   DIR/share                        the share group the held versions
+ *                                    were given ("gid N"); absent: private
  *   DIR/trash/                       versions and packages being deleted:
  *                                    a deletion renames the directory here
  *                                    first, so a crash leaves no partial

@@ -633,15 +633,19 @@ static int make_dirs(struct bdr_library *lib, struct bdr_diag *d)
  * staging, partial data, quarantine, trash, tombstones. */
 static int share_layout(struct bdr_library *lib, struct bdr_diag *d)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX] = "";
 	struct dirent *de;
 	struct stat st;
+	mode_t search;
 	DIR *dir;
 	int rc = 0;
 
-	if (stat(lib->dir, &st) < 0 ||
-	    chmod(lib->dir, (st.st_mode & 07777) | (st.st_gid == lib->share_gid ? 0010 : 0001)) < 0)
-		return bdr_diag_set(d, -errno, "library %s: share_group: %s", lib->dir, strerror(errno));
+	if (stat(lib->dir, &st) < 0)
+		return bdr_diag_set(d, -errno, "library %s: %s", lib->dir, strerror(errno));
+	search = st.st_gid == lib->share_gid ? 0010 : 0001;
+	if (!(st.st_mode & search) && chmod(lib->dir, (st.st_mode & 07777) | search) < 0)
+		return bdr_diag_set(d, -errno, "library %s: share_group: making it searchable: %s",
+				    lib->dir, strerror(errno));
 	if (!(dir = opendir(lib->dir)))
 		return bdr_diag_set(d, -errno, "library %s: %s", lib->dir, strerror(errno));
 	while (rc == 0 && (de = readdir(dir))) {
