@@ -101,7 +101,11 @@ http {
         assert check.returncode == 0, "nginx -t: %s" % check.stderr
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        T.wait_until(self._up, 20, what="nginx to listen on port %d" % self.port)
+        try:
+            T.wait_until(self._up, 20, what="nginx to listen on port %d" % self.port)
+        except BaseException:
+            self.stop()
+            raise
 
     def _up(self):
         assert self.proc.poll() is None, "nginx exited: %s" % self.proc.stderr.read().decode()
