@@ -12,6 +12,7 @@ pkgs=(
   libcriterion-dev clang libclang-rt-14-dev
   rsync iproute2 gnuplot-nox libzstd-dev
   dpkg-dev debhelper lintian systemd adduser
+  nginx
 )
 missing=()
 for p in "${pkgs[@]}"; do
@@ -25,5 +26,15 @@ if ((${#missing[@]})); then
     exit 1
   fi
   apt-get update
-  apt-get install -y --no-install-recommends "${missing[@]}"
+  # nginx is for test_webshare, which runs its own instance on a free
+  # port: no service may start at install (policy-rc.d(8): 101 = denied).
+  rcd=
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    rcd=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' >"$rcd" && chmod 755 "$rcd"
+  fi
+  rc=0
+  apt-get install -y --no-install-recommends "${missing[@]}" || rc=$?
+  [[ -z $rcd ]] || rm -f "$rcd"
+  ((rc == 0)) || exit "$rc"
 fi

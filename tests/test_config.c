@@ -1072,6 +1072,17 @@ Test(config, control_group)
 	refuse_value("control_group", "bdr-test-no-such-group", "no such group");
 }
 
+Test(config, share_group)
+{
+	struct group *g = getgrnam(group);
+
+	cr_assert_not_null(g);
+	accept_value("share_group", group);
+	cr_assert_str_eq(cfg.site.share_group.name, group);
+	cr_assert_eq(cfg.site.share_group.gid, g->gr_gid);
+	refuse_value("share_group", "bdr-test-no-such-group", "no such group");
+}
+
 Test(config, empty_values)
 {
 	load_refused(MINIMAL "[limits]\nmax_transfers =\n");

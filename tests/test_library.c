@@ -478,3 +478,178 @@ Test(library, versions_past_the_largest_are_refused_before_anything_is_written)
 	cr_assert_eq(access(b, F_OK), -1, "the refused import left %s", b);
 	bdr_library_close(lib);
 }
+
+/* ---- share_group: versions readable by a web server's group ---- */
+
+/* A group this process may give its files: one it is not in when root
+ * (so the test sees a real change of group), else its own. */
+static gid_t share_gid(void)
+{
+	return geteuid() == 0 ? 4242 : getegid();
+}
+
+static struct bdr_library *open_shared(const char *dir, bool share)
+{
+	struct bdr_library_opts o = { .dir = dir, .keep_versions = 3, .share = share,
+				      .share_gid = share_gid() };
+	struct bdr_library *lib;
+	struct bdr_diag d = { { 0 } };
+	int rc = bdr_library_open(&lib, &o, &d);
+
+	cr_assert_eq(rc, 0, "library_open %s: %s: %s", dir, bdr_strerror(rc), d.msg);
+	return lib;
+}
+
+/* st_mode & 07777 of DIR/sub (lstat), and its group in *gid. */
+static unsigned mode_of(const char *dir, const char *sub, gid_t *gid)
+{
+	char b[PATH_MAX];
+	struct stat st;
+
+	snprintf(b, sizeof(b), "%s/%s", dir, sub);
+	cr_assert_eq(lstat(b, &st), 0, "%s: %s", b, strerror(errno));
+	if (gid)
+		*gid = st.st_gid;
+	return st.st_mode & 07777;
+}
+
+static void assert_mode(const char *dir, const char *sub, unsigned want, gid_t want_gid)
+{
+	gid_t g;
+	unsigned m = mode_of(dir, sub, &g);
+
+	cr_assert_eq(m, want, "%s: mode %04o, want %04o", sub, m, want);
+	if (want_gid != (gid_t)-1)
+		cr_assert_eq(g, want_gid, "%s: group %u, want %u", sub, (unsigned)g, (unsigned)want_gid);
+}
+
+/* The source: dir 0755 (from setup), same.bin 0600, changing.bin 0644, a
+ * script 0755 and a read-only file 0444. */
+static void shared_source(void)
+{
+	char b[PATH_MAX];
+
+	snprintf(b, sizeof(b), "%s/dir/same.bin", src);
+	cr_assert_eq(chmod(b, 0600), 0);
+	snprintf(b, sizeof(b), "%s/changing.bin", src);
+	cr_assert_eq(chmod(b, 0644), 0);
+	snprintf(b, sizeof(b), "%s/run.sh", src);
+	tu_write(b, "#!/bin/sh\n", 10);
+	cr_assert_eq(chmod(b, 0755), 0);
+	snprintf(b, sizeof(b), "%s/dir/ro.txt", src);
+	tu_write(b, "read only\n", 10);
+	cr_assert_eq(chmod(b, 0444), 0);
+	snprintf(b, sizeof(b), "%s/dir", src);
+	cr_assert_eq(chmod(b, 0755), 0);
+}
+
+/* Version v of app in lib dir, as share_group wants it or as without. */
+static void assert_version_modes(const char *dir, unsigned v, bool share)
+{
+	gid_t g = share ? share_gid() : (gid_t)-1;
+	char p[64];
+
+#define AT(s) (snprintf(p, sizeof(p), "packages/app/%u/%s", v, s), p)
+	assert_mode(dir, AT(""), share ? 0750 : 0700, g);
+	assert_mode(dir, AT("tree"), share ? 0750 : 0755, g);
+	assert_mode(dir, AT("tree/dir"), share ? 0750 : 0755, g);
+	assert_mode(dir, AT("tree/dir/same.bin"), share ? 0640 : 0600, g);
+	assert_mode(dir, AT("tree/changing.bin"), share ? 0640 : 0644, g);
+	assert_mode(dir, AT("tree/run.sh"), share ? 0750 : 0755, g);
+	assert_mode(dir, AT("tree/dir/ro.txt"), share ? 0440 : 0444, g);
+#undef AT
+}
+
+/* What a web server in the share group reaches: DIR searchable, packages
+ * and P listable; nothing else in DIR open beyond its owner. */
+static void assert_layout(const char *dir, bool share)
+{
+	gid_t g = share ? share_gid() : (gid_t)-1;
+	static const char *const priv[] = { "staging", "partial", "quarantine", "trash", "bdr.db" };
+	struct stat st;
+
+	cr_assert_eq(stat(dir, &st), 0);
+	cr_assert(!share || (st.st_mode & (st.st_gid == share_gid() ? 0010 : 0001)),
+		  "DIR mode %04o: not searchable by the group", st.st_mode & 07777);
+	assert_mode(dir, "packages", share ? 0750 : 0755, g);
+	assert_mode(dir, "packages/app", share ? 0750 : 0755, g);
+	for (size_t i = 0; share && i < sizeof(priv) / sizeof(priv[0]); i++)
+		cr_assert_eq(mode_of(dir, priv[i], NULL) & 077, 0, "%s is open to others", priv[i]);
+}
+
+Test(library, without_share_group_trees_keep_their_manifest_modes_and_stay_private)
+{
+	struct bdr_library *lib;
+
+	shared_source();
+	lib = open_shared(data, false);
+	cr_assert_eq(tu_import(lib, &key, "app", src), 1);
+	assert_version_modes(data, 1, false);
+	assert_layout(data, false);
+	bdr_library_close(lib);
+}
+
+Test(library, with_share_group_every_path_to_and_in_a_tree_is_the_groups_to_read)
+{
+	char rdata[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
+	struct bdr_library *lib, *recv;
+	struct stat sa, sb;
+
+	shared_source();
+	lib = open_shared(data, true);
+	cr_assert_eq(tu_import(lib, &key, "app", src), 1);
+	assert_version_modes(data, 1, true);
+	assert_layout(data, true);
+	/* Version 2 links the unchanged files of version 1: same inode, same
+	 * modes. */
+	change_source(7);
+	cr_assert_eq(tu_import(lib, &key, "app", src), 2);
+	assert_version_modes(data, 2, true);
+	snprintf(a, sizeof(a), "%s/packages/app/1/tree/dir/same.bin", data);
+	snprintf(b, sizeof(b), "%s/packages/app/2/tree/dir/same.bin", data);
+	cr_assert_eq(stat(a, &sa), 0);
+	cr_assert_eq(stat(b, &sb), 0);
+	cr_assert_eq(sa.st_ino, sb.st_ino);
+	/* A receiving site rebuilds (the path of a push and of a bundle). */
+	snprintf(rdata, sizeof(rdata), "%s/recv", root);
+	recv = open_shared(rdata, true);
+	cr_assert_eq(tu_replicate(lib, recv, "app", 1, NULL), 0);
+	cr_assert_eq(tu_replicate(lib, recv, "app", 2, NULL), 0);
+	assert_version_modes(rdata, 1, true);
+	assert_version_modes(rdata, 2, true);
+	assert_layout(rdata, true);
+	bdr_library_close(recv);
+	bdr_library_close(lib);
+}
+
+Test(library, a_change_of_share_group_is_applied_to_held_versions_at_open)
+{
+	struct bdr_library_share_fix f;
+	struct bdr_library *lib;
+
+	shared_source();
+	lib = open_shared(data, false);
+	tu_import(lib, &key, "app", src);
+	change_source(8);
+	tu_import(lib, &key, "app", src);
+	cr_assert_not(bdr_library_share_changed(lib, &f), "nothing to change without the setting");
+	bdr_library_close(lib);
+	lib = open_shared(data, true);
+	cr_assert(bdr_library_share_changed(lib, &f));
+	cr_assert_eq(f.versions, 2);
+	cr_assert_eq(f.err, 0);
+	assert_version_modes(data, 1, true);
+	assert_version_modes(data, 2, true);
+	assert_layout(data, true);
+	bdr_library_close(lib);
+	lib = open_shared(data, true);
+	cr_assert_not(bdr_library_share_changed(lib, &f), "applied once, not at every open");
+	bdr_library_close(lib);
+	lib = open_shared(data, false);
+	cr_assert(bdr_library_share_changed(lib, &f));
+	cr_assert_eq(f.versions, 2);
+	assert_version_modes(data, 1, false);
+	assert_version_modes(data, 2, false);
+	assert_mode(data, "packages/app/1/tree/dir/same.bin", 0600, getegid());
+	bdr_library_close(lib);
+}

@@ -13,6 +13,8 @@
  *                                    (at most BDR_QUARANTINE_MAX_TREES
  *                                    trees and BDR_QUARANTINE_MAX_BYTES;
  *                                    the oldest go first)
+ *   DIR/share                        the share group the held versions
+ *                                    were given ("gid N"); absent: private
  *   DIR/trash/                       versions and packages being deleted:
  *                                    a deletion renames the directory here
  *                                    first, so a crash leaves no partial
@@ -27,7 +29,9 @@
 #define BDR_LIBRARY_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "bdr/chunker.h"
 #include "bdr/manifest.h"
@@ -53,7 +57,32 @@ struct bdr_library_opts {
 	struct bdr_chunker_params chunking; /* avg 0: defaults */
 	bdr_library_notice_fn notice;       /* NULL: none */
 	void *notice_arg;
+	/* bdr.conf share_group: when share is set, group share_gid may read
+	 * the versions: DIR/packages, each P and V and every tree belong to
+	 * it (0750, files per bdr_library_tree_mode), DIR gets the search
+	 * bit for others, and everything else in DIR becomes owner-only. A
+	 * change of the setting is applied to every held version at open. */
+	bool share;
+	gid_t share_gid;
 };
+
+/* What the last open did for a change of share (set, changed, dropped):
+ * changed is false when the setting was the one already applied. */
+struct bdr_library_share_fix {
+	bool changed;
+	uint32_t versions; /* versions given the new group and modes */
+	int err;           /* 0, or why some were not (retried at next open) */
+};
+bool bdr_library_share_changed(const struct bdr_library *lib, struct bdr_library_share_fix *f);
+
+/* The mode a tree entry whose manifest says mode gets on disk: mode
+ * itself when not sharing; when sharing, the owner's bits, the group's
+ * the owner's minus write (0644 -> 0640, 0755 -> 0750, a directory 0750),
+ * nothing for others and no setuid, setgid or sticky bit. */
+uint32_t bdr_library_tree_mode(bool share, uint32_t mode);
+/* 0 if this process may give its files group gid (chown(2): root, or a
+ * member of it); else -EPERM, naming the group (name) and the fix. */
+int bdr_library_share_check(gid_t gid, const char *name, struct bdr_diag *d);
 
 /* What DIR/quarantine holds, as of the last open or reindex; bytes is
  * what deleting it would free (files other versions link to not counted). */
@@ -100,6 +129,8 @@ struct bdr_stage {
 	int tree_fd;         /* owned: O_DIRECTORY fd of tree */
 	char package[BDR_MAX_PACKAGE_NAME + 1];
 	uint64_t version;
+	bool share;      /* the library's share and share_gid, for set_meta */
+	gid_t share_gid;
 };
 
 int bdr_library_stage_begin(struct bdr_library *lib, const char *package, uint64_t version,

@@ -30,6 +30,9 @@ struct bdr_library {
 	bdr_library_notice_fn notice;
 	void *notice_arg;
 	struct bdr_chunker_params chunking;
+	bool share;       /* bdr_library_opts.share */
+	gid_t share_gid;
+	struct bdr_library_share_fix share_fix; /* what the last open did */
 	char dbpath[PATH_MAX];
 };
 
@@ -59,6 +62,43 @@ static void notice(struct bdr_library *lib, const char *fmt, ...)
 const struct bdr_chunker_params *bdr_library_chunking(const struct bdr_library *lib)
 {
 	return &lib->chunking;
+}
+
+uint32_t bdr_library_tree_mode(bool share, uint32_t mode)
+{
+	return share ? (mode & 0700) | ((mode & 0500) >> 3) : mode & 07777;
+}
+
+int bdr_library_share_check(gid_t gid, const char *name, struct bdr_diag *d)
+{
+	gid_t *v = NULL;
+	int n = getgroups(0, NULL), rc = -EPERM;
+
+	if (geteuid() == 0 || getegid() == gid)
+		return 0;
+	if (n > 0 && (v = calloc((size_t)n, sizeof(*v))) && (n = getgroups(n, v)) > 0)
+		for (int i = 0; i < n && rc < 0; i++)
+			rc = v[i] == gid ? 0 : rc;
+	free(v);
+	if (rc < 0)
+		rc = bdr_diag_set(d, rc, "share_group %s: bdrd is not a member of that group, so it "
+				  "cannot give the versions' files to it: add bdrd's user to the group "
+				  "(usermod -aG %s bdr) and restart bdrd, or put the web server's user "
+				  "in bdrd's own group and name that one", name, name);
+	return rc;
+}
+
+/* Gives path (relative to dirfd; a tree entry of this type and manifest
+ * mode) group gid ((gid_t)-1: leave it) and the mode the setting wants.
+ * A symlink's mode means nothing; its group is set all the same. */
+static int set_access(int dirfd, const char *path, uint8_t type, uint32_t mode, bool share,
+		      gid_t gid)
+{
+	if (gid != (gid_t)-1 && fchownat(dirfd, path, (uid_t)-1, gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (type != BDR_ENTRY_SYMLINK && fchmodat(dirfd, path, bdr_library_tree_mode(share, mode), 0) < 0)
+		return -errno;
+	return 0;
 }
 
 static int pkg_path(const struct bdr_library *lib, char *buf, size_t size, const char *package)
@@ -458,7 +498,8 @@ static int quarantine_list(const char *dir, struct qentry **v, size_t *n)
 			q->bytes += tree_bytes_at(fd);
 	}
 	closedir(d);
-	qsort(*v, *n, sizeof(**v), cmp_newest_first);
+	if (*n) /* qsort(NULL, 0) is undefined: UBSan stops every open on it */
+		qsort(*v, *n, sizeof(**v), cmp_newest_first);
 	return rc;
 }
 
@@ -582,9 +623,149 @@ static int make_dirs(struct bdr_library *lib, struct bdr_diag *d)
 	return bdr_fs_path(lib->dbpath, sizeof(lib->dbpath), "%s/bdr.db", lib->dir);
 }
 
+/* ---- share_group: the versions readable by a web server's group ---- */
+
+/* With share_group, DIR's search bit opens for the group when DIR is
+ * already the group's (a web server's user put in bdr's group), else for
+ * others, execute only (0751: no listing): DIR is systemd's
+ * StateDirectory, whose owner systemd restores, recursively, at each
+ * start if it differs, so DIR cannot be given the share group. Everything
+ * in DIR but packages/ therefore becomes owner-only: the database,
+ * staging, partial data, quarantine, trash, tombstones. */
+static int share_layout(struct bdr_library *lib, struct bdr_diag *d)
+{
+	char path[PATH_MAX] = "";
+	struct dirent *de;
+	struct stat st;
+	mode_t search;
+	DIR *dir;
+	int rc = 0;
+
+	if (stat(lib->dir, &st) < 0)
+		return bdr_diag_set(d, -errno, "library %s: %s", lib->dir, strerror(errno));
+	search = st.st_gid == lib->share_gid ? 0010 : 0001;
+	if (!(st.st_mode & search) && chmod(lib->dir, (st.st_mode & 07777) | search) < 0)
+		return bdr_diag_set(d, -errno, "library %s: share_group: making it searchable: %s",
+				    lib->dir, strerror(errno));
+	if (!(dir = opendir(lib->dir)))
+		return bdr_diag_set(d, -errno, "library %s: %s", lib->dir, strerror(errno));
+	while (rc == 0 && (de = readdir(dir))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (!strcmp(de->d_name, "packages"))
+			rc = set_access(dirfd(dir), de->d_name, BDR_ENTRY_DIR, 0755, true, lib->share_gid);
+		else if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			 !S_ISLNK(st.st_mode) && (st.st_mode & 077) &&
+			 fchmodat(dirfd(dir), de->d_name, st.st_mode & 07700, 0) < 0)
+			rc = -errno;
+		if (rc < 0)
+			snprintf(path, sizeof(path), "%s/%s", lib->dir, de->d_name);
+	}
+	closedir(dir);
+	if (rc < 0)
+		return bdr_diag_set(d, rc, "library %s: share_group: %s: %s", lib->dir, path, bdr_strerror(rc));
+	return 0;
+}
+
+/* Group and modes of one held version as the setting wants them (gid is
+ * the share group, or bdrd's own when the setting was dropped). */
+static int share_fixup_version(struct bdr_library *lib, const char *package, uint64_t version,
+			       gid_t gid)
+{
+	char path[PATH_MAX];
+	struct bdr_manifest m;
+	int tfd = -1, rc = bdr_library_manifest_load(lib, package, version, &m, NULL);
+
+	if (rc < 0)
+		return rc;
+	if ((rc = version_path(lib, path, sizeof(path), package, version)) == 0 &&
+	    (rc = set_access(AT_FDCWD, path, BDR_ENTRY_DIR, 0700, lib->share, gid)) == 0 &&
+	    (rc = bdr_library_tree_path(lib, package, version, path, sizeof(path))) == 0 &&
+	    (rc = set_access(AT_FDCWD, path, BDR_ENTRY_DIR, 0755, lib->share, gid)) == 0 &&
+	    (tfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		rc = -errno;
+	for (uint32_t i = 0; rc == 0 && i < m.nentries; i++)
+		rc = set_access(tfd, m.entries[i].path, m.entries[i].type, m.entries[i].mode,
+				lib->share, gid);
+	if (tfd >= 0)
+		close(tfd);
+	bdr_manifest_free(&m);
+	return rc;
+}
+
+/* DIR/share records the group the held versions were given ("gid N"), or
+ * is absent when they are private. When the setting differs, every held
+ * version is rewritten to follow it, once, here: a hardlinked file's
+ * inode is shared with older versions, which must agree, and the tree an
+ * operator just shared must be readable without waiting for a push. A
+ * failure is kept for bdr_library_share_changed and the whole pass is
+ * retried at the next open (DIR/share is written last); nothing is lost. */
+static void share_fixup(struct bdr_library *lib)
+{
+	char path[PATH_MAX], tmp[PATH_MAX], pkgs[PATH_MAX], was[32] = "", want[32] = "";
+	gid_t gid = lib->share ? lib->share_gid : getegid();
+	struct dirent *de;
+	struct stat st;
+	DIR *dir = NULL;
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	if (bdr_fs_path(path, sizeof(path), "%s/share", lib->dir) < 0 ||
+	    bdr_fs_path(tmp, sizeof(tmp), "%s/share.tmp", lib->dir) < 0 ||
+	    bdr_fs_path(pkgs, sizeof(pkgs), "%s/packages", lib->dir) < 0)
+		return;
+	if (bdr_fs_read_file(AT_FDCWD, path, sizeof(was) - 1, &buf, &len) == 0) {
+		memcpy(was, buf, len);
+		free(buf);
+	}
+	if (lib->share)
+		snprintf(want, sizeof(want), "gid %lu\n", (unsigned long)lib->share_gid);
+	if (!strcmp(was, want))
+		return;
+	rc = set_access(AT_FDCWD, pkgs, BDR_ENTRY_DIR, 0755, lib->share, gid);
+	if (rc == 0 && !(dir = opendir(pkgs)))
+		rc = -errno;
+	while (rc == 0 && (de = readdir(dir))) {
+		uint64_t *v = NULL;
+		size_t n = 0;
+
+		if (bdr_manifest_check_package(de->d_name, NULL) < 0)
+			continue;
+		rc = set_access(dirfd(dir), de->d_name, BDR_ENTRY_DIR, 0755, lib->share, gid);
+		if (rc == 0)
+			rc = disk_versions(lib, de->d_name, &v, &n);
+		for (size_t i = 0; rc == 0 && i < n; i++)
+			if ((rc = share_fixup_version(lib, de->d_name, v[i], gid)) == 0)
+				lib->share_fix.versions++;
+		free(v);
+	}
+	if (dir)
+		closedir(dir);
+	/* Dropped: DIR loses the search bit for others that share_layout gave. */
+	if (rc == 0 && !lib->share && stat(lib->dir, &st) == 0 && chmod(lib->dir, st.st_mode & 07776) < 0)
+		rc = -errno;
+	if (rc == 0) {
+		unlink(tmp);
+		if (!lib->share)
+			rc = unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+		else if ((rc = bdr_fs_write_file(AT_FDCWD, tmp, want, strlen(want), 0600)) == 0)
+			rc = rename(tmp, path) < 0 ? -errno : bdr_fs_fsync_dir(lib->dir);
+	}
+	lib->share_fix.changed = true;
+	lib->share_fix.err = rc;
+}
+
+bool bdr_library_share_changed(const struct bdr_library *lib, struct bdr_library_share_fix *f)
+{
+	*f = lib->share_fix;
+	return f->changed;
+}
+
 int bdr_library_open(struct bdr_library **out, const struct bdr_library_opts *o, struct bdr_diag *d)
 {
 	struct bdr_library *lib = calloc(1, sizeof(*lib));
+	char gname[32];
 	int rc = -ENOMEM;
 
 	*out = NULL;
@@ -597,12 +778,17 @@ int bdr_library_open(struct bdr_library **out, const struct bdr_library_opts *o,
 	lib->notice = o->notice;
 	lib->notice_arg = o->notice_arg;
 	lib->chunking = o->chunking;
+	lib->share = o->share;
+	lib->share_gid = o->share_gid;
+	snprintf(gname, sizeof(gname), "gid %lu", (unsigned long)o->share_gid);
 	if (!lib->chunking.avg_size)
 		bdr_chunker_params_default(&lib->chunking, BDR_CHUNK_AVG_DEFAULT);
 	if ((rc = bdr_chunker_params_check(&lib->chunking, d)) < 0 ||
+	    (lib->share && (rc = bdr_library_share_check(lib->share_gid, gname, d)) < 0) ||
 	    (rc = make_dirs(lib, d)) < 0 || (rc = open_db(lib, d)) < 0 ||
-	    (rc = reconcile(lib, d)) < 0)
+	    (lib->share && (rc = share_layout(lib, d)) < 0) || (rc = reconcile(lib, d)) < 0)
 		goto fail;
+	share_fixup(lib);
 	*out = lib;
 	return 0;
 fail:
@@ -649,7 +835,7 @@ static int tombstone_write(const struct bdr_library *lib, const char *package, u
 	if (rc == 0)
 		rc = bdr_fs_path(path, sizeof(path), "%s/%s", dir, package);
 	if (rc == 0)
-		rc = bdr_fs_mkdir_p(dir, 0755);
+		rc = bdr_fs_mkdir_p(dir, 0700); /* private: DIR may be searchable (share_layout) */
 	if (rc < 0)
 		return rc;
 	unlink(tmp);
@@ -744,6 +930,8 @@ int bdr_library_stage_begin(struct bdr_library *lib, const char *package, uint64
 				    BDR_VERSION_MAX);
 	snprintf(s->package, sizeof(s->package), "%s", package);
 	s->version = version;
+	s->share = lib->share;
+	s->share_gid = lib->share_gid;
 	rc = bdr_fs_path(s->dir, sizeof(s->dir), "%s/staging/%s.%" PRIu64 ".XXXXXX", lib->dir,
 			 package, version);
 	if (rc == 0 && !mkdtemp(s->dir))
@@ -784,6 +972,13 @@ static int stage_install(struct bdr_library *lib, struct bdr_stage *s, const uin
 	if (dfd < 0)
 		return -errno;
 	rc = bdr_fs_write_file(dfd, "manifest", mbuf, mlen, 0644);
+	/* The stage's own dir (mkdtemp's 0700) becomes DIR/packages/P/V: with
+	 * share_group, it and the tree's root open to the group before the
+	 * rename, so the version is readable the moment it appears. */
+	if (rc == 0 && s->share)
+		rc = set_access(dfd, ".", BDR_ENTRY_DIR, 0700, true, s->share_gid);
+	if (rc == 0 && s->share)
+		rc = set_access(dfd, "tree", BDR_ENTRY_DIR, 0755, true, s->share_gid);
 	/* One syncfs flushes every file of the tree: cheaper than an fsync per
 	 * file, and the rename below must not reach the disk before them. */
 	if (rc == 0 && syncfs(dfd) < 0)
@@ -793,6 +988,8 @@ static int stage_install(struct bdr_library *lib, struct bdr_stage *s, const uin
 		rc = pkg_path(lib, pkgdir, sizeof(pkgdir), s->package);
 	if (rc == 0)
 		rc = bdr_fs_mkdir_p(pkgdir, 0755);
+	if (rc == 0 && s->share)
+		rc = set_access(AT_FDCWD, pkgdir, BDR_ENTRY_DIR, 0755, true, s->share_gid);
 	if (rc == 0)
 		rc = version_path(lib, dest, destsize, s->package, s->version);
 	if (rc == 0 && rename(s->dir, dest) < 0)
@@ -847,8 +1044,9 @@ int bdr_library_stage_dirs(struct bdr_stage *s, const struct bdr_manifest *m, st
 	return 0;
 }
 
-static int set_meta(int dirfd, const struct bdr_entry *e)
+static int set_meta(const struct bdr_stage *s, const struct bdr_entry *e)
 {
+	int dirfd = s->tree_fd, rc;
 	struct timespec ts[2] = {
 		{ .tv_nsec = UTIME_OMIT },
 		{ .tv_sec = e->mtime_ns / 1000000000, .tv_nsec = e->mtime_ns % 1000000000 },
@@ -856,8 +1054,12 @@ static int set_meta(int dirfd, const struct bdr_entry *e)
 
 	if (ts[1].tv_nsec < 0)
 		ts[1].tv_sec -= 1, ts[1].tv_nsec += 1000000000;
-	if (e->type != BDR_ENTRY_SYMLINK && fchmodat(dirfd, e->path, e->mode, 0) < 0)
-		return -errno;
+	/* A file linked from an older version shares its inode, which has
+	 * this group and mode already unless the setting changed since; then
+	 * the older version follows the new setting too (see share_fixup). */
+	rc = set_access(dirfd, e->path, e->type, e->mode, s->share, s->share ? s->share_gid : (gid_t)-1);
+	if (rc < 0)
+		return rc;
 	if (utimensat(dirfd, e->path, ts, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	return 0;
@@ -867,7 +1069,7 @@ int bdr_library_stage_finish_meta(struct bdr_stage *s, const struct bdr_manifest
 {
 	/* Backwards, so a directory's mtime is set after its last child. */
 	for (uint32_t i = m->nentries; i-- > 0;) {
-		int rc = set_meta(s->tree_fd, &m->entries[i]);
+		int rc = set_meta(s, &m->entries[i]);
 		if (rc < 0)
 			return bdr_diag_set(d, rc, "entry '%s': setting mode and time: %s",
 					    m->entries[i].path, bdr_strerror(rc));

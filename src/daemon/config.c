@@ -80,6 +80,8 @@ static const struct bdr_config_key keys[] = {
 	  SITE(control), "The control socket that bdrctl connects to." },
 	{ S, "control_group", BDR_CONFIG_T_GROUP, NULL, 0, 0, 0, SITE(control_group),
 	  "A group whose members may use the control socket, besides root and bdrd's own user." },
+	{ S, "share_group", BDR_CONFIG_T_GROUP, NULL, 0, 0, 0, SITE(share_group),
+	  "A group whose members may read the versions the library holds (a web server's)." },
 	{ S, "log_level", BDR_CONFIG_T_LOG_LEVEL, "info", 0, 0, RLD, SITE(log_level),
 	  "The least severe kind of event that is logged." },
 	{ S, "keep_versions", BDR_CONFIG_T_UINT, XSTR(BDR_KEEP_VERSIONS_DEFAULT), 1, 100, 0,
@@ -924,6 +926,10 @@ int bdr_config_check_key(const struct bdr_config *c, struct bdr_config_errors *e
 
 	if (err < 0)
 		add_error(&p, c->site.key_line, "key = %s: %s", c->site.key, why.msg);
+	/* chgrp needs membership: refuse now rather than at the first push. */
+	if (c->site.share_group.name &&
+	    bdr_library_share_check(c->site.share_group.gid, c->site.share_group.name, &why) < 0)
+		add_error(&p, 0, "%s", why.msg), err = err < 0 ? err : -EPERM;
 	*errs = p.errs;
 	return p.fatal ? p.fatal : err;
 }

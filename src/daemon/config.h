@@ -107,6 +107,7 @@ struct bdr_config_site {
 	char *data;    /* owned: absolute path of the data directory */
 	char *control; /* owned: absolute path of the control socket */
 	struct bdr_config_group control_group;
+	struct bdr_config_group share_group; /* for bdr_library_opts.share */
 	enum bdr_log_level log_level;
 	uint32_t keep_versions; /* for bdr_library_opts.keep_versions */
 	uint32_t chunk_avg;     /* for bdr_chunker_params_default() */

@@ -468,8 +468,11 @@ static int listen_on(struct bdrd *d)
 static int open_state(struct bdrd *d)
 {
 	struct bdr_library_opts lo = { .dir = d->cfg.site.data, .keep_versions = d->cfg.site.keep_versions,
-				       .notice = bdrd_library_notice };
+				       .notice = bdrd_library_notice,
+				       .share = d->cfg.site.share_group.name != NULL,
+				       .share_gid = d->cfg.site.share_group.gid };
 	struct bdr_library_quarantine q;
+	struct bdr_library_share_fix sf;
 	struct bdr_diag dg = { "" };
 	char path[PATH_MAX];
 	uint32_t requeued = 0;
@@ -494,6 +497,13 @@ static int open_state(struct bdrd *d)
 	if (bdr_library_quarantined(d->lib))
 		bdr_log(BDR_LOG_ERROR, NULL, "start", "%u versions failed to verify and were quarantined",
 			bdr_library_quarantined(d->lib));
+	if (bdr_library_share_changed(d->lib, &sf))
+		bdr_log(sf.err < 0 ? BDR_LOG_WARN : BDR_LOG_INFO, NULL, "share",
+			"share_group %s: %u held versions given %s%s%s", d->cfg.site.share_group.name
+			? d->cfg.site.share_group.name : "(unset)", sf.versions,
+			d->cfg.site.share_group.name ? "the group's access" : "back their private modes",
+			sf.err < 0 ? "; the rest failed, retried at the next start: " : "",
+			sf.err < 0 ? bdr_strerror(sf.err) : "");
 	bdr_library_quarantine_info(d->lib, &q);
 	d->quarantine_trees = q.trees, d->quarantine_bytes = q.bytes;
 	if (q.trees)
