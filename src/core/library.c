@@ -458,7 +458,8 @@ static int quarantine_list(const char *dir, struct qentry **v, size_t *n)
 			q->bytes += tree_bytes_at(fd);
 	}
 	closedir(d);
-	qsort(*v, *n, sizeof(**v), cmp_newest_first);
+	if (*n) /* qsort's array must not be NULL, even empty */
+		qsort(*v, *n, sizeof(**v), cmp_newest_first);
 	return rc;
 }
 
