@@ -89,6 +89,34 @@ def test_status_reconciled_at_start(root):
     branch.stop()
 
 
+def test_status_reconciled_at_a_held_answer(root):
+    """A stale "receiving" row of a version the receiver holds (left by a
+    connection lost after the activation rename) is corrected, without a
+    restart, the next time the receiver answers an offer "held"."""
+    hq, branch = T.hq_and_branch(root)
+    other = T.Site(root, "other")
+    other.add_peer(branch)
+    branch.add_peer(other, address=False)
+    branch.start()
+    hq.start()
+    other.start()
+    for i in (1, 2):
+        src = os.path.join(root, "src%d" % i)
+        T.make_tree(src, seed=i, total=1 * MiB)
+        hq.push("app", src, to="branch")
+    set_row(branch, 2, "receiving", "connection lost; the next attempt resumes")
+    assert received(branch, 2)["state"] == "receiving"
+    # other's version 1 of app: branch, at version 2, answers held
+    at = len(branch.log_text())
+    other.push("app", os.path.join(root, "src1"), to="branch")
+    assert " held: " in branch.log_text()[at:], branch.log_tail()
+    r = received(branch, 2)
+    T.log("after the held answer: %s %r" % (r["state"], r["last_error"]))
+    assert r["state"] == "activated" and not r["last_error"], r
+    for s in (hq, branch, other):
+        s.stop()
+
+
 # ---- a full disk ----
 
 def _mount_tmpfs(path, size):
@@ -161,6 +189,7 @@ def _disk_full(root, hq, branch):
 
 TESTS = [
     test_status_reconciled_at_start,
+    test_status_reconciled_at_a_held_answer,
     test_disk_full_at_receiver,
 ]
 
