@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Faults at a receiver: its status rows agree with its library after a
-restart, a full disk during a push, and a refused key file.
+restart and after a "held" answer, and a full disk during a push.
 
 usage: test_faults.py BDRD BDRCTL [TEST...]   (TEST: a name below, with or
 without its test_ prefix; none runs them all). Data goes under
