@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs what bdr needs to build, test, fuzz and demo on Debian 12.
+# Installs what bdr needs to build, test, fuzz, package and demo on Debian 12
+# (the package test needs dpkg-dev, debhelper, lintian, and systemd for
+# systemd-analyze and systemd-sysusers; systemd need not run as PID 1).
 # Shared by .ci/run and bench/demo.sh. Needs root.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -9,6 +11,7 @@ pkgs=(
   libinih-dev libsystemd-dev libjansson-dev scdoc
   libcriterion-dev clang libclang-rt-14-dev
   rsync iproute2 gnuplot-nox libzstd-dev
+  dpkg-dev debhelper lintian systemd adduser
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -33,6 +33,7 @@
 #include <zstd.h>
 #endif
 
+#include "index.h"
 #include "bdr/chunker.h"
 #include "bdr/compress.h"
 #include "bdr/error.h"
@@ -738,6 +739,7 @@ static const struct {
 	{"chunk", chunk_main, "[--mib N] [--runs R] [--avg BYTES]: core throughput"},
 	{"sizes", sizes_main, "[--avg A,B,...] CORPUS_DIR...: transfer cost per avg chunk size"},
 	{"codecs", codecs_main, "CORPUS_DIR...: zlib against zstd, chunk by chunk, on v2"},
+	{"index", index_main, "--dir DIR [--chunks N] [--lookups N]: the chunk index as it grows"},
 };
 
 int main(int argc, char **argv)

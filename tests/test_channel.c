@@ -396,7 +396,8 @@ static void rogue_auth(struct rogue *r, struct vec *out)
 }
 
 /* Decrypts the frame at *p into out (a fresh vec); advances *p. */
-static void rogue_open(struct rogue *r, const uint8_t **p, const uint8_t *end, struct vec *out)
+static void rogue_open_tag(struct rogue *r, const uint8_t **p, const uint8_t *end, struct vec *out,
+			   uint8_t want_tag)
 {
 	unsigned long long mlen;
 	unsigned char tag;
@@ -407,9 +408,14 @@ static void rogue_open(struct rogue *r, const uint8_t **p, const uint8_t *end, s
 	*out = (struct vec){ .p = malloc(len), .len = 0 };
 	cr_assert_eq(crypto_secretstream_xchacha20poly1305_pull(&r->pull, out->p, &mlen, &tag,
 								 *p + 4, len, NULL, 0), 0);
-	cr_assert_eq(tag, TAG_MSG);
+	cr_assert_eq(tag, want_tag);
 	out->len = (size_t)mlen;
 	*p += 4 + len;
+}
+
+static void rogue_open(struct rogue *r, const uint8_t **p, const uint8_t *end, struct vec *out)
+{
+	rogue_open_tag(r, p, end, out, TAG_MSG);
 }
 
 /* The channel's header and AUTH (checked against its key) at *p. */
@@ -722,6 +728,37 @@ static int hello_to_beta(struct rogue *r, struct bdr_channel *b, struct bdr_diag
 	return deliver(b, r->hello, r->hello_len, ALL_AT_ONCE, NULL, d);
 }
 
+/* What a responder answers to an identity it does not accept, read with
+ * the spec alone: its HELLO, header and AUTH (signed by its key), then one
+ * ERROR -BDR_EKEY in a frame with TAG_FINAL that names the key presented,
+ * the same words whether the site is unknown or pinned with another key. */
+static void assert_refusal(struct rogue *r, struct bdr_channel *b, const char *site,
+			   const struct bdr_key *presented)
+{
+	char pk[BDR_KEY_B64_LEN + 1], text[256];
+	struct bdr_msg m;
+	struct vec f;
+	uint8_t *buf;
+	size_t len;
+
+	bdr_channel_take_out(b, &buf, &len);
+	cr_assert_gt(len, 0, "the responder answers with a refusal");
+	const uint8_t *p = buf + rogue_read_hello(r, buf, len, "beta", &key_b);
+	rogue_keys(r);
+	rogue_read_auth(r, &p, buf + len, &key_b);
+	rogue_open_tag(r, &p, buf + len, &f, TAG_FINAL);
+	cr_assert_eq(p, buf + len, "the refusal is the last frame");
+	cr_assert_eq(bdr_wire_decode(f.p, f.len, &m, NULL), 0);
+	cr_assert_eq(m.type, BDR_MSG_ERROR);
+	cr_assert_eq(m.error.code, -BDR_EKEY);
+	bdr_key_pk_to_b64(presented->pk, pk);
+	snprintf(text, sizeof(text), "site 'beta' has not pinned key %s for site '%s'", pk, site);
+	cr_assert_str_eq(m.error.message, text);
+	cr_assert_not(bdr_channel_can_send(b), "and nothing else goes out");
+	vec_free(&f);
+	free(buf);
+}
+
 Test(channel, unknown_site)
 {
 	struct bdr_channel *b = beta();
@@ -731,8 +768,8 @@ Test(channel, unknown_site)
 	rogue_init(&r, true, "gamma", &key_a);
 	cr_assert_eq(hello_to_beta(&r, b, &d), -BDR_EKEY);
 	cr_assert_str_eq(d.msg, "unknown site 'gamma'");
-	cr_assert_eq(bdr_channel_out_len(b), 0, "the responder answers nothing");
 	cr_assert_str_empty(bdr_channel_peer_site(b));
+	assert_refusal(&r, b, "gamma", &key_a);
 	bdr_channel_free(b);
 
 	/* The initiator checks the responder's HELLO the same way. */
@@ -744,6 +781,7 @@ Test(channel, unknown_site)
 	cr_assert_eq(move(b, a, ALL_AT_ONCE, NULL, &moved, &d), -BDR_EKEY);
 	cr_assert_str_eq(d.msg, "unknown site 'beta'");
 	cr_assert_not(bdr_channel_can_send(a));
+	cr_assert_not(bdr_channel_pin_failed(a), "another site answered: perhaps only for now");
 	bdr_channel_free(a);
 	bdr_channel_free(b);
 }
@@ -762,8 +800,121 @@ Test(channel, wrong_pinned_key)
 	snprintf(msg, sizeof(msg), "site 'alpha' presented key %s which is not the pinned key %s",
 		 got, want);
 	cr_assert_str_eq(d.msg, msg);
-	cr_assert_eq(bdr_channel_out_len(b), 0);
+	assert_refusal(&r, b, "alpha", &key_m);
 	bdr_channel_free(b);
+
+	/* The initiator that pins another key for beta: final, both keys named. */
+	static const struct pin beta_as_m[] = { { "beta", &key_m, 0 }, { NULL, NULL, 0 } };
+	struct bdr_channel *a = chan_with(true, "alpha", &key_a, &(struct copts){ .pins = beta_as_m });
+	size_t moved;
+	b = beta();
+	cr_assert_eq(move(a, b, ALL_AT_ONCE, NULL, &moved, &d), 0);
+	cr_assert_eq(move(b, a, ALL_AT_ONCE, NULL, &moved, &d), -BDR_EKEY);
+	bdr_key_pk_to_b64(key_b.pk, got);
+	bdr_key_pk_to_b64(key_m.pk, want);
+	snprintf(msg, sizeof(msg), "site 'beta' presented key %s which is not the pinned key %s",
+		 got, want);
+	cr_assert_str_eq(d.msg, msg);
+	cr_assert(bdr_channel_pin_failed(a));
+	bdr_channel_free(a);
+	bdr_channel_free(b);
+}
+
+/* Channel to channel: the initiator hears the refusal as the responder's
+ * word, authenticated, and knows no retry will mend it. */
+Test(channel, refusal_reaches_the_initiator)
+{
+	struct bdr_channel *g = chan_with(true, "gamma", &key_m, &(struct copts){ .pins = knows_beta });
+	struct bdr_channel *b = beta();
+	struct bdr_diag d;
+	char pk[BDR_KEY_B64_LEN + 1], msg[300];
+	size_t moved;
+
+	cr_assert_eq(move(g, b, ALL_AT_ONCE, NULL, &moved, &d), -BDR_EKEY);
+	cr_assert_eq(move(b, g, ALL_AT_ONCE, NULL, &moved, &d), -BDR_EKEY);
+	bdr_key_pk_to_b64(key_m.pk, pk);
+	snprintf(msg, sizeof(msg), "site 'beta' refused this site's key: site 'beta' has not pinned "
+		 "key %s for site 'gamma'", pk);
+	cr_assert_str_eq(d.msg, msg);
+	cr_assert(bdr_channel_pin_failed(g));
+	cr_assert_not(bdr_channel_ready(g));
+	bdr_channel_free(g);
+	bdr_channel_free(b);
+}
+
+/* A refusal altered in transit is a broken frame, not a refusal; and one
+ * from a responder that does not hold the key pinned for it never gets
+ * past its AUTH. */
+Test(channel, refusal_is_authenticated)
+{
+	static const struct pin beta_as_m[] = { { "beta", &key_m, 0 }, { NULL, NULL, 0 } };
+	struct bdr_channel *g = chan_with(true, "gamma", &key_m, &(struct copts){ .pins = knows_beta });
+	struct bdr_channel *b = beta();
+	struct bdr_diag d;
+	uint8_t *buf;
+	size_t len, moved;
+
+	cr_assert_eq(move(g, b, ALL_AT_ONCE, NULL, &moved, &d), -BDR_EKEY);
+	bdr_channel_take_out(b, &buf, &len);
+	cr_assert_gt(len, 0, "beta answers with a refusal");
+	buf[len - 1] ^= 1;
+	cr_assert_eq(deliver(g, buf, len, ALL_AT_ONCE, NULL, &d), -BDR_ESIG);
+	cr_assert_not(bdr_channel_pin_failed(g));
+	free(buf);
+	bdr_channel_free(g);
+	bdr_channel_free(b);
+
+	/* mallory answers as beta (its HELLO carries beta's public key) */
+	struct bdr_channel *a = alpha();
+	struct bdr_channel *m = chan_with(false, "beta", &key_m, &(struct copts){ .pins = beta_as_m });
+	cr_assert_eq(move(a, m, ALL_AT_ONCE, NULL, &moved, &d), -BDR_EKEY);
+	bdr_channel_take_out(m, &buf, &len);
+	/* its HELLO names key_m: alpha finds beta's key differs and stops there */
+	cr_assert_eq(deliver(a, buf, len, ALL_AT_ONCE, NULL, &d), -BDR_EKEY);
+	assert_diag(&d, "which is not the pinned key");
+	free(buf);
+	bdr_channel_free(a);
+	bdr_channel_free(m);
+}
+
+/* A final frame anywhere but first after the responder's AUTH is no
+ * refusal; and a responder never takes one. */
+Test(channel, final_frame_only_as_the_first)
+{
+	struct bdr_channel *a = alpha();
+	struct rogue r;
+	struct vec flight = { 0 };
+	struct inbox in = { 0 };
+	struct bdr_diag d;
+	uint8_t *buf;
+	size_t len;
+	struct bdr_msg m = { .type = BDR_MSG_ERROR, .error.code = -BDR_EKEY };
+	struct bdr_wbuf w;
+
+	bdr_wire_text(m.error.message, "late");
+	bdr_wbuf_init(&w, BDR_WIRE_MSG_MAX);
+	cr_assert_eq(bdr_wire_encode(&m, &w, NULL), 0);
+	cr_assert_eq(bdr_wbuf_finish(&w, &buf, &len), 0);
+	rogue_init(&r, false, "beta", &key_b);
+	rogue_build_hello(&r);
+	uint8_t *hb;
+	size_t hl;
+	bdr_channel_take_out(a, &hb, &hl);
+	rogue_read_hello(&r, hb, hl, "alpha", &key_a);
+	free(hb);
+	rogue_keys(&r);
+	vec_put(&flight, r.hello, r.hello_len);
+	rogue_header(&r, &flight);
+	rogue_auth(&r, &flight);
+	rogue_frame(&r, &flight, "\x09ok", 3, TAG_MSG);
+	rogue_frame(&r, &flight, buf, len, TAG_FINAL);
+	cr_assert_eq(deliver(a, flight.p, flight.len, ALL_AT_ONCE, &in, &d), -BDR_EFORMAT);
+	assert_diag(&d, "tag");
+	cr_assert_not(bdr_channel_pin_failed(a));
+	free(buf);
+	vec_free(&flight);
+	inbox_free(&in);
+	bdr_channel_free(a);
 }
 
 Test(channel, lookup_error_returned_as_is)
@@ -1642,4 +1793,23 @@ Test(channel, shared_tail_by_reference)
 	free(buf), free(refs);
 	inbox_free(&in), inbox_free(&in2);
 	bdr_channel_free(a), bdr_channel_free(b), bdr_channel_free(a2), bdr_channel_free(b2);
+}
+
+/* Before its AUTH verifies, a peer that announces a large first frame is
+ * cut at its 4 bytes: a stranger that knows a pinned site's public key
+ * cannot make us buffer a maximal frame. */
+Test(channel, first_frame_bounded_before_auth)
+{
+	struct rogue r;
+	struct vec flight;
+	struct bdr_diag d;
+	struct bdr_channel *b = beta_facing(&r, &flight);
+	uint8_t hdr[4];
+
+	put32(hdr, 1025);
+	vec_put(&flight, hdr, 4);
+	cr_assert_eq(deliver(b, flight.p, flight.len, ALL_AT_ONCE, NULL, &d), -BDR_ELIMIT);
+	assert_diag(&d, "first frame of 1025 bytes");
+	vec_free(&flight);
+	bdr_channel_free(b);
 }

@@ -312,7 +312,8 @@ Test(config, every_default_is_valid_and_applied)
 					  (keys[i].flags & BDR_CONFIG_F_REQUIRED) ||
 					  keys[i].type == BDR_CONFIG_T_GROUP ||
 					  keys[i].type == BDR_CONFIG_T_TIMEZONE ||
-					  keys[i].type == BDR_CONFIG_T_CAPACITY,
+					  keys[i].type == BDR_CONFIG_T_CAPACITY ||
+					  keys[i].type == BDR_CONFIG_T_ADDRESS,
 				  "%s: no default, so required or optional by nature", keys[i].name);
 			continue;
 		}
@@ -1315,6 +1316,58 @@ Test(config, peers_against_the_site_and_each_other)
 	cr_assert_eq(errs.v[0].line, 5);
 }
 
+/* ORIGINS: packages is a list of package names, canonical once read;
+ * accept resolves auto by the relation; two peers that send only their own
+ * versions cannot both be a package's origin. */
+Test(config, packages_and_accept)
+{
+	char text[2048];
+
+	accept_value("packages", " app ,tools,  lib+x ");
+	cr_assert_str_eq(cfg.peers[0].packages, "app,tools,lib+x");
+	cr_assert(bdr_config_peer_lists(&cfg.peers[0], "tools"));
+	cr_assert(bdr_config_peer_lists(&cfg.peers[0], "lib+x"));
+	cr_assert_not(bdr_config_peer_lists(&cfg.peers[0], "tool"));
+	cr_assert_not(bdr_config_peer_lists(&cfg.peers[0], "app,tools"));
+	cr_assert_not(bdr_config_peer_relays(&cfg.peers[0]), "auto: own from a plain peer");
+	refuse_value("packages", "app,app", "'app' is named twice");
+	refuse_value("packages", "app,,tools", "an empty package name (leave the key out for any package)");
+	refuse_value("packages", "app,", "an empty package name (leave the key out for any package)");
+	refuse_value_like("packages", "app,.hidden", "leave the key out for any package");
+	refuse_value("accept", "mine", "must be auto, own or relayed");
+
+	/* Not set: any package. */
+	accept_value("accept", "relayed");
+	cr_assert_null(cfg.peers[0].packages);
+	cr_assert(bdr_config_peer_lists(&cfg.peers[0], "anything"));
+	cr_assert(bdr_config_peer_relays(&cfg.peers[0]));
+
+	snprintf(text, sizeof(text),
+		 MINIMAL "[peer hq]\npublic_key = %s\npackages = app,tools\n"        /* 5 */
+			 "[peer rogue]\npublic_key = %s\npackages = lib,tools\n", /* 8 */
+		 pk1_b64, pk2_b64);
+	load_refused(text);
+	expect_error(8, "[peer rogue] packages names tools, of which [peer hq] (line 5) is the "
+			"origin already: a package has one origin");
+	cr_assert_eq(errs.n, 1, "%s", all_errors());
+
+	/* A parent (auto: relayed) or a relaying peer may list the same package. */
+	snprintf(text, sizeof(text),
+		 MINIMAL "[peer hq]\npublic_key = %s\npackages = app,tools\n"
+			 "[peer up]\npublic_key = %s\npackages = tools\nrelation = parent\n",
+		 pk1_b64, pk2_b64);
+	load_ok(text);
+	cr_assert_not(bdr_config_peer_relays(&cfg.peers[0]));
+	cr_assert(bdr_config_peer_relays(&cfg.peers[1]));
+	snprintf(text, sizeof(text),
+		 MINIMAL "[peer hq]\npublic_key = %s\npackages = app\n"
+			 "[peer up]\npublic_key = %s\npackages = app\nrelation = parent\n"
+			 "accept = own\n",
+		 pk1_b64, pk2_b64);
+	load_refused(text);
+	cr_assert_eq(errs.n, 1, "%s", all_errors());
+}
+
 /* The hierarchy: at most one parent; a dp has no children; the role and
  * relations read back. */
 Test(config, hierarchy_relations)
@@ -1504,7 +1557,9 @@ Test(config, unreadable_file)
 	"rate = 08-18 256K, 18-8 1000000\n"                                                    \
 	"[peer paris]\n"                                                                       \
 	"public_key = %s\n"                                                                    \
-	"address = paris-line\n"
+	"address = paris-line\n"                                                               \
+	"packages = tools ,app\n"                                                              \
+	"accept = relayed\n"
 
 Test(config, dump_loads_back_to_the_same_configuration)
 {
@@ -1551,6 +1606,8 @@ Test(config, dump_loads_back_to_the_same_configuration)
 					   "%s", dump);
 			cr_assert_not_null(strstr(dump, "address = paris-line\n"
 							"relation = peer\n"
+							"packages = tools,app\n"
+							"accept = relayed\n"
 							"\n[address paris-line]\n"
 							"host = [2001:db8:30::1]:7411\n"
 							"schedule = all all all\n"
@@ -2053,6 +2110,8 @@ Test(config, man_page_examples_load)
 			cr_assert_eq(cfg.site.log_level, BDR_LOG_DEBUG);
 			cr_assert_eq(cfg.n_peers, 1);
 			cr_assert_str_eq(cfg.peers[0].address.v[0].host, "central.example.net");
+			cr_assert_str_eq(cfg.peers[0].packages, "app,tools");
+			cr_assert_not(bdr_config_peer_relays(&cfg.peers[0]));
 		}
 		loaded++;
 		p = end + 4;

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -127,10 +128,46 @@ static void h_big(struct bdr_control_req *req, json_t *args, void *arg)
 	free(s);
 }
 
+/* Takes its directory: answers its inode and whether it is close-on-exec. */
+static void h_dir(struct bdr_control_req *req, json_t *args, void *arg)
+{
+	int fd = bdr_control_req_fd(req);
+	struct stat st;
+
+	(void)args, (void)arg;
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(bdr_control_req_fd(req), -1, "a descriptor is taken once");
+	cr_assert_eq(fstat(fd, &st), 0);
+	bdr_control_done(req, json_pack("{s:I, s:b, s:I}", "ino", (json_int_t)st.st_ino, "cloexec",
+					(fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0, "uid",
+					(json_int_t)bdr_control_req_cred(req)->uid));
+	close(fd);
+}
+
+/* Leaves its descriptor to the server, which must close it. */
+static void h_out(struct bdr_control_req *req, json_t *args, void *arg)
+{
+	(void)args, (void)arg;
+	bdr_control_done(req, NULL);
+}
+
+/* {"n": N}: N events, at once, whether the client reads or not. */
+static void h_flood(struct bdr_control_req *req, json_t *args, void *arg)
+{
+	json_int_t n = json_integer_value(json_object_get(args, "n"));
+
+	(void)arg;
+	for (json_int_t i = 0; i < n; i++)
+		bdr_control_event(req, json_pack("{s:s, s:I}", "event", "tick", "n", i));
+	bdr_control_done(req, NULL);
+}
+
 static const struct bdr_control_cmd table[] = {
 	{ "echo", h_echo },     { "count", h_count }, { "slow", h_slow },
 	{ "hold", h_hold },     { "fail", h_fail },   { "badcode", h_badcode },
-	{ "unpack", h_unpack }, { "big", h_big },     { NULL, NULL },
+	{ "unpack", h_unpack }, { "big", h_big },     { "flood", h_flood },
+	{ "dir", h_dir, BDR_CONTROL_FD_DIR },         { "out", h_out, BDR_CONTROL_FD_OUT },
+	{ NULL, NULL },
 };
 
 static void test_log(void *arg, enum bdr_log_level level, const char *msg)
@@ -544,6 +581,154 @@ Test(control, max_clients)
 	cr_assert_null(tc_recv(b));
 	tc_close(b);
 	tc_close(a);
+}
+
+/* ---- descriptors ---- */
+
+/* Sends the line s with n descriptors beside its first bytes. */
+static void tc_send_fds(struct tclient *c, const char *s, const int *fds, size_t n)
+{
+	char ctrl[CMSG_SPACE(16 * sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = (void *)s, .iov_len = strlen(s) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl,
+			     .msg_controllen = CMSG_SPACE(n * sizeof(int)) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(n * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, n * sizeof(int));
+	cr_assert_eq(sendmsg(c->fd, &mh, MSG_NOSIGNAL), (ssize_t)strlen(s), "sendmsg: %s",
+		     strerror(errno));
+}
+
+/* Whether the write end of the pipe whose read end is r is closed
+ * everywhere (a read sees end of file rather than waiting). */
+static bool pipe_orphaned(int r)
+{
+	char b;
+
+	return read(r, &b, 1) == 0;
+}
+
+Test(control, descriptor_reaches_its_handler)
+{
+	struct tclient *c;
+	struct stat st;
+	json_t *m;
+	int d = open(dir, O_RDONLY | O_DIRECTORY);
+
+	cr_assert_eq(start(&opts), 0);
+	c = tc_connect();
+	tc_send_fds(c, "{\"id\":1,\"cmd\":\"dir\"}\n", &d, 1);
+	m = expect(c, 1, NULL);
+	fstat(d, &st);
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(m, "result"), "ino")),
+		     (json_int_t)st.st_ino);
+	cr_assert(json_is_true(json_object_get(json_object_get(m, "result"), "cloexec")),
+		  "a received descriptor must be close-on-exec from the start");
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(m, "result"), "uid")),
+		     (json_int_t)getuid());
+	json_decref(m);
+	close(d);
+	tc_close(c);
+}
+
+Test(control, descriptors_checked_and_closed)
+{
+	struct tclient *c;
+	int p[2], d = open(dir, O_RDONLY | O_DIRECTORY);
+	json_t *m;
+
+	cr_assert_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	cr_assert_eq(start(&opts), 0);
+	c = tc_connect();
+	/* A pipe where a directory belongs: refused, and closed by the server. */
+	tc_send_fds(c, "{\"id\":1,\"cmd\":\"dir\"}\n", &p[1], 1);
+	m = expect(c, 1, "bad_request");
+	cr_assert(strstr(json_string_value(json_object_get(json_object_get(m, "error"), "message")),
+			 "not a directory"));
+	json_decref(m);
+	/* No descriptor at all; a path instead of one. */
+	tc_send(c, "{\"id\":2,\"cmd\":\"dir\"}\n");
+	expect_free(c, 2, "bad_request");
+	tc_send_fds(c, "{\"id\":3,\"cmd\":\"out\",\"file\":\"/etc/x\"}\n", &p[1], 1);
+	m = expect(c, 3, "bad_request");
+	cr_assert(strstr(json_string_value(json_object_get(json_object_get(m, "error"), "message")),
+			 "opens no path"));
+	json_decref(m);
+	/* Taken by the request, never used by the handler: closed with it. */
+	tc_send_fds(c, "{\"id\":4,\"cmd\":\"out\"}\n", &p[1], 1);
+	expect_free(c, 4, NULL);
+	/* With a line that takes none: answered, then the extra is refused. */
+	tc_send_fds(c, "{\"id\":5,\"cmd\":\"echo\"}\n", &p[1], 1);
+	expect_free(c, 5, NULL);
+	expect_free(c, -1, "bad_request");
+	/* Refused lines take theirs too: the next request gets its own. */
+	tc_send_fds(c, "{\"id\":6,\"cmd\":\"out\",\"v\":9}\n", &p[1], 1);
+	expect_free(c, 6, "bad_request");
+	tc_send_fds(c, "{\"id\":7,\"cmd\":\"dir\"}\n", &d, 1);
+	expect_free(c, 7, NULL);
+	close(p[1]);
+	close(d);
+	cr_assert(pipe_orphaned(p[0]), "the server kept a descriptor");
+	close(p[0]);
+	tc_close(c);
+}
+
+Test(control, too_many_descriptors)
+{
+	struct tclient *c;
+	int p[2], fds[BDR_CONTROL_MAX_FDS + 1];
+
+	cr_assert_eq(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	for (size_t i = 0; i < BDR_CONTROL_MAX_FDS + 1; i++)
+		fds[i] = p[1];
+	cr_assert_eq(start(&opts), 0);
+	c = tc_connect();
+	tc_send_fds(c, "{\"id\":1,\"cmd\":\"echo\"}\n", fds, BDR_CONTROL_MAX_FDS + 1);
+	expect_free(c, -1, "bad_request");
+	cr_assert_null(tc_recv(c), "the connection must close");
+	close(p[1]);
+	/* The server closes its copies once the connection is gone. */
+	while (!pipe_orphaned(p[0]))
+		uv_run(&loop, UV_RUN_NOWAIT);
+	close(p[0]);
+	tc_close(c);
+}
+
+/* ---- backlog ---- */
+
+Test(control, client_that_never_reads_is_dropped)
+{
+	struct tclient *c, *other;
+	int small = 4096;
+
+	cr_assert_eq(start(&opts), 0);
+	c = tc_connect();
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	/* 200000 events of ~30 bytes: 6 MB, past the 4 MiB cap. */
+	tc_send(c, "{\"id\":1,\"cmd\":\"flood\",\"n\":200000}\n");
+	while (!strstr(log_last, "dropped the client"))
+		uv_run(&loop, UV_RUN_ONCE);
+	cr_assert(strstr(log_last, "uid"), "%s", log_last);
+	/* The rest of its answers were freed, not sent: the stream ends well
+	 * short of the whole flood. */
+	{
+		size_t lines = 0;
+		json_t *m;
+
+		while ((m = tc_recv(c))) {
+			json_decref(m);
+			lines++;
+		}
+		cr_assert_lt(lines, 200000 / 2, "%zu lines came through", lines);
+	}
+	other = tc_connect();
+	tc_send(other, "{\"id\":2,\"cmd\":\"echo\"}\n");
+	expect_free(other, 2, NULL);
+	tc_close(other);
+	tc_close(c);
 }
 
 /* ---- credentials ---- */

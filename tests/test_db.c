@@ -508,7 +508,7 @@ Test(db, reopen_keeps_everything)
 	struct bdr_manifest m;
 	struct bdr_db_qc qc = { 1, 2, 3, 4, 5, 1 }, got;
 
-	cr_assert_eq(bdr_db_schema_version(db), 3);
+	cr_assert_eq(bdr_db_schema_version(db), 4);
 	mf_init(&m, "pkg", 4, 2);
 	struct bdr_entry *a = mf_file(&m, "a", 1, 20, 0644, 1);
 	struct bdr_entry *b = mf_file(&m, "b", 2, 20, 0755, 2);
@@ -518,7 +518,7 @@ Test(db, reopen_keeps_everything)
 	bdr_db_close(db);
 
 	db = open_db();
-	cr_assert_eq(bdr_db_schema_version(db), 3);
+	cr_assert_eq(bdr_db_schema_version(db), 4);
 	struct bdr_db_stats after = stats(db);
 	cr_assert_eq(memcmp(&before, &after, sizeof(before)), 0);
 	expect_chunks(db, a, "pkg", 4);
@@ -659,7 +659,7 @@ Test(db, remove_files_removes_all_companions)
 	cr_assert_neq(access(wal, F_OK), 0);
 	cr_assert_eq(bdr_db_remove_files(dbpath), 0, "absent files are fine");
 	db = open_db();
-	cr_assert_eq(bdr_db_schema_version(db), 3, "recreated");
+	cr_assert_eq(bdr_db_schema_version(db), 4, "recreated");
 	bdr_db_close(db);
 }
 
@@ -796,7 +796,7 @@ Test(db, schema_1_file_migrates_keeping_its_rows)
 	struct bdr_db_qc qc = { 11, 22, 33, 44, 55, 3 }, got;
 
 	cr_assert_eq(bdr_db_open_schema(&db, dbpath, 0, &d), -EINVAL);
-	cr_assert_eq(bdr_db_open_schema(&db, dbpath, 4, &d), -EINVAL);
+	cr_assert_eq(bdr_db_open_schema(&db, dbpath, 5, &d), -EINVAL);
 	cr_assert_eq(bdr_db_open_schema(&db, dbpath, 1, &d), 0, "%s", d.msg);
 	cr_assert_eq(bdr_db_schema_version(db), 1);
 	mf_files(&m, "pkg", 3, 4, 10);
@@ -810,7 +810,7 @@ Test(db, schema_1_file_migrates_keeping_its_rows)
 		     0, "a schema 1 file has no daemon tables");
 
 	db = open_db();
-	cr_assert_eq(bdr_db_schema_version(db), 3);
+	cr_assert_eq(bdr_db_schema_version(db), 4);
 	struct bdr_db_stats after = stats(db);
 	cr_assert_eq(memcmp(&before, &after, sizeof(before)), 0);
 	for (uint32_t i = 0; i < m.nentries; i++)
@@ -820,13 +820,91 @@ Test(db, schema_1_file_migrates_keeping_its_rows)
 	int64_t id = xfer_add(db, "pkg", 3, "site-b", BDR_PRIO_HIGH, T0);
 	bdr_db_close(db);
 
-	cr_assert_eq(sql_int("PRAGMA user_version"), 3);
+	cr_assert_eq(sql_int("PRAGMA user_version"), 4);
 	/* Opening at an older schema never takes a file back. */
 	cr_assert_eq(bdr_db_open_schema(&db, dbpath, 1, &d), 0);
-	cr_assert_eq(bdr_db_schema_version(db), 3);
+	cr_assert_eq(bdr_db_schema_version(db), 4);
 	cr_assert_eq(xfer_get(db, id).version, 3);
 	bdr_db_close(db);
 	mf_free(&m);
+}
+
+/* ---- package origins ---- */
+
+static void mf_signed(struct bdr_manifest *m, const char *package, uint64_t version,
+		      const char *site, uint8_t key)
+{
+	mf_init(m, package, version, 1);
+	free(m->site);
+	cr_assert_not_null(m->site = strdup(site));
+	memset(m->signer, key, sizeof(m->signer));
+}
+
+static void expect_origin(struct bdr_db *db, const char *package, const char *site, uint8_t key,
+			  uint64_t version)
+{
+	struct bdr_db_origin o;
+	uint8_t want[BDR_PK_LEN];
+
+	memset(want, key, sizeof(want));
+	cr_assert_eq(bdr_db_origin_get(db, package, &o), 0, "%s", bdr_db_errmsg(db));
+	cr_assert_str_eq(o.site, site);
+	cr_assert_eq(memcmp(o.signer, want, sizeof(want)), 0);
+	cr_assert_eq(o.version, version);
+}
+
+/* The first version added fixes the origin; a later one signed by another
+ * key does not move it, nor does removing every version or clearing the
+ * index (the origin is durable state, not a cache of the manifests). */
+Test(db, first_version_fixes_the_origin)
+{
+	struct bdr_db *db = open_db();
+	struct bdr_db_origin o;
+	struct bdr_manifest a, b;
+
+	cr_assert_eq(bdr_db_origin_get(db, "app", &o), -BDR_ENOTFOUND);
+	mf_signed(&a, "app", 3, "hq", 0x11);
+	mf_signed(&b, "app", 1000, "rogue", 0x22);
+	cr_assert_eq(bdr_db_version_add(db, &a), 0, "%s", bdr_db_errmsg(db));
+	expect_origin(db, "app", "hq", 0x11, 3);
+	cr_assert_eq(bdr_db_version_add(db, &b), 0, "%s", bdr_db_errmsg(db));
+	expect_origin(db, "app", "hq", 0x11, 3);
+	cr_assert_eq(bdr_db_version_remove(db, "app", 3), 0);
+	cr_assert_eq(bdr_db_version_remove(db, "app", 1000), 0);
+	cr_assert_eq(bdr_db_clear_index(db), 0);
+	expect_origin(db, "app", "hq", 0x11, 3);
+	bdr_db_close(db);
+	db = open_db();
+	expect_origin(db, "app", "hq", 0x11, 3);
+	cr_assert_eq(bdr_db_origin_get(db, "other", &o), -BDR_ENOTFOUND);
+	bdr_db_close(db);
+	mf_free(&a);
+	mf_free(&b);
+}
+
+/* A file from before origins were recorded takes, per package, the signer
+ * of the lowest version it holds. */
+Test(db, migration_seeds_origins_from_the_lowest_version)
+{
+	struct bdr_db *db;
+	struct bdr_diag d = { "" };
+	struct bdr_manifest m[3];
+
+	cr_assert_eq(bdr_db_open_schema(&db, dbpath, 3, &d), 0, "%s", d.msg);
+	mf_signed(&m[0], "app", 1000, "rogue", 0x22);
+	mf_signed(&m[1], "app", 2, "hq", 0x11);
+	mf_signed(&m[2], "tools", 7, "lab", 0x33);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(bdr_db_version_add(db, &m[i]), 0, "%s", bdr_db_errmsg(db));
+	bdr_db_close(db);
+	cr_assert_eq(sql_int("SELECT count(*) FROM sqlite_master WHERE name = 'origins'"), 0);
+
+	db = open_db();
+	expect_origin(db, "app", "hq", 0x11, 2);
+	expect_origin(db, "tools", "lab", 0x33, 7);
+	bdr_db_close(db);
+	for (int i = 0; i < 3; i++)
+		mf_free(&m[i]);
 }
 
 Test(db, transfer_add_is_idempotent)

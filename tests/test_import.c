@@ -276,3 +276,45 @@ Test(import, bad_package_names_are_refused)
 		cr_assert_lt(bdr_import(lib, &req, &v, NULL, &d), 0, "accepted package '%s'", bad[i]);
 	}
 }
+
+/* On another user's behalf (req.as), the import takes only what that user
+ * could read: a root-only file or directory inside a readable tree fails
+ * it with -EACCES naming the entry, and nothing is added; the same tree
+ * imports for root (as NULL). Needs root to own files as someone else. */
+Test(import, as_another_user)
+{
+	struct bdr_cred as = { .uid = 4242, .gid = 4242 };
+	struct bdr_import_req req = { .package = "app", .site = "hq", .key = &key, .as = &as };
+	struct bdr_diag d = { { 0 } };
+	char b[PATH_MAX];
+	uint64_t v = 0;
+	int fd;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to own files as someone else");
+	fd = open(src, O_RDONLY | O_DIRECTORY);
+	req.srcdir_fd = fd;
+	/* Everything readable by others: the tree imports. */
+	cr_assert_eq(bdr_import(lib, &req, &v, NULL, &d), 0, "%s", d.msg);
+	cr_assert_eq(v, 1);
+	p(b, "sub/deep/x.c"), chmod(b, 0600);
+	cr_assert_eq(bdr_import(lib, &req, &v, NULL, &d), -EACCES);
+	cr_assert(strstr(d.msg, "sub/deep/x.c"), "%s", d.msg);
+	p(b, "sub/deep/x.c"), chmod(b, 0644);
+	p(b, "sub/deep"), chmod(b, 0700);
+	cr_assert_eq(bdr_import(lib, &req, &v, NULL, &d), -EACCES);
+	cr_assert(strstr(d.msg, "sub/deep"), "%s", d.msg);
+	cr_assert_eq(bdr_library_latest(lib, "app", &v), 0);
+	cr_assert_eq(v, 1, "a refused import added a version");
+	/* The user's own file, 0600: its owner may. */
+	p(b, "sub/deep"), chmod(b, 0755);
+	p(b, "big.dat"), chmod(b, 0600);
+	cr_assert_eq(chown(b, 4242, 0), 0);
+	cr_assert_eq(bdr_import(lib, &req, &v, NULL, &d), 0, "%s", d.msg);
+	cr_assert_eq(v, 2);
+	/* root (as NULL) takes a file no one else may read. */
+	p(b, "a.txt"), chmod(b, 0600);
+	req.as = NULL;
+	cr_assert_eq(bdr_import(lib, &req, &v, NULL, &d), 0, "%s", d.msg);
+	close(fd);
+}

@@ -483,6 +483,38 @@ Test(manifest, wrong_signer_is_rejected)
 	free(buf), free(forged);
 }
 
+/* The header alone, signature unchecked: what a receiver reads to refuse a
+ * manifest whose signer it could not accept before it verifies the rest. */
+Test(manifest, peek_reads_the_header_claims)
+{
+	struct bdr_manifest m, got;
+	struct bdr_diag d;
+	uint8_t *buf;
+	size_t len;
+
+	base(&m);
+	encode_ok(&m, &buf, &len);
+	cr_assert_eq(bdr_manifest_peek(buf, len, &got, &d), 0, "%s", d.msg);
+	cr_assert_str_eq(got.package, m.package);
+	cr_assert_str_eq(got.site, m.site);
+	cr_assert_eq(got.version, m.version);
+	cr_assert_eq(got.created_ns, m.created_ns);
+	cr_assert_arr_eq(got.signer, key_a.pk, BDR_PK_LEN);
+	cr_assert_eq(got.nentries, 0);
+	bdr_manifest_free(&got);
+	/* A broken signature is not peek's business; a broken header is. */
+	buf[len - 1] ^= 1;
+	cr_assert_eq(bdr_manifest_peek(buf, len, &got, &d), 0, "%s", d.msg);
+	bdr_manifest_free(&got);
+	buf[0] ^= 1;
+	cr_assert_eq(bdr_manifest_peek(buf, len, &got, &d), -BDR_EFORMAT);
+	assert_empty(&got);
+	cr_assert_eq(bdr_manifest_peek(buf, 30, &got, &d), -BDR_EFORMAT);
+	assert_empty(&got);
+	bdr_manifest_free(&m);
+	free(buf);
+}
+
 Test(manifest, encode_refuses_mismatched_key)
 {
 	struct bdr_manifest m;

@@ -338,3 +338,28 @@ Test(rebuild, a_file_that_fails_verification_is_refetched_whole)
 	free(m);
 	assert_receiver_has(2);
 }
+
+/* What a daemon charges a peer for a plan: the bound it takes before
+ * planning holds what the plan then holds, which is more than the manifest. */
+Test(rebuild, footprint_within_its_bound)
+{
+	char path[PATH_MAX];
+	struct bdr_rebuild *rb;
+	struct bdr_diag d = { { 0 } };
+	uint8_t *mbuf;
+	size_t mlen;
+	uint64_t n;
+
+	tu_import(snd, &key, "app", src);
+	snprintf(path, sizeof(path), "%s/packages/app/1/manifest", bdr_library_dir(snd));
+	mbuf = tu_read(path, &mlen);
+	cr_assert_eq(bdr_rebuild_begin(rcv, mbuf, mlen, key.pk, &rb, &d), 0, "%s", d.msg);
+	/* what scales with the manifest (the fixed part would hide it) */
+	n = bdr_rebuild_footprint(rb) - bdr_rebuild_footprint_max(0);
+	cr_assert_gt(n, 2 * (uint64_t)mlen, "the copy and the decoded manifest at least");
+	cr_assert_leq(n, bdr_rebuild_footprint_max(mlen) - bdr_rebuild_footprint_max(0),
+		      "%llu bytes for a manifest of %zu", (unsigned long long)n, mlen);
+
+	bdr_rebuild_free(rb);
+	free(mbuf);
+}

@@ -121,6 +121,12 @@ void bdr_channel_recycle_out(struct bdr_channel *c, uint8_t *buf, size_t cap);
 
 /* The peer proved its identity: its AUTH verified. */
 bool bdr_channel_ready(const struct bdr_channel *c);
+/* The connection failed on a pin, which no retry mends until an operator
+ * changes a configuration: the peer presented a key other than the one
+ * pinned for its site, or (initiator) the responder, authenticated by its
+ * pinned key, refused ours (proto/wire.md, "Refusal"). Either way the
+ * error is -BDR_EKEY and its diag names the key. */
+bool bdr_channel_pin_failed(const struct bdr_channel *c);
 /* After the peer's HELLO was accepted: its site name ("" before), the agreed
  * capabilities and version. */
 const char *bdr_channel_peer_site(const struct bdr_channel *c);

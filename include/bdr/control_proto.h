@@ -15,6 +15,11 @@
 #define BDR_CONTROL_MAX_CLIENTS 16
 /* Unread bytes queued to one client past which progress events are dropped. */
 #define BDR_CONTROL_MAX_BACKLOG (1024 * 1024)
+/* Unread bytes queued to one client past which it is dropped (its
+ * requests answered faster than it reads them). */
+#define BDR_CONTROL_MAX_OUTPUT (4 * 1024 * 1024)
+/* Descriptors received on one connection and not yet claimed by a line. */
+#define BDR_CONTROL_MAX_FDS 4
 
 /* bdrctl's exit status. */
 enum bdr_control_exit {
@@ -23,6 +28,8 @@ enum bdr_control_exit {
 	BDR_EXIT_USAGE = 2,       /* bad options or arguments */
 	BDR_EXIT_UNREACHABLE = 3, /* cannot reach the daemon */
 	BDR_EXIT_REFUSED = 4,     /* the daemon refused the request */
+	BDR_EXIT_TRANSFERS_FAILED = 5, /* status: it shows failed transfers */
+	BDR_EXIT_TIMEOUT = 6,     /* --timeout passed before the answer */
 };
 
 /* X("code", exit status): every error code of the protocol. */
@@ -33,6 +40,7 @@ enum bdr_control_exit {
 	X("busy", BDR_EXIT_REFUSED)                             \
 	X("unknown_site", BDR_EXIT_REFUSED)                     \
 	X("unknown_package", BDR_EXIT_REFUSED)                  \
+	X("unknown_transfer", BDR_EXIT_REFUSED)                 \
 	X("invalid_package", BDR_EXIT_REFUSED)                  \
 	X("invalid_config", BDR_EXIT_FAILED)                    \
 	X("import_failed", BDR_EXIT_FAILED)                     \

@@ -93,7 +93,9 @@ int bdr_db_end(struct bdr_db *db, int err);
 int bdr_db_clear_index(struct bdr_db *db);
 
 /* Records a held version: its files, their blobs and, for blobs not yet
- * indexed, every chunk. Idempotent for the same (package, version). */
+ * indexed, every chunk; and its signer as the package's origin if the
+ * package has none yet (see bdr_db_origin_get). Idempotent for the same
+ * (package, version). */
 int bdr_db_version_add(struct bdr_db *db, const struct bdr_manifest *m);
 /* Forgets a version; blobs no held file uses any more lose their chunks,
  * and a package without versions goes. -BDR_ENOTFOUND if not held. */
@@ -352,6 +354,23 @@ int bdr_db_site_status_list(struct bdr_db *db, const char *package, int64_t sinc
 /* How many rows came through via. */
 int bdr_db_site_status_count(struct bdr_db *db, const char *via, uint64_t *n);
 
+/* ---- package origins (schema 4) ----
+ *
+ * A package belongs to its origin: the site whose key signs its versions.
+ * bdr_db_version_add records the signer of the first version of a package
+ * this site adds (imported here, received, or from a bundle); the row
+ * stays when the package is removed or the index rebuilt, so the package
+ * cannot change hands by being removed first. Who may send which package
+ * is the daemon's decision (src/daemon/trust.c); this is its memory. */
+
+struct bdr_db_origin {
+	char site[BDR_MAX_SITE_NAME + 1]; /* as its first version's manifest names it */
+	uint8_t signer[BDR_PK_LEN];
+	uint64_t version; /* the first version recorded */
+};
+
+/* The origin recorded for package, or -BDR_ENOTFOUND. */
+int bdr_db_origin_get(struct bdr_db *db, const char *package, struct bdr_db_origin *o);
 
 /* History grows with every push: drops transfers that are done or
  * cancelled and received rows that are activated or failed, last updated

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bdr/access.h"
 #include "bdr/key.h"
 
 struct bdr_library;
@@ -43,7 +44,14 @@ enum bdr_quick_check {
 
 struct bdr_import_req {
 	const char *package;
-	const char *srcdir;
+	const char *srcdir;         /* the tree; NULL: srcdir_fd */
+	int srcdir_fd;              /* with srcdir NULL: the tree, open (borrowed;
+				     * read from a descriptor of its own) */
+	/* NULL: the tree is read with this process's rights. Else the
+	 * import is on behalf of another user: it fails with -EACCES at the
+	 * first entry as could not read (a directory it could not list or
+	 * enter, a file it could not read); symlinks are never followed. */
+	const struct bdr_cred *as;
 	const char *site;           /* creating site's name */
 	const struct bdr_key *key;  /* signs the manifest */
 	int64_t created_ns;         /* 0: now */

@@ -93,5 +93,11 @@ int bdr_manifest_encode(struct bdr_manifest *m, const struct bdr_key *k,
  * must equal it (-BDR_EKEY otherwise). On failure *m is left empty. */
 int bdr_manifest_decode(const uint8_t *buf, size_t len, const uint8_t *expect_signer,
 			struct bdr_manifest *m, struct bdr_diag *d);
+/* Reads the header alone (package, version, site, created_ns, signer; no
+ * entries), with the checks of steps 1 and 2 of proto/manifest.md and
+ * WITHOUT verifying the signature: claims, good for refusing a manifest
+ * early (its signer could not be accepted), never for accepting one. On
+ * failure *m is left empty. */
+int bdr_manifest_peek(const uint8_t *buf, size_t len, struct bdr_manifest *m, struct bdr_diag *d);
 
 #endif

@@ -27,6 +27,12 @@ struct bdr_diag;
 int bdr_rebuild_begin(struct bdr_library *lib, const uint8_t *mbuf, size_t mlen,
 		      const uint8_t *expect_signer, struct bdr_rebuild **out, struct bdr_diag *d);
 const struct bdr_manifest *bdr_rebuild_manifest(const struct bdr_rebuild *rb);
+/* Bytes of memory rb holds (its manifest, encoded and decoded, and the
+ * set of chunks it needs), and the most that a rebuild of a manifest of
+ * mlen encoded bytes can hold: what a daemon charges to the peer that
+ * offered it, before it plans (bdr_rebuild_footprint_max) and after. */
+uint64_t bdr_rebuild_footprint(const struct bdr_rebuild *rb);
+uint64_t bdr_rebuild_footprint_max(uint64_t mlen);
 
 /* Distinct chunks neither held by the library nor received yet, in manifest
  * order. *list is malloc'd. *bytes (may be NULL) sums their lengths. */

@@ -25,6 +25,7 @@
 #define HDR_LEN crypto_secretstream_xchacha20poly1305_HEADERBYTES
 #define TAG_MESSAGE crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
 #define TAG_TAIL crypto_secretstream_xchacha20poly1305_TAG_PUSH /* a shared tail follows */
+#define TAG_REFUSAL crypto_secretstream_xchacha20poly1305_TAG_FINAL /* the responder refuses our key */
 #define TAIL_KEY_LEN BDR_WIRE_TAIL_KEY_LEN
 #define TAIL_HASH_LEN BDR_WIRE_TAIL_HASH_LEN
 #define TRAILER_LEN BDR_WIRE_TRAILER_LEN
@@ -36,6 +37,9 @@
 #define LEN_FIELD 4u
 #define MAGIC_LEN 4u
 #define FRAME_MIN (BDR_WIRE_FRAME_OVERHEAD + 1)
+/* The peer's first frame is its AUTH (82 bytes): until it verifies, a
+ * stranger holds no more than this of our memory. */
+#define FIRST_FRAME_MAX 1024u
 #define AUTH_CONTEXT "bdr-auth-v1"
 #define AUTH_CONTEXT_LEN (sizeof(AUTH_CONTEXT) - 1)
 #define AUTH_SIGNED_LEN (AUTH_CONTEXT_LEN + 1 + T_LEN)
@@ -80,6 +84,7 @@ struct bdr_channel {
 	bool auth_sent; /* our AUTH is in the output: we may send */
 	bool ready;     /* the peer's AUTH verified */
 	bool msg_ready; /* msg holds a message recv has not returned yet */
+	bool pin_failed; /* the peer's key is not the pinned one, or it refused ours */
 	enum rx_state rx;
 	size_t want; /* bytes of the current unit; in.len of them arrived */
 	struct buf in, msg, out;
@@ -230,7 +235,8 @@ static void write_len(uint8_t *p, uint32_t v)
 /* ---- sending ---- */
 
 /* Encrypts one message into a frame at the end of the output. */
-static int seal(struct bdr_channel *c, const uint8_t *msg, size_t len, struct bdr_diag *d)
+static int seal_tag(struct bdr_channel *c, const uint8_t *msg, size_t len, uint8_t tag,
+		    struct bdr_diag *d)
 {
 	size_t clen = len + SS(ABYTES);
 	uint8_t *at = out_reserve(c, LEN_FIELD + clen);
@@ -238,8 +244,13 @@ static int seal(struct bdr_channel *c, const uint8_t *msg, size_t len, struct bd
 	if (!at)
 		return no_memory(c, d);
 	write_len(at, (uint32_t)clen);
-	SS(push)(&c->push, at + LEN_FIELD, NULL, msg, len, NULL, 0, TAG_MESSAGE);
+	SS(push)(&c->push, at + LEN_FIELD, NULL, msg, len, NULL, 0, tag);
 	return 0;
+}
+
+static int seal(struct bdr_channel *c, const uint8_t *msg, size_t len, struct bdr_diag *d)
+{
+	return seal_tag(c, msg, len, TAG_MESSAGE, d);
 }
 
 /* What an AUTH signs: the context, the signer's role and the transcript. */
@@ -349,6 +360,7 @@ static int key_mismatch(struct bdr_channel *c, const struct hello *h, const uint
 
 	bdr_key_pk_to_b64(h->key, got);
 	bdr_key_pk_to_b64(pinned, want);
+	c->pin_failed = true;
 	return fail(c, d, -BDR_EKEY, "site '%s' presented key %s which is not the pinned key %s",
 		    h->site, got, want);
 }
@@ -422,6 +434,61 @@ static int hello_accept(struct bdr_channel *c, const struct hello *h, struct bdr
 	return expect(c, RX_HEADER, 0, HDR_LEN, d);
 }
 
+/* The refusal's ERROR, sealed as our last frame (TAG_REFUSAL). */
+static int seal_refusal(struct bdr_channel *c, const struct hello *h)
+{
+	struct bdr_msg *m = calloc(1, sizeof(*m));
+	char pk[BDR_KEY_B64_LEN + 1], text[BDR_WIRE_TEXT_MAX + 1];
+	struct bdr_wbuf w;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int err = -ENOMEM;
+
+	if (!m)
+		return err;
+	/* The same words for an unknown site and a wrong key: a stranger
+	 * learns nothing of which sites we pin. */
+	bdr_key_pk_to_b64(h->key, pk);
+	snprintf(text, sizeof(text), "site '%s' has not pinned key %s for site '%s'", c->site, pk,
+		 h->site);
+	m->type = BDR_MSG_ERROR;
+	m->error.code = -BDR_EKEY;
+	bdr_wire_text(m->error.message, text);
+	bdr_wbuf_init(&w, BDR_WIRE_MSG_MAX);
+	err = bdr_wire_encode(m, &w, NULL);
+	if (!err)
+		err = bdr_wbuf_finish(&w, &buf, &len);
+	else
+		bdr_wbuf_free(&w);
+	if (!err)
+		err = seal_tag(c, buf, len, TAG_REFUSAL, NULL);
+	free(buf);
+	free(m);
+	return err;
+}
+
+/* The responder does not accept the initiator's identity (an unknown site,
+ * or a key other than the pinned one). It still answers with its HELLO,
+ * header and AUTH, then an ERROR in a frame with TAG_REFUSAL: the initiator
+ * checks our AUTH with the key it pins for us, so it can tell an
+ * authenticated refusal from a connection that broke. The identity error
+ * stays this connection's error; the refusal is sent as best it can be. */
+static int refuse(struct bdr_channel *c, const struct hello *h, struct bdr_diag *d)
+{
+	struct bdr_diag why = c->diag;
+	int err = c->err;
+
+	c->err = 0;
+	if (!hello_kx(c, h, NULL) && !out_append(c, c->hello.p, c->hello.len, NULL)) {
+		transcript(c);
+		if (!send_auth(c, NULL))
+			(void)seal_refusal(c, h);
+	}
+	c->err = err;
+	c->diag = why;
+	return sticky(c, d);
+}
+
 static int on_hello(struct bdr_channel *c, struct bdr_diag *d)
 {
 	struct bdr_rbuf r;
@@ -429,8 +496,12 @@ static int on_hello(struct bdr_channel *c, struct bdr_diag *d)
 	int err;
 
 	bdr_rbuf_init(&r, c->in.p + LEN_FIELD, c->in.len - LEN_FIELD);
-	if ((err = hello_head(c, &r, &h, d)) || (err = hello_body(c, &r, &h, d)) ||
-	    (err = hello_identity(c, &h, d)) || (err = hello_kx(c, &h, d)))
+	if ((err = hello_head(c, &r, &h, d)) || (err = hello_body(c, &r, &h, d)))
+		return err;
+	err = hello_identity(c, &h, d);
+	if (err == -BDR_EKEY && !c->initiator)
+		return refuse(c, &h, d);
+	if (err || (err = hello_kx(c, &h, d)))
 		return err;
 	return hello_accept(c, &h, d);
 }
@@ -471,6 +542,9 @@ static int on_frame_len(struct bdr_channel *c, struct bdr_diag *d)
 	if (len < FRAME_MIN)
 		return fail(c, d, -BDR_EFORMAT, "frame of %u bytes is shorter than the minimum %u",
 			    len, FRAME_MIN);
+	if (!c->ready && len > FIRST_FRAME_MAX)
+		return fail(c, d, -BDR_ELIMIT, "first frame of %u bytes: before its AUTH verifies, "
+			    "a peer may send at most %u", len, FIRST_FRAME_MAX);
 	return expect(c, RX_FRAME, 0, len, d);
 }
 
@@ -493,6 +567,28 @@ static int check_auth(struct bdr_channel *c, struct bdr_diag *d)
 			    c->peer_site);
 	c->ready = true;
 	return 0;
+}
+
+/* The responder's authenticated refusal of our key (see refuse): final,
+ * and not retried by the daemon, which must hear it as the responder's
+ * word, not as a broken connection. */
+static int on_refusal(struct bdr_channel *c, struct bdr_diag *d)
+{
+	struct bdr_msg *m = malloc(sizeof(*m));
+	int err;
+
+	if (!m)
+		return no_memory(c, d);
+	err = bdr_wire_decode(c->msg.p, c->msg.len, m, NULL);
+	if (err || m->type != BDR_MSG_ERROR) {
+		free(m);
+		return fail(c, d, -BDR_EFORMAT, "a final frame that is not an ERROR");
+	}
+	c->pin_failed = true;
+	err = fail(c, d, -BDR_EKEY, "site '%s' refused this site's key: %s", c->peer_site,
+		   m->error.message);
+	free(m);
+	return err;
 }
 
 /* A frame with a shared tail: its plaintext ends in the trailer, checked
@@ -537,6 +633,8 @@ static int on_frame(struct bdr_channel *c, struct bdr_diag *d)
 	c->msg.len = (size_t)mlen;
 	if (tag == TAG_TAIL && c->ready && (c->agreed_caps & BDR_CAP_SHARED_TAIL))
 		return on_trailer(c, d);
+	if (tag == TAG_REFUSAL && c->ready && c->initiator && c->st.msgs_in == 0)
+		return on_refusal(c, d);
 	if (tag != TAG_MESSAGE)
 		return fail(c, d, -BDR_EFORMAT, "frame has tag %u, expected a message", tag);
 	if (c->ready && c->msg.p[0] == BDR_MSG_AUTH)
@@ -909,6 +1007,11 @@ void bdr_channel_recycle_out(struct bdr_channel *c, uint8_t *buf, size_t cap)
 	} else {
 		free(buf);
 	}
+}
+
+bool bdr_channel_pin_failed(const struct bdr_channel *c)
+{
+	return c->pin_failed;
 }
 
 bool bdr_channel_ready(const struct bdr_channel *c)

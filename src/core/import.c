@@ -219,20 +219,53 @@ static void read_job_run(void *arg)
 	j->in = -1;
 }
 
-/* Opens the file where the walk stands (never following a symlink) and
- * hands it to the pool; the entry is filled in by apply_reads. */
+/* Opens an entry where the walk stands, never following a symlink. On
+ * another user's behalf (req->as), the opened file must be what fstatat saw
+ * (s) and that user must be allowed want on it: checked on the descriptor,
+ * so a rename in between cannot slip another file under the check. */
+static int open_entry(struct import *im, int dfd, const char *name, const char *path,
+		      const struct stat *s, int flags, int want)
+{
+	struct stat o;
+	int fd = openat(dfd, name, flags | O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return bdr_diag_set(im->d, -errno, "entry '%s': %s", path, strerror(errno));
+	if (!im->req->as)
+		return fd;
+	if (fstat(fd, &o) < 0)
+		rc = -errno;
+	else if (o.st_dev != s->st_dev || o.st_ino != s->st_ino)
+		rc = -BDR_ECHANGED;
+	else
+		rc = bdr_access_check(fd, im->req->as, want);
+	if (rc == 0)
+		return fd;
+	close(fd);
+	if (rc == -BDR_ECHANGED)
+		return bdr_diag_set(im->d, rc, "entry '%s': replaced while being read", path);
+	return bdr_diag_set(im->d, rc, "entry '%s': %s%s", path, strerror(-rc),
+			    rc == -EACCES ? " (for the user who asked for the push)" : "");
+}
+
+/* Hands the file open at in (owned) to the pool; the entry is filled in by
+ * apply_reads. in < 0: opened here. */
 static int read_file(struct import *im, int dfd, const char *name, const char *path,
-		     const struct stat *s)
+		     const struct stat *s, int in)
 {
 	struct read_job *j = calloc(1, sizeof(*j));
 	struct bdr_entry *e;
 
-	if (!j)
+	if (!j) {
+		if (in >= 0)
+			close(in);
 		return -ENOMEM;
-	if ((j->in = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-		free(j);
-		return bdr_diag_set(im->d, -errno, "entry '%s': %s", path, strerror(errno));
 	}
+	if (in < 0 && (in = open_entry(im, dfd, name, path, s, 0, BDR_ACCESS_R)) < 0) {
+		free(j);
+		return in;
+	}
+	j->in = in;
 	if (!(e = add_entry(im, path, BDR_ENTRY_FILE, s))) {
 		close(j->in);
 		free(j);
@@ -323,19 +356,27 @@ static int import_file(struct import *im, int dfd, const char *name, const char 
 		       const struct stat *s)
 {
 	const struct bdr_entry *pe;
+	int in = -1;
 
 	im->st->files++;
 	im->st->bytes += (uint64_t)s->st_size;
+	/* Another user's push takes no file it could not read, even one the
+	 * quick check would take from the previous version unread. */
+	if (im->req->as && (in = open_entry(im, dfd, name, path, s, 0, BDR_ACCESS_R)) < 0)
+		return in;
 	if (quick_match(im, path, s, &pe)) {
-		if (take_quick(im, path, s, pe) == 0)
+		if (take_quick(im, path, s, pe) == 0) {
+			if (in >= 0)
+				close(in);
 			return qc_record(im, path, s);
+		}
 		/* A failed quick path may have left a link to the previous
 		 * version's file behind: the copy must not write through it.
 		 * Only then: an unlink per file would contend with the pool's
 		 * creates for the directory's lock. */
 		unlinkat(im->stage.tree_fd, path, 0);
 	}
-	return read_file(im, dfd, name, path, s);
+	return read_file(im, dfd, name, path, s, in);
 }
 
 static int import_symlink(struct import *im, int dfd, const char *name, const char *path,
@@ -372,9 +413,9 @@ static int import_dir(struct import *im, int dfd, const char *name, const char *
 		return -ENOMEM;
 	if (mkdirat(im->stage.tree_fd, path, 0700) < 0)
 		return bdr_diag_set(im->d, -errno, "entry '%s': %s", path, strerror(errno));
-	sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	sub = open_entry(im, dfd, name, path, s, O_DIRECTORY, BDR_ACCESS_R | BDR_ACCESS_X);
 	if (sub < 0)
-		return bdr_diag_set(im->d, -errno, "entry '%s': %s", path, strerror(errno));
+		return sub;
 	rc = walk(im, sub, path);
 	close(sub);
 	return rc;
@@ -537,6 +578,24 @@ static void import_free(struct import *im)
 	free(im->qc);
 }
 
+/* The tree, on a descriptor of its own: one passed by a client shares its
+ * offset with the client's, which readdir moves. */
+static int open_source(const struct bdr_import_req *req, int *src, struct bdr_diag *d)
+{
+	const char *name = req->srcdir ? req->srcdir : "the directory passed";
+	int rc = 0;
+
+	if (req->srcdir)
+		*src = open(req->srcdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	else
+		*src = openat(req->srcdir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*src < 0)
+		return bdr_diag_set(d, -errno, "source '%s': %s", name, strerror(errno));
+	if (req->as && (rc = bdr_access_check(*src, req->as, BDR_ACCESS_R | BDR_ACCESS_X)) < 0)
+		return bdr_diag_set(d, rc, "source '%s': %s", name, strerror(-rc));
+	return 0;
+}
+
 int bdr_import(struct bdr_library *lib, const struct bdr_import_req *req, uint64_t *version,
 	       struct bdr_import_stats *st, struct bdr_diag *d)
 {
@@ -559,10 +618,8 @@ int bdr_import(struct bdr_library *lib, const struct bdr_import_req *req, uint64
 	    (rc = bdr_manifest_check_site(req->site, d)) < 0 ||
 	    (rc = load_previous(&im)) < 0)
 		goto out;
-	if ((src = open(req->srcdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		rc = bdr_diag_set(d, -errno, "source '%s': %s", req->srcdir, strerror(errno));
+	if ((rc = open_source(req, &src, d)) < 0)
 		goto out;
-	}
 	if ((rc = bdr_library_next_version(lib, req->package, &im.next_version)) < 0) {
 		rc = bdr_diag_set(d, rc, "package '%s': %s", req->package, bdr_strerror(rc));
 		goto out;

@@ -877,6 +877,23 @@ int bdr_manifest_decode(const uint8_t *buf, size_t len, const uint8_t *expect_si
 	return decode(buf, len, true, expect_signer, m, d);
 }
 
+int bdr_manifest_peek(const uint8_t *buf, size_t len, struct bdr_manifest *m, struct bdr_diag *d)
+{
+	struct bdr_rbuf r;
+	int err;
+
+	bdr_manifest_init(m);
+	if (len > BDR_MAX_MANIFEST_BYTES)
+		return bdr_diag_set(d, -BDR_ELIMIT, "manifest: %zu bytes exceed the limit of %llu",
+				    len, BDR_MAX_MANIFEST_BYTES);
+	if (!buf || len < SIG_LEN)
+		return bdr_diag_set(d, -BDR_EFORMAT, "manifest: truncated (%zu bytes)", len);
+	bdr_rbuf_init(&r, buf, len - SIG_LEN);
+	if ((err = get_header(&r, m, d)) < 0)
+		bdr_manifest_free(m);
+	return err;
+}
+
 int bdr__manifest_decode_unsigned(const uint8_t *buf, size_t len, struct bdr_manifest *m,
 				  struct bdr_diag *d)
 {

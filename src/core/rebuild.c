@@ -439,6 +439,34 @@ const struct bdr_manifest *bdr_rebuild_manifest(const struct bdr_rebuild *rb)
 	return &rb->m;
 }
 
+/* Besides what scales with the manifest: the struct and the verify buffer. */
+#define FOOTPRINT_FIXED (sizeof(struct bdr_rebuild) + VERIFY_BUF)
+
+uint64_t bdr_rebuild_footprint(const struct bdr_rebuild *rb)
+{
+	uint64_t n = FOOTPRINT_FIXED + rb->mlen + (uint64_t)rb->ncap * sizeof(struct need) +
+		     (uint64_t)rb->m.cap * (sizeof(struct bdr_entry) + 1 /* force */);
+
+	for (uint32_t i = 0; i < rb->m.nentries; i++) {
+		const struct bdr_entry *e = &rb->m.entries[i];
+		n += strlen(e->path) + 1 + (e->target ? strlen(e->target) + 1 : 0) +
+		     (uint64_t)e->nchunks * sizeof(struct bdr_chunk_ref);
+	}
+	return n;
+}
+
+/* Each chunk ref is 20 bytes encoded, and costs 20 in the copy kept, 20
+ * decoded and under 4 slots of the needs set (sized to the next power of
+ * two at or over twice the chunks): 168 bytes, 8.4 times. An entry is at
+ * least 60 bytes encoded (proto/manifest.md) and costs under 4 times that
+ * (the copy, its struct, its path, its force byte). So 9 times. */
+uint64_t bdr_rebuild_footprint_max(uint64_t mlen)
+{
+	_Static_assert(sizeof(struct need) <= 32 && sizeof(struct bdr_chunk_ref) <= 20,
+		       "the factor below counts 32-byte need slots and 20-byte refs");
+	return FOOTPRINT_FIXED + 9 * mlen;
+}
+
 /* Refuses a version the library holds or has moved past. */
 static int check_new(struct bdr_rebuild *rb, struct bdr_diag *d)
 {

@@ -1,6 +1,7 @@
 /* bdrctl: a table of commands, each with its one-line help, its usage and
  * the options it takes; one parser for all of them (WireGuard's wg.c, with
  * the option handling made a table too). */
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -21,15 +22,19 @@ struct ctl_cmd {
 #define SHOWS (CTL_OPT_SOCKET | CTL_OPT_JSON)
 
 static const struct ctl_cmd commands[] = {
-	{ "keygen", ctl_keygen, "Create this site's key pair and print its public key", "[-o FILE]",
+	{ "keygen", ctl_keygen,
+	  "Create this site's key pair (default file " CTL_KEY_DEFAULT ") and print its public key",
+	  "[-o FILE]",
 	  CTL_OPT_OUT, 0, 0 },
 	{ "pubkey", ctl_pubkey, "Print this site's public key", "[-k FILE]", CTL_OPT_KEY, 0, 0 },
 	{ "push", ctl_push, "Import DIR as the next version of PACKAGE and send it to SITES",
-	  "PACKAGE DIR --to SITE[,SITE...]|all [--priority high|medium|low] [--wait] [--json]",
-	  SHOWS | CTL_OPT_TO | CTL_OPT_PRIORITY | CTL_OPT_WAIT, 2, 2 },
+	  "PACKAGE DIR --to SITE[,SITE...]|all [--priority high|medium|low] [--wait [--timeout S]] "
+	  "[--json]", SHOWS | CTL_OPT_TO | CTL_OPT_PRIORITY | CTL_OPT_WAIT | CTL_OPT_TIMEOUT, 2, 2 },
 	{ "distribute", ctl_distribute, "Send a version of PACKAGE already in the library to SITES",
-	  "PACKAGE [--version N] --to SITE[,SITE...]|all [--priority high|medium|low] [--wait] "
-	  "[--json]", SHOWS | CTL_OPT_TO | CTL_OPT_PRIORITY | CTL_OPT_WAIT | CTL_OPT_VERSION, 1, 1 },
+	  "PACKAGE [--version N] --to SITE[,SITE...]|all [--priority high|medium|low] "
+	  "[--wait [--timeout S]] [--json]",
+	  SHOWS | CTL_OPT_TO | CTL_OPT_PRIORITY | CTL_OPT_WAIT | CTL_OPT_VERSION | CTL_OPT_TIMEOUT,
+	  1, 1 },
 	{ "remove", ctl_remove, "Remove PACKAGE here and below, or only from SITES and below",
 	  "PACKAGE [--from SITE[,SITE...]|all] [--json]", SHOWS | CTL_OPT_FROM, 1, 1 },
 	{ "status", ctl_status, "Show outgoing transfers and received versions",
@@ -40,7 +45,13 @@ static const struct ctl_cmd commands[] = {
 	  0, 0 },
 	{ "schedule", ctl_schedule, "Show when and how fast this site sends to SITE's addresses",
 	  "SITE [--json]", SHOWS, 1, 1 },
+	{ "cancel", ctl_cancel, "Cancel a queued, paused or running transfer", "TRANSFER [--json]",
+	  SHOWS, 1, 1 },
+	{ "retry", ctl_retry, "Queue a failed or cancelled transfer again, or retry a waiting one now",
+	  "TRANSFER [--json]", SHOWS, 1, 1 },
 	{ "reload", ctl_reload, "Make bdrd reread its configuration", "", DAEMON, 0, 0 },
+	{ "metrics", ctl_metrics, "Print bdrd's metrics in Prometheus' text format", "", DAEMON, 0,
+	  0 },
 	{ "bundle", ctl_bundle, "Write a version to a file for a site no link reaches, or import one",
 	  "create PACKAGE [--version N] [--base M] -o FILE | import FILE [--json]",
 	  SHOWS | CTL_OPT_OUT | CTL_OPT_VERSION | CTL_OPT_BASE, 2, 2 },
@@ -60,7 +71,7 @@ static const struct ctl_optdef optdefs[] = {
 	{ { "json", no_argument, NULL, 'j' }, CTL_OPT_JSON,
 	  "    --json            print the result as JSON" },
 	{ { "output", required_argument, NULL, 'o' }, CTL_OPT_OUT,
-	  "-o, --output FILE     the file to create (keygen: default " CTL_KEY_DEFAULT ")" },
+	  "-o, --output FILE     the file to create" },
 	{ { "key", required_argument, NULL, 'k' }, CTL_OPT_KEY,
 	  "-k, --key FILE        the key file (default " CTL_KEY_DEFAULT ")" },
 	{ { "to", required_argument, NULL, 't' }, CTL_OPT_TO,
@@ -76,6 +87,9 @@ static const struct ctl_optdef optdefs[] = {
 	  "    --version N       the version to send or bundle (default: the latest)" },
 	{ { "base", required_argument, NULL, 'b' }, CTL_OPT_BASE,
 	  "    --base M          bundle only what a site holding version M lacks" },
+	{ { "timeout", required_argument, NULL, 'T' }, CTL_OPT_TIMEOUT,
+	  "    --timeout S       with --wait: stop waiting after S seconds, exit 6; the\n"
+	  "                      transfers go on (bdrctl status follows them)" },
 	{ { "help", no_argument, NULL, 'h' }, 0, "-h, --help            show this help" },
 };
 #define NOPTS (sizeof(optdefs) / sizeof(optdefs[0]))
@@ -106,9 +120,11 @@ static void main_usage(FILE *f)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
 	fputs("\nOptions:\n  " /* socket */, f);
 	fprintf(f, "%s\n  %s\n  %s\n", optdefs[0].help, optdefs[1].help, optdefs[NOPTS - 1].help);
+	fputs("  -V, --version         print the version and exit\n", f);
 	fputs("\n'bdrctl COMMAND --help' describes a command. Exit status: 0 success,\n"
 	      "1 the operation failed, 2 usage error, 3 cannot reach bdrd,\n"
-	      "4 bdrd refused the request.\n",
+	      "4 bdrd refused the request, 5 status shows failed transfers,\n"
+	      "6 --timeout passed while waiting.\n",
 	      f);
 }
 
@@ -170,7 +186,22 @@ int ctl_usage_error(const struct ctl_args *a, const char *fmt, ...)
 	return r;
 }
 
-/* Stores option ch's value; 1 if the command does not take it. */
+/* --timeout S: whole seconds, 1 to a day. */
+static int parse_timeout(struct ctl_args *a, const char *s)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v == 0 || v > 86400)
+		return 2;
+	a->timeout_s = (unsigned)v;
+	return 0;
+}
+
+/* Stores option ch's value; 1 if the command does not take it, 2 if its
+ * value is not valid. */
 static int set_opt(struct ctl_args *a, unsigned allowed, int ch)
 {
 	for (size_t i = 0; i < NOPTS; i++) {
@@ -190,6 +221,7 @@ static int set_opt(struct ctl_args *a, unsigned allowed, int ch)
 	case 'v': a->version = optarg; break;
 	case 'f': a->from = optarg; break;
 	case 'b': a->base = optarg; break;
+	case 'T': return parse_timeout(a, optarg);
 	default: return 1;
 	}
 	return 0;
@@ -207,13 +239,20 @@ static int parse(const struct ctl_cmd *c, int argc, char **argv, struct ctl_args
 	/* ':' first: we print the messages. GNU getopt permutes, so options may
 	 * follow the positional arguments. optind 0 restarts the scan. */
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, ":s:o:k:t:p:v:f:b:wh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":s:o:k:t:p:v:f:b:T:wh", longopts, NULL)) != -1) {
 		if (ch == 'h') {
 			cmd_usage(c, stdout, true);
 			return BDR_EXIT_OK;
 		}
-		if (ch == ':' || ch == '?' || set_opt(a, c->opts, ch))
+		if (ch == ':' || ch == '?')
 			return bad_option(c, ch, argv[optind - 1]);
+		switch (set_opt(a, c->opts, ch)) {
+		case 1:
+			return bad_option(c, ch, argv[optind - 1]);
+		case 2:
+			return usage_error(c, "--timeout takes whole seconds, 1 to 86400, not '%s'",
+					   optarg);
+		}
 	}
 	for (; optind < argc; optind++) {
 		if (a->npos == c->max_pos)
@@ -226,20 +265,25 @@ static int parse(const struct ctl_cmd *c, int argc, char **argv, struct ctl_args
 }
 
 
-/* The global options before the command: -s, --json, --help. */
+/* The global options before the command: -s, --json, --help, --version. */
 static int parse_global(int argc, char **argv, struct ctl_args *a)
 {
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "+:s:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+:s:hV", longopts, NULL)) != -1) {
 		if (ch == 'h') {
 			main_usage(stdout);
+			return BDR_EXIT_OK;
+		}
+		if (ch == 'V') {
+			printf("bdrctl %s\n", BDR_VERSION);
 			return BDR_EXIT_OK;
 		}
 		if (ch == ':' || ch == '?')
@@ -269,5 +313,8 @@ int main(int argc, char **argv)
 		return usage_error(NULL, "unknown command '%s'", argv[0]);
 	a.cmd = c->name;
 	r = parse(c, argc, argv, &a);
-	return r >= 0 ? r : c->fn(&a);
+	if (r >= 0)
+		return r;
+	ctl_errors_json(a.json);
+	return c->fn(&a);
 }

@@ -1,13 +1,27 @@
 /* bundle create and bundle import (proto/bundle.md): a version written to
  * a file to carry to a site no link reaches, and such a file added there.
- * bdrd reads and writes the file: its path goes to it absolute. */
+ * bdrctl opens the file with the user's own rights and passes the
+ * descriptor: bdrd opens no path for a client. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ctl.h"
+
+/* The result, with the file it was about as the user named it. */
+static void show(const struct ctl_args *a, json_t *res, const char *file, void (*fn)(json_t *res))
+{
+	json_object_set_new(res, "file", json_string(file));
+	if (a->json)
+		ctl_print_json(res);
+	else
+		fn(res);
+}
 
 static void show_created(json_t *res)
 {
@@ -38,35 +52,62 @@ static void show_imported(json_t *res)
 	       ctl_bytes(ctl_ju64(res, "raw_bytes"), raw), ctl_bytes(ctl_ju64(res, "bytes"), b));
 }
 
-/* path with its directory made absolute and real (the file itself may
- * not exist yet); else prints why and returns the exit status. */
-static int resolve_out(const char *path, char out[PATH_MAX])
+/* A new file beside path, for the bundle to be linked to path once whole:
+ * no half bundle is ever seen at path. Prints why and returns -1. */
+static int open_temp(const char *path, char tmp[PATH_MAX])
 {
-	char dir[PATH_MAX], real[PATH_MAX];
-	const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
+	int fd;
 
-	if (!*name || !strcmp(name, ".") || !strcmp(name, "..")) {
-		fprintf(stderr, "bdrctl: %s: not a file name\n", path);
-		return BDR_EXIT_USAGE;
-	}
-	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) + (slash == path) : 1,
-		 slash ? path : ".");
-	if (!realpath(dir, real)) {
-		fprintf(stderr, "bdrctl: %s: %s\n", dir, strerror(errno));
-		return BDR_EXIT_FAILED;
-	}
-	if ((size_t)snprintf(out, PATH_MAX, "%s/%s", strcmp(real, "/") ? real : "", name) >= PATH_MAX) {
+	if ((size_t)snprintf(tmp, PATH_MAX, "%s.XXXXXX", path) >= PATH_MAX) {
 		fprintf(stderr, "bdrctl: %s: name too long\n", path);
-		return BDR_EXIT_FAILED;
+		return -1;
 	}
-	return 0;
+	if (faccessat(AT_FDCWD, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		fprintf(stderr, "bdrctl: %s exists: a bundle is never written over a file\n", path);
+		return -1;
+	}
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
+		fprintf(stderr, "bdrctl: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	/* A bundle is signed, not secret: readable as any file the user makes. */
+	if (fchmod(fd, 0644) < 0) {
+		fprintf(stderr, "bdrctl: %s: %s\n", tmp, strerror(errno));
+		unlink(tmp);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The written temporary file becomes path, durably. */
+static int put_in_place(const char *tmp, const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash;
+	int dfd, r = 0;
+
+	if (link(tmp, path) < 0) {
+		fprintf(stderr, "bdrctl: %s: %s\n", path, strerror(errno));
+		r = BDR_EXIT_FAILED;
+	}
+	unlink(tmp);
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (r == 0 && (dfd = open(slash ? (slash[slash == dir] = 0, dir) : ".",
+				  O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return r;
 }
 
 static int create(const struct ctl_args *a)
 {
 	uint64_t version = 0, base = 0;
-	char file[PATH_MAX];
-	int r;
+	char tmp[PATH_MAX];
+	json_t *res;
+	int fd, r;
 
 	if (!a->out)
 		return ctl_usage_error(a, "bundle create needs -o FILE");
@@ -76,26 +117,39 @@ static int create(const struct ctl_args *a)
 	if (a->version && a->base && base >= version)
 		return ctl_usage_error(a, "--base (%" PRIu64 ") must be older than --version (%" PRIu64 ")",
 				       base, version);
-	if ((r = resolve_out(a->out, file)))
+	if ((fd = open_temp(a->out, tmp)) < 0)
+		return BDR_EXIT_FAILED;
+	r = ctl_call_fd(a, json_pack("{s:s, s:s, s:I, s:I}", "cmd", "bundle_create", "package",
+				     a->pos[1], "version", (json_int_t)version, "base",
+				     (json_int_t)base), fd, NULL, NULL, &res);
+	close(fd);
+	if (r) {
+		unlink(tmp);
 		return r;
-	return ctl_simple(a, json_pack("{s:s, s:s, s:s, s:I, s:I}", "cmd", "bundle_create",
-				       "package", a->pos[1], "file", file, "version",
-				       (json_int_t)version, "base", (json_int_t)base), show_created);
+	}
+	if ((r = put_in_place(tmp, a->out)) == 0)
+		show(a, res, a->out, show_created);
+	json_decref(res);
+	return r;
 }
 
 static int import(const struct ctl_args *a)
 {
-	char file[PATH_MAX];
+	json_t *res;
+	int fd, r;
 
 	if (a->out || a->version || a->base)
 		return ctl_usage_error(a, "bundle import takes no -o, --version or --base: the bundle "
 				       "says what it holds");
-	if (!realpath(a->pos[1], file)) {
-		fprintf(stderr, "bdrctl: %s: %s\n", a->pos[1], strerror(errno));
+	if ((fd = ctl_open_input(a->pos[1], false)) < 0)
 		return BDR_EXIT_FAILED;
-	}
-	return ctl_simple(a, json_pack("{s:s, s:s}", "cmd", "bundle_import", "file", file),
-			  show_imported);
+	r = ctl_call_fd(a, json_pack("{s:s}", "cmd", "bundle_import"), fd, NULL, NULL, &res);
+	close(fd);
+	if (r)
+		return r;
+	show(a, res, a->pos[1], show_imported);
+	json_decref(res);
+	return 0;
 }
 
 int ctl_bundle(const struct ctl_args *a)

@@ -11,11 +11,22 @@
 
 #include "ctl.h"
 
+#define MAX_SITES_SHOWN 64
+
+/* What push --wait shows of one destination: its last line. */
+struct site_line {
+	char to[64];
+	char text[256];
+};
+
 struct push_view {
 	const struct ctl_args *a;
-	bool tty;       /* progress is one line updated in place */
-	bool line_open; /* a progress line waits for its newline */
-	bool queued;    /* the "queued" event was shown */
+	bool tty;       /* progress lines are redrawn in place */
+	bool queued;    /* a "queued" event was shown */
+	bool ended;     /* an "ended" event was shown: the result is printed */
+	/* On a terminal, one line per destination, redrawn as a block. */
+	struct site_line sites[MAX_SITES_SHOWN];
+	unsigned nsites, drawn; /* lines, and how many the block last drew */
 };
 
 static void show_imported(const json_t *ev)
@@ -28,24 +39,83 @@ static void show_imported(const json_t *ev)
 	       ctl_ju64(ev, "files_read"));
 }
 
+static struct site_line *site_of(struct push_view *v, const char *to)
+{
+	for (unsigned i = 0; i < v->nsites; i++)
+		if (!strcmp(v->sites[i].to, to))
+			return &v->sites[i];
+	if (v->nsites == MAX_SITES_SHOWN)
+		return NULL;
+	snprintf(v->sites[v->nsites].to, sizeof(v->sites[0].to), "%s", to);
+	return &v->sites[v->nsites++];
+}
+
+/* Redraws the block of destination lines (terminal), or prints the one
+ * that changed (a pipe or a file: one line per event). */
+static void put_line(struct push_view *v, const char *to, const char *text)
+{
+	struct site_line *s = v->tty ? site_of(v, to) : NULL;
+
+	if (!s) {
+		printf("%s: %s\n", to, text);
+		return;
+	}
+	snprintf(s->text, sizeof(s->text), "%s", text);
+	if (v->drawn)
+		printf("\033[%uA", v->drawn);
+	for (unsigned i = 0; i < v->nsites; i++)
+		printf("\r%s: %s\033[K\n", v->sites[i].to, v->sites[i].text);
+	v->drawn = v->nsites;
+}
+
+/* Percent of the version current at the destination (bytes_done of
+ * bytes_size): held chunks count at once, sent ones as they go, and it
+ * reaches 100% as the destination activates it. ETA from the wire. */
 static void show_progress(struct push_view *v, const json_t *ev)
 {
 	uint64_t sent = ctl_ju64(ev, "bytes_sent"), total = ctl_ju64(ev, "bytes_total");
+	uint64_t done = ctl_ju64(ev, "bytes_done"), size = ctl_ju64(ev, "bytes_size");
 	uint64_t rate = ctl_ju64(ev, "rate_bps");
-	char s[16], t[16], r[16], saved[16], eta[32] = "?", to[80] = "";
+	char s[16], t[16], r[16], saved[16], eta[32] = "?", text[256];
 
 	if (rate && total > sent)
 		ctl_duration((total - sent + rate - 1) / rate, eta);
 	else if (total <= sent)
 		snprintf(eta, sizeof(eta), "0:00");
-	/* Several destinations: each line says which. */
-	if (strchr(v->a->to, ',') || !strcmp(v->a->to, "all"))
-		snprintf(to, sizeof(to), "%s: ", ctl_jstr(ev, "to", "?"));
-	printf("%s%ssent %s of %s (%" PRIu64 "%%), %s/s, ETA %s, saved %s%s", v->tty ? "\r" : "",
-	       to, ctl_bytes(sent, s), ctl_bytes(total, t), total ? sent * 100 / total : 100,
-	       ctl_bytes(rate, r), eta, ctl_bytes(ctl_ju64(ev, "bytes_saved"), saved),
-	       v->tty ? "\033[K" : "\n");
-	v->line_open = v->tty;
+	if (!done)
+		snprintf(text, sizeof(text), "comparing with what it holds, sent %s",
+			 ctl_bytes(sent, s));
+	else
+		snprintf(text, sizeof(text),
+			 "%3" PRIu64 "%% of %s current, sent %s, %s/s, ETA %s, saved %s",
+			 size ? done * 100 / size : 100, ctl_bytes(size, t), ctl_bytes(sent, s),
+			 ctl_bytes(rate, r), eta, ctl_bytes(ctl_ju64(ev, "bytes_saved"), saved));
+	put_line(v, ctl_jstr(ev, "to", "?"), text);
+}
+
+static void show_waiting(struct push_view *v, const json_t *ev)
+{
+	char text[300];
+
+	snprintf(text, sizeof(text), "waits: %s", ctl_jstr(ev, "waiting", "?"));
+	put_line(v, ctl_jstr(ev, "to", "?"), text);
+}
+
+/* One destination's end: activated (or held), or why not. */
+static void show_ended(struct push_view *v, const json_t *ev)
+{
+	char sent[16], saved[16], text[600];
+	const char *state = ctl_jstr(ev, "state", "?");
+
+	if (!strcmp(state, "activated"))
+		snprintf(text, sizeof(text), "activated %s version %" PRIu64 ": sent %s, saved %s",
+			 ctl_jstr(ev, "package", v->a->pos[0]), ctl_ju64(ev, "version"),
+			 ctl_bytes(ctl_ju64(ev, "bytes_sent"), sent),
+			 ctl_bytes(ctl_ju64(ev, "bytes_saved"), saved));
+	else
+		snprintf(text, sizeof(text), "%s: %s", state, ctl_jstr(ev, "last_error", "?"));
+	put_line(v, ctl_jstr(ev, "to", "?"), text);
+	v->ended = true;
 }
 
 static void on_event(json_t *ev, void *arg)
@@ -53,17 +123,16 @@ static void on_event(json_t *ev, void *arg)
 	struct push_view *v = arg;
 	const char *name = ctl_jstr(ev, "event", "");
 
-	if (v->line_open && (!ev || strcmp(name, "progress"))) {
-		putchar('\n');
-		v->line_open = false;
-	}
 	if (!ev) {
 		fflush(stdout);
 		return;
 	}
 	if (v->a->json) {
+		/* --json: each event is one JSON document on its own line. */
 		json_dumpf(ev, stdout, JSON_COMPACT);
 		putchar('\n');
+	} else if (!strcmp(name, "importing")) {
+		printf("importing %s\n", v->a->npos > 1 ? v->a->pos[1] : "?");
 	} else if (!strcmp(name, "imported")) {
 		show_imported(ev);
 	} else if (!strcmp(name, "queued")) {
@@ -72,6 +141,10 @@ static void on_event(json_t *ev, void *arg)
 		v->queued = true;
 	} else if (!strcmp(name, "progress")) {
 		show_progress(v, ev);
+	} else if (!strcmp(name, "waiting")) {
+		show_waiting(v, ev);
+	} else if (!strcmp(name, "ended")) {
+		show_ended(v, ev);
 	}
 	fflush(stdout);
 }
@@ -81,7 +154,7 @@ static void show_one(const struct push_view *v, const json_t *res)
 	char sent[16], saved[16];
 
 	if (v->a->wait) {
-		printf("%s activated %s version %" PRIu64 ": sent %s, saved %s\n",
+		printf("%s: activated %s version %" PRIu64 ": sent %s, saved %s\n",
 		       ctl_jstr(res, "to", v->a->to), ctl_jstr(res, "package", v->a->pos[0]),
 		       ctl_ju64(res, "version"), ctl_bytes(ctl_ju64(res, "bytes_sent"), sent),
 		       ctl_bytes(ctl_ju64(res, "bytes_saved"), saved));
@@ -91,7 +164,8 @@ static void show_one(const struct push_view *v, const json_t *res)
 	}
 }
 
-/* One transfer's result, or {"transfers": [...]} for several. */
+/* One transfer's result, or {"transfers": [...]} for several; with --wait
+ * each was shown as it ended. */
 static void show_result(const struct push_view *v, const json_t *res)
 {
 	const json_t *list = json_object_get(res, "transfers");
@@ -100,6 +174,8 @@ static void show_result(const struct push_view *v, const json_t *res)
 
 	if (v->a->json)
 		ctl_print_json(res);
+	else if (v->ended)
+		return;
 	else if (!json_is_array(list))
 		show_one(v, res);
 	else
@@ -107,37 +183,17 @@ static void show_result(const struct push_view *v, const json_t *res)
 			show_one(v, one);
 }
 
-/* DIR's absolute real path in out; else prints why and returns 1. */
-static int resolve_dir(const char *dir, char *out)
-{
-	struct stat st;
-
-	if (stat(dir, &st) < 0) {
-		fprintf(stderr, "bdrctl: %s: %s\n", dir, strerror(errno));
-		return BDR_EXIT_FAILED;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "bdrctl: %s: not a directory\n", dir);
-		return BDR_EXIT_FAILED;
-	}
-	if (!realpath(dir, out)) {
-		fprintf(stderr, "bdrctl: %s: %s\n", dir, strerror(errno));
-		return BDR_EXIT_FAILED;
-	}
-	return 0;
-}
-
 static bool priority_ok(const char *p)
 {
 	return !strcmp(p, "high") || !strcmp(p, "medium") || !strcmp(p, "low");
 }
 
-/* Sends req (stolen), shows its events and its result. */
-static int follow(const struct ctl_args *a, json_t *req)
+/* Sends req (stolen) with fd (-1: none), shows its events and its result. */
+static int follow(const struct ctl_args *a, json_t *req, int fd)
 {
 	struct push_view v = { .a = a, .tty = isatty(STDOUT_FILENO) && !a->json };
 	json_t *res;
-	int r = ctl_call(a, req, on_event, &v, &res);
+	int r = ctl_call_fd(a, req, fd, on_event, &v, &res);
 
 	if (r)
 		return r;
@@ -149,19 +205,22 @@ static int follow(const struct ctl_args *a, json_t *req)
 int ctl_push(const struct ctl_args *a)
 {
 	const char *prio = a->priority ? a->priority : "medium";
-	char dir[PATH_MAX];
-	int r;
+	int dir, r;
 
 	if (!a->to)
 		return ctl_usage_error(a, "push needs --to SITE");
+	if (a->timeout_s && !a->wait)
+		return ctl_usage_error(a, "--timeout is for --wait");
 	if (!priority_ok(prio))
 		return ctl_usage_error(a, "--priority is high, medium or low, not '%s'", prio);
-	r = resolve_dir(a->pos[1], dir);
-	if (r)
-		return r;
-	return follow(a, json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "cmd", "push", "package",
-				   a->pos[0], "dir", dir, "to", a->to, "priority", prio, "wait",
-				   a->wait));
+	/* Opened here, with the user's rights, and passed to bdrd: bdrd
+	 * reads beneath it only what this user may read (bdrctl(8), USERS). */
+	if ((dir = ctl_open_input(a->pos[1], true)) < 0)
+		return BDR_EXIT_FAILED;
+	r = follow(a, json_pack("{s:s, s:s, s:s, s:s, s:b}", "cmd", "push", "package", a->pos[0],
+				"to", a->to, "priority", prio, "wait", a->wait), dir);
+	close(dir);
+	return r;
 }
 
 int ctl_distribute(const struct ctl_args *a)
@@ -172,13 +231,15 @@ int ctl_distribute(const struct ctl_args *a)
 
 	if (!a->to)
 		return ctl_usage_error(a, "distribute needs --to SITE");
+	if (a->timeout_s && !a->wait)
+		return ctl_usage_error(a, "--timeout is for --wait");
 	if (!priority_ok(prio))
 		return ctl_usage_error(a, "--priority is high, medium or low, not '%s'", prio);
 	if ((r = ctl_parse_version(a, "--version", a->version, &version)))
 		return r;
 	return follow(a, json_pack("{s:s, s:s, s:s, s:I, s:s, s:b}", "cmd", "distribute",
 				   "package", a->pos[0], "to", a->to, "version",
-				   (json_int_t)version, "priority", prio, "wait", a->wait));
+				   (json_int_t)version, "priority", prio, "wait", a->wait), -1);
 }
 
 static void show_removed(json_t *res)

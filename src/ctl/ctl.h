@@ -28,6 +28,7 @@ enum ctl_opt {
 	CTL_OPT_VERSION = 1 << 7,  /* --version N */
 	CTL_OPT_FROM = 1 << 8,     /* -f, --from SITES */
 	CTL_OPT_BASE = 1 << 9,     /* --base M */
+	CTL_OPT_TIMEOUT = 1 << 10, /* --timeout S */
 };
 
 /* A command's parsed arguments (strings point into argv). */
@@ -36,6 +37,7 @@ struct ctl_args {
 	bool json;
 	bool wait;
 	const char *out, *key, *to, *priority, *version, *from, *base; /* NULL: not given */
+	unsigned timeout_s; /* --timeout: give up waiting for the answer after it (0: never) */
 	const char *pos[2];                    /* positional arguments */
 	int npos;
 	const char *cmd; /* the command's name */
@@ -51,6 +53,8 @@ int ctl_usage_error(const struct ctl_args *a, const char *fmt, ...)
 ctl_cmd_fn ctl_keygen, ctl_pubkey, ctl_push, ctl_status, ctl_packages, ctl_peers, ctl_reload;
 ctl_cmd_fn ctl_schedule, ctl_distribute, ctl_remove;
 ctl_cmd_fn ctl_bundle; /* cmd_bundle.c */
+ctl_cmd_fn ctl_metrics; /* cmd_metrics.c */
+ctl_cmd_fn ctl_cancel, ctl_retry; /* cmd_transfer.c */
 
 /* client.c: one request to bdrd. req (stolen) holds "cmd" and arguments;
  * id and version are added. on_event(ev, arg) sees each event (may be
@@ -60,12 +64,27 @@ ctl_cmd_fn ctl_bundle; /* cmd_bundle.c */
 typedef void ctl_event_fn(json_t *ev, void *arg);
 int ctl_call(const struct ctl_args *a, json_t *req, ctl_event_fn *on_event, void *arg,
 	     json_t **result);
+/* ctl_call with fd (borrowed; -1: none) passed beside the request, for the
+ * commands that take one (proto/control.md, Descriptors). */
+int ctl_call_fd(const struct ctl_args *a, json_t *req, int fd, ctl_event_fn *on_event, void *arg,
+		json_t **result);
+/* A file the user names, opened with the user's own rights: O_RDONLY, or
+ * O_DIRECTORY for a directory (a FIFO is not waited on). Prints
+ * "bdrctl: PATH: why" and returns -1 when it cannot be. */
+int ctl_open_input(const char *path, bool dir);
 /* ctl_call without events: prints result (as JSON with --json, else with
  * show) and returns the exit status. */
 int ctl_simple(const struct ctl_args *a, json_t *req, void (*show)(json_t *result));
 
 /* out.c */
 void ctl_print_json(const json_t *v);
+/* With --json, errors are JSON too (proto/control.md, "bdrctl --json"). */
+void ctl_errors_json(bool on);
+/* Prints "bdrctl: MESSAGE" to stderr and, with --json, the document
+ * {"error": {"code": code, "message": MESSAGE, "exit": status}} as one
+ * line on stdout; returns status. */
+int ctl_err(int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* "1.5 MiB"; buf of 16 bytes. */
 const char *ctl_bytes(uint64_t n, char *buf);
 /* "1:02:03" or "2:05"; buf of 32 bytes. */

@@ -17,6 +17,35 @@ void *ctl_check_alloc(void *p)
 	return p;
 }
 
+static bool errors_json;
+
+void ctl_errors_json(bool on)
+{
+	errors_json = on;
+}
+
+int ctl_err(int status, const char *code, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "bdrctl: %s\n", msg);
+	if (errors_json) {
+		json_t *e = json_pack("{s:{s:s, s:s, s:i}}", "error", "code", code, "message", msg,
+				      "exit", status);
+
+		if (e)
+			json_dumpf(e, stdout, JSON_COMPACT);
+		putchar('\n');
+		fflush(stdout);
+		json_decref(e);
+	}
+	return status;
+}
+
 void ctl_print_json(const json_t *v)
 {
 	json_dumpf(v, stdout, JSON_INDENT(2));

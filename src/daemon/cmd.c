@@ -9,6 +9,7 @@
 #include "bdr/error.h"
 #include "bdr/library.h"
 #include "daemon/daemon.h"
+#include "daemon/metrics.h"
 
 static struct bdrd *D(void *arg) { return arg; }
 
@@ -38,13 +39,16 @@ static json_t *transfers_json(struct bdrd *d, const char *pkg, int *rc)
 		bdrd_transfer_rate(d, &t[i], &rate, &total);
 		bdrd_waiting(d, &t[i], waiting, sizeof(waiting));
 		json_array_append_new(a, json_pack(
-			"{s:I, s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
+			"{s:I, s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}",
 			"transfer", (json_int_t)t[i].id, "package", t[i].package, "to", t[i].peer,
 			"version", (json_int_t)t[i].version, "priority", prio[t[i].priority], "state",
 			xfer_state(&t[i]), "bytes_sent", (json_int_t)t[i].bytes_sent, "bytes_total",
 			(json_int_t)total, "bytes_saved", (json_int_t)t[i].bytes_saved,
 			"rate_bps", (json_int_t)rate, "attempts", (json_int_t)t[i].attempts,
-			"last_error", nullable(t[i].last_error), "waiting", nullable(waiting)));
+			"last_error", nullable(t[i].last_error), "waiting", nullable(waiting),
+			"queued_at", bdrd_json_time(t[i].created_ns), "updated_at",
+			bdrd_json_time(t[i].updated_ns), "activated_at",
+			bdrd_json_time(t[i].state == BDR_XFER_DONE ? t[i].updated_ns : 0)));
 	}
 	free(t);
 	return a;
@@ -58,12 +62,16 @@ static json_t *received_json(struct bdrd *d, const char *pkg, int *rc)
 
 	*rc = bdr_db_received_list(d->db, pkg, &r, &n);
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_pack("{s:s, s:s, s:I, s:s, s:I, s:o}", "package",
-						   r[i].package, "from", r[i].peer, "version",
+		json_array_append_new(a, json_pack("{s:s, s:s, s:I, s:s, s:I, s:o, s:o, s:o, s:o}",
+						   "package", r[i].package, "from", r[i].peer, "version",
 						   (json_int_t)r[i].version, "state",
 						   bdr_db_recv_state_name(r[i].state), "bytes_received",
 						   (json_int_t)r[i].bytes_received, "last_error",
-						   nullable(r[i].last_error)));
+						   nullable(r[i].last_error), "started_at",
+						   bdrd_json_time(r[i].started_ns), "updated_at",
+						   bdrd_json_time(r[i].updated_ns), "activated_at",
+						   bdrd_json_time(r[i].state == BDR_RECV_ACTIVATED ?
+									  r[i].updated_ns : 0)));
 	free(r);
 	return a;
 }
@@ -98,6 +106,16 @@ static json_t *fanout_json(const struct bdrd *d)
 			 (json_int_t)d->tails_sent);
 }
 
+bool bdrd_package_known(struct bdrd *d, const char *pkg)
+{
+	uint64_t *v = NULL;
+	size_t n = 0;
+	int rc = bdr_db_versions(d->db, pkg, &v, &n);
+
+	free(v);
+	return rc < 0 || n > 0;
+}
+
 static void cmd_status(struct bdr_control_req *req, json_t *args, void *arg)
 {
 	struct bdrd *d = D(arg);
@@ -113,6 +131,12 @@ static void cmd_status(struct bdr_control_req *req, json_t *args, void *arg)
 	if (rc1 < 0 || rc2 < 0 || rc3 < 0) {
 		json_decref(t), json_decref(r), json_decref(s);
 		bdr_control_fail(req, "internal", "reading the database: %s", bdr_db_errmsg(d->db));
+		return;
+	}
+	if (pkg && !json_array_size(t) && !json_array_size(r) && !json_array_size(s) &&
+	    !bdrd_package_known(d, pkg)) {
+		json_decref(t), json_decref(r), json_decref(s);
+		bdr_control_fail(req, "unknown_package", "no package named '%s' here", pkg);
 		return;
 	}
 	bdr_control_done(req, json_pack("{s:o, s:o, s:o, s:o, s:o}", "transfers", t, "received", r,
@@ -196,16 +220,51 @@ static void cmd_reload(struct bdr_control_req *req, json_t *args, void *arg)
 	bdr_control_fail(req, "invalid_config", "%s", msg[0] ? msg : "the configuration cannot be read");
 }
 
+/* The exposition as events of at most METRICS_PIECE bytes, each a whole
+ * number of lines, so that no answer line passes BDR_CONTROL_MAX_LINE
+ * however many peers and packages there are. */
+#define METRICS_PIECE (BDR_CONTROL_MAX_LINE / 4)
+
+static void cmd_metrics(struct bdr_control_req *req, json_t *args, void *arg)
+{
+	char *text = NULL;
+	size_t len = 0, at = 0;
+	int rc;
+
+	(void)args;
+	rc = bdrd_metrics_render(D(arg), &text, &len);
+	if (rc < 0) {
+		bdr_control_fail(req, "internal", "metrics: %s", bdrd_strerror(rc));
+		return;
+	}
+	while (at < len) {
+		size_t n = len - at;
+
+		if (n > METRICS_PIECE) {
+			n = METRICS_PIECE;
+			while (n > 1 && text[at + n - 1] != '\n')
+				n--;
+		}
+		bdr_control_event(req, json_pack("{s:s, s:s%}", "event", "metrics", "text", text + at, n));
+		at += n;
+	}
+	free(text);
+	bdr_control_done(req, NULL);
+}
+
 const struct bdr_control_cmd bdrd_commands[] = {
-	{ "push", bdrd_cmd_push },
-	{ "distribute", bdrd_cmd_distribute },
-	{ "remove", bdrd_cmd_remove },
-	{ "status", cmd_status },
-	{ "packages", cmd_packages },
-	{ "peers", cmd_peers },
-	{ "reload", cmd_reload },
-	{ "schedule", bdrd_cmd_schedule },
-	{ "bundle_create", bdrd_cmd_bundle_create },
-	{ "bundle_import", bdrd_cmd_bundle_import },
-	{ NULL, NULL },
+	{ "push", bdrd_cmd_push, BDR_CONTROL_FD_DIR },
+	{ "distribute", bdrd_cmd_distribute, BDR_CONTROL_FD_NONE },
+	{ "remove", bdrd_cmd_remove, BDR_CONTROL_FD_NONE },
+	{ "status", cmd_status, BDR_CONTROL_FD_NONE },
+	{ "packages", cmd_packages, BDR_CONTROL_FD_NONE },
+	{ "peers", cmd_peers, BDR_CONTROL_FD_NONE },
+	{ "reload", cmd_reload, BDR_CONTROL_FD_NONE },
+	{ "metrics", cmd_metrics, BDR_CONTROL_FD_NONE },
+	{ "cancel", bdrd_cmd_cancel, BDR_CONTROL_FD_NONE },
+	{ "retry", bdrd_cmd_retry, BDR_CONTROL_FD_NONE },
+	{ "schedule", bdrd_cmd_schedule, BDR_CONTROL_FD_NONE },
+	{ "bundle_create", bdrd_cmd_bundle_create, BDR_CONTROL_FD_OUT },
+	{ "bundle_import", bdrd_cmd_bundle_import, BDR_CONTROL_FD_IN },
+	{ NULL, NULL, BDR_CONTROL_FD_NONE },
 };

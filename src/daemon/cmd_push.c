@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bdr/error.h"
 #include "bdr/import.h"
@@ -17,7 +18,12 @@ struct push_job {
 	struct bdrd_job job;
 	struct bdr_control_req *req;
 	char package[BDR_MAX_PACKAGE_NAME + 1];
-	char dir[PATH_MAX];      /* push: the tree; distribute: "" */
+	char dir[96];            /* push: the tree, for logs; distribute: "" */
+	int dirfd;               /* push: owned, the tree its client opened
+				  * (closed in job_free, on the loop); -1 */
+	struct bdr_cred as;      /* push: the client's rights (groups owned) */
+	bool fenced;             /* read the tree with as's rights: the
+				  * client is neither root nor bdrd's user */
 	char site[BDR_MAX_SITE_NAME + 1]; /* ours: the worker must not read d->cfg */
 	struct bdrd_dests to;    /* owned */
 	int64_t *transfer;       /* owned: their rows, once queued */
@@ -35,6 +41,9 @@ struct push_job {
 
 static void job_free(struct push_job *p)
 {
+	if (p->dirfd >= 0)
+		close(p->dirfd);
+	free((gid_t *)p->as.groups);
 	bdrd_dests_free(&p->to);
 	free(p->transfer);
 	free(p);
@@ -81,8 +90,8 @@ static int push_run(struct bdrd_job *job)
 {
 	struct push_job *p = container_of(job, struct push_job, job);
 	struct bdr_import_req req = {
-		.package = p->package, .srcdir = p->dir, .site = p->site,
-		.key = &job->d->key, .quick_check = p->quick_check,
+		.package = p->package, .srcdir_fd = p->dirfd, .as = p->fenced ? &p->as : NULL,
+		.site = p->site, .key = &job->d->key, .quick_check = p->quick_check,
 	};
 	int r;
 
@@ -199,6 +208,7 @@ static struct push_job *job_new(struct bdrd *d, struct bdr_control_req *req, con
 		bdr_control_fail(req, "internal", "out of memory");
 		return NULL;
 	}
+	p->dirfd = -1;
 	if (bdr_manifest_check_package(pkg, &dg) < 0) {
 		bdr_control_fail(req, "invalid_package", "%s", dg.msg);
 		job_free(p);
@@ -228,23 +238,47 @@ static struct push_job *job_new(struct bdrd *d, struct bdr_control_req *req, con
 	return p;
 }
 
+/* The client's rights, copied for the worker: a client that is neither
+ * root nor bdrd's own user may push only what it could read itself. */
+static int take_rights(struct push_job *p, struct bdr_control_req *req)
+{
+	const struct bdr_cred *c = bdr_control_req_cred(req);
+
+	p->fenced = c->uid != 0 && c->uid != geteuid();
+	p->as = *c;
+	p->as.groups = NULL;
+	if (!c->ngroups)
+		return 0;
+	if (!(p->as.groups = malloc(c->ngroups * sizeof(gid_t))))
+		return -ENOMEM;
+	memcpy((gid_t *)p->as.groups, c->groups, c->ngroups * sizeof(gid_t));
+	return 0;
+}
+
 void bdrd_cmd_push(struct bdr_control_req *req, json_t *args, void *arg)
 {
 	struct bdrd *d = arg;
-	const char *pkg, *dir, *to, *prio = "medium";
+	const char *pkg, *to, *prio = "medium";
 	int wait = 0;
 	struct push_job *p;
 
-	if (bdr_control_unpack(req, args, "{s:s, s:s, s:s, s?s, s?b}", "package", &pkg, "dir", &dir,
-			       "to", &to, "priority", &prio, "wait", &wait) < 0)
+	/* The tree comes as the descriptor its client opened (the control
+	 * socket refuses a "dir" path); the server checked it is a directory. */
+	if (bdr_control_unpack(req, args, "{s:s, s:s, s?s, s?b}", "package", &pkg, "to", &to,
+			       "priority", &prio, "wait", &wait) < 0)
 		return;
-	if (dir[0] != '/' || strlen(dir) >= PATH_MAX) {
-		bdr_control_fail(req, "invalid_package", "dir must be an absolute path");
-		return;
-	}
 	if (!(p = job_new(d, req, pkg, to, prio, wait)))
 		return;
-	snprintf(p->dir, sizeof(p->dir), "%s", dir);
+	if (take_rights(p, req) < 0) {
+		bdr_control_fail(req, "internal", "out of memory");
+		job_free(p);
+		return;
+	}
+	p->dirfd = bdr_control_req_fd(req);
+	snprintf(p->dir, sizeof(p->dir), "directory of uid %u pid %ld", (unsigned)p->as.uid,
+		 (long)bdr_control_req_pid(req));
+	/* The import may take a while (a large tree, a cold cache): say so. */
+	bdr_control_event(req, json_pack("{s:s, s:s}", "event", "importing", "package", pkg));
 	bdrd_work(d, &p->job, true, push_run, push_done);
 }
 

@@ -37,12 +37,13 @@ static const char *iso_local(int64_t t_ns, char *buf, size_t size)
 	return buf;
 }
 
-static json_t *iso_or_null(int64_t t_ns)
+json_t *bdrd_json_time(int64_t t_ns)
 {
 	char buf[ISO_MAX];
 
-	return t_ns == INT64_MAX || !iso_local(t_ns, buf, sizeof(buf)) ? json_null()
-									: json_string(buf);
+	return t_ns <= 0 || t_ns == INT64_MAX || !iso_local(t_ns, buf, sizeof(buf))
+		       ? json_null()
+		       : json_string(buf);
 }
 
 static json_t *grid_json(const struct bdr_schedule *s)
@@ -95,8 +96,8 @@ static json_t *address_json(size_t index, const struct bdr_config_address *ad, i
 							  &open);
 
 		json_object_set_new(open_now, prio_names[p], json_boolean(open));
-		json_object_set_new(until, prio_names[p], open ? iso_or_null(change) : json_null());
-		json_object_set_new(next_open, prio_names[p], open ? json_null() : iso_or_null(change));
+		json_object_set_new(until, prio_names[p], open ? bdrd_json_time(change) : json_null());
+		json_object_set_new(next_open, prio_names[p], open ? json_null() : bdrd_json_time(change));
 	}
 	return json_pack("{s:I, s:o, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:o}", "index",
 			 (json_int_t)index, "name", ad->name[0] ? json_string(ad->name) : json_null(),

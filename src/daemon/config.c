@@ -94,6 +94,8 @@ static const struct bdr_config_key keys[] = {
 	  "Which chunk codecs this site offers its peers." },
 	{ S, "role", BDR_CONFIG_T_ROLE, "site", 0, 0, RLD, SITE(role),
 	  "site: receives versions and relays them to its children; dp: only receives." },
+	{ S, "metrics_listen", BDR_CONFIG_T_ADDRESS, NULL, 0, 0, 0, SITE(metrics_listen),
+	  "Address and TCP port of an HTTP listener for Prometheus scrapes of /metrics; off if unset." },
 
 	{ L, "max_manifest_bytes", BDR_CONFIG_T_SIZE, "64M", MIB, BDR_MAX_MANIFEST_BYTES, RLD,
 	  LIMIT(max_manifest_bytes), "The largest manifest accepted from a peer." },
@@ -116,6 +118,20 @@ static const struct bdr_config_key keys[] = {
 	  "Retries of a failed transfer on one address before the next address is tried." },
 	{ L, "retry_delay_s", BDR_CONFIG_T_UINT, "5", 1, 86400, RLD, LIMIT(retry_delay_s),
 	  "Seconds between a failed attempt of a transfer and the next." },
+	{ L, "history_days", BDR_CONFIG_T_UINT, "30", 1, 3650, RLD, LIMIT(history_days),
+	  "Days that transfers which ended stay in status and metrics before they are pruned." },
+	{ L, "max_unauth_connections", BDR_CONFIG_T_UINT, "64", 1, 4096, RLD,
+	  LIMIT(max_unauth_connections),
+	  "Incoming connections that have not completed their handshake, all together." },
+	{ L, "max_unauth_per_address", BDR_CONFIG_T_UINT, "8", 1, 4096, RLD,
+	  LIMIT(max_unauth_per_address),
+	  "Incoming connections that have not completed their handshake, from one address." },
+	{ L, "handshake_timeout_s", BDR_CONFIG_T_UINT, "10", 1, 600, RLD, LIMIT(handshake_timeout_s),
+	  "Seconds an incoming connection may take to complete its handshake." },
+	{ L, "max_connections_per_peer", BDR_CONFIG_T_UINT, "8", 1, 4096, RLD,
+	  LIMIT(max_connections_per_peer), "Authenticated incoming connections from one peer." },
+	{ L, "peer_memory", BDR_CONFIG_T_SIZE, "256M", 16 * MIB, 64 * 1024 * MIB, RLD,
+	  LIMIT(peer_memory), "Memory one peer may make this site hold for what it sends." },
 
 	{ P, "public_key", BDR_CONFIG_T_PUBKEY, NULL, 0, 0, REQ | RLD, PEER(public_key),
 	  "The peer's public key, as bdrctl pubkey prints it on that site." },
@@ -123,6 +139,10 @@ static const struct bdr_config_key keys[] = {
 	  PEER(address), "Where to reach the peer; repeat the key to list more, tried in order." },
 	{ P, "relation", BDR_CONFIG_T_RELATION, "peer", 0, 0, RLD, PEER(relation),
 	  "What the peer is to this site in the hierarchy: parent, child, or neither (peer)." },
+	{ P, "packages", BDR_CONFIG_T_PACKAGES, NULL, 0, 0, RLD, PEER(packages),
+	  "The packages the peer may send this site and remove from it." },
+	{ P, "accept", BDR_CONFIG_T_ACCEPT, "auto", 0, 0, RLD, PEER(accept),
+	  "Whose versions the peer may send: only its own, or relayed from their origins too." },
 
 	{ A, "host", BDR_CONFIG_T_ADDRESS, NULL, 0, 0, REQ | RLD, ADDR_WHOLE,
 	  "The host and TCP port this address stands for." },
@@ -146,6 +166,17 @@ const struct bdr_peer_config *bdr_config_parent(const struct bdr_config *c)
 		if (c->peers[i].relation == BDR_REL_PARENT)
 			return &c->peers[i];
 	return NULL;
+}
+
+bool bdr_config_peer_lists(const struct bdr_peer_config *p, const char *package)
+{
+	return !p->packages || bdr_config_list_has(p->packages, package);
+}
+
+bool bdr_config_peer_relays(const struct bdr_peer_config *p)
+{
+	return p->accept == BDR_ACCEPT_RELAYED ||
+	       (p->accept == BDR_ACCEPT_AUTO && p->relation == BDR_REL_PARENT);
 }
 
 const struct bdr_config_key *bdr_config_keys(size_t *n)
@@ -721,6 +752,33 @@ static char *read_line(char *str, int num, void *stream)
 
 /* ---- load -------------------------------------------------------------- */
 
+/* A peer that sends only its own packages and lists them names their
+ * origin (bdr.conf(5), ORIGINS): no other such peer may list one of them. */
+static void check_origins(struct parse *p, size_t i)
+{
+	const struct bdr_config *c = p->c;
+	const struct bdr_peer_config *a = &c->peers[i];
+	char *copy, *save = NULL;
+
+	if (!a->packages || bdr_config_peer_relays(a))
+		return;
+	if (!(copy = strdup(a->packages))) {
+		p->fatal = -ENOMEM;
+		return;
+	}
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		for (size_t j = 0; j < i; j++) {
+			const struct bdr_peer_config *b = &c->peers[j];
+
+			if (b->packages && !bdr_config_peer_relays(b) &&
+			    bdr_config_list_has(b->packages, t))
+				add_error(p, a->line, "[peer %s] packages names %s, of which [peer %s] "
+					  "(line %u) is the origin already: a package has one origin",
+					  a->name, t, b->name, b->line);
+		}
+	free(copy);
+}
+
 static void check_peers(struct parse *p)
 {
 	const struct bdr_config *c = p->c;
@@ -741,6 +799,7 @@ static void check_peers(struct parse *p)
 
 		if (c->site.name && strcmp(a->name, c->site.name) == 0)
 			add_error(p, a->line, "[peer %s] is this site's own name", a->name);
+		check_origins(p, i);
 		for (size_t j = 0; j < i && !sodium_is_zero(a->public_key, BDR_PK_LEN); j++)
 			if (memcmp(c->peers[j].public_key, a->public_key, BDR_PK_LEN) == 0)
 				add_error(p, a->line,

@@ -93,6 +93,12 @@ enum bdr_compression { BDR_COMPRESSION_DICT, BDR_COMPRESSION_ZLIB };
  * receives; a plain peer is neither (sites outside a hierarchy). */
 enum bdr_peer_relation { BDR_REL_PEER, BDR_REL_PARENT, BDR_REL_CHILD };
 
+/* Whose versions a peer may send (bdr.conf(5), ORIGINS): own, only those
+ * its own key signs (it is their origin); relayed, those of any origin
+ * (the origin rule still applies); auto, relayed from this site's parent
+ * and own from any other peer. */
+enum bdr_peer_accept { BDR_ACCEPT_AUTO, BDR_ACCEPT_OWN, BDR_ACCEPT_RELAYED };
+
 struct bdr_config_site {
 	char *name;    /* owned: this site's name (bdr_manifest_check_site) */
 	struct bdr_config_address listen;
@@ -114,6 +120,7 @@ struct bdr_config_site {
 	enum bdr_site_role role;
 	enum bdr_quick_check quick_check; /* for bdr_import_req */
 	enum bdr_compression compression; /* capabilities offered in HELLO */
+	struct bdr_config_address metrics_listen; /* port 0: no metrics listener */
 };
 
 struct bdr_config_limits {
@@ -127,6 +134,15 @@ struct bdr_config_limits {
 	uint64_t chunk_cache_bytes; /* encoded chunks shared by a fan-out (0: none) */
 	uint32_t retries;       /* failed attempts before a transfer fails */
 	uint32_t retry_delay_s; /* between attempts */
+	uint32_t history_days;  /* ended transfers kept for status (history.c) */
+	/* Floods and memory (guard.h): connections that have not completed
+	 * their handshake, in all and per source address, and how long they
+	 * may take; per peer, its connections and the memory it may hold. */
+	uint32_t max_unauth_connections;
+	uint32_t max_unauth_per_address;
+	uint32_t handshake_timeout_s;
+	uint32_t max_connections_per_peer;
+	uint64_t peer_memory;
 };
 
 struct bdr_peer_config {
@@ -136,6 +152,10 @@ struct bdr_peer_config {
 					      * connects to us; each is used by
 					      * this peer only */
 	enum bdr_peer_relation relation;
+	/* owned: the packages the peer may send and remove, names separated
+	 * by commas; NULL: any (bdr_config_peer_lists) */
+	char *packages;
+	enum bdr_peer_accept accept;
 	unsigned line; /* of the [peer NAME] line */
 };
 
@@ -177,6 +197,10 @@ void bdr_config_errors_free(struct bdr_config_errors *e);
 const struct bdr_peer_config *bdr_config_peer(const struct bdr_config *c, const char *name);
 /* The peer whose relation is parent, or NULL (a load allows one at most). */
 const struct bdr_peer_config *bdr_config_parent(const struct bdr_config *c);
+/* Whether p's packages key names package (or is not set: any). */
+bool bdr_config_peer_lists(const struct bdr_peer_config *p, const char *package);
+/* p's accept with auto resolved: true for relayed. */
+bool bdr_config_peer_relays(const struct bdr_peer_config *p);
 
 /* Prints the effective configuration (defaults filled in) as a file that
  * loads back to the same configuration. Holds no secrets: keys are public.
@@ -242,6 +266,8 @@ enum bdr_config_type {
 	BDR_CONFIG_T_RELATION,  /* peer, parent or child: enum bdr_peer_relation */
 	BDR_CONFIG_T_QUICK_CHECK, /* mtime or strict: enum bdr_quick_check */
 	BDR_CONFIG_T_COMPRESSION, /* dictionary or zlib: enum bdr_compression */
+	BDR_CONFIG_T_PACKAGES,  /* package names separated by commas */
+	BDR_CONFIG_T_ACCEPT,    /* auto, own or relayed: enum bdr_peer_accept */
 };
 
 #define BDR_CONFIG_F_REQUIRED 1u /* no default: must be set */

@@ -295,8 +295,13 @@ static int parse_address_key(const struct bdr_config_key *k, const char *s, void
 static void format_address(const struct bdr_config_key *k, const void *field, char *buf,
 			   size_t n)
 {
+	const struct bdr_config_address *a = field;
+
 	(void)k;
-	bdr_config_fmt_address(field, buf, n);
+	if (a->port == 0 && !a->host[0]) /* an optional address left unset */
+		buf[0] = '\0';
+	else
+		bdr_config_fmt_address(a, buf, n);
 }
 
 static void free_nothing(void *field)
@@ -473,9 +478,11 @@ static const char *const relation_names[] = { "peer", "parent", "child", NULL };
 _Static_assert(sizeof(enum bdr_site_role) == sizeof(int) &&
 	       sizeof(enum bdr_peer_relation) == sizeof(int) &&
 	       sizeof(enum bdr_quick_check) == sizeof(int) &&
-	       sizeof(enum bdr_compression) == sizeof(int), "choices are stored as int");
+	       sizeof(enum bdr_compression) == sizeof(int) &&
+	       sizeof(enum bdr_peer_accept) == sizeof(int), "choices are stored as int");
 
 static const char *const quick_check_names[] = { "mtime", "strict", NULL };
+static const char *const accept_names[] = { "auto", "own", "relayed", NULL };
 static const char *const compression_names[] = { "dictionary", "zlib", NULL };
 
 static const char *const *choice_names(const struct bdr_config_key *k)
@@ -484,6 +491,7 @@ static const char *const *choice_names(const struct bdr_config_key *k)
 	case BDR_CONFIG_T_ROLE: return role_names;
 	case BDR_CONFIG_T_QUICK_CHECK: return quick_check_names;
 	case BDR_CONFIG_T_COMPRESSION: return compression_names;
+	case BDR_CONFIG_T_ACCEPT: return accept_names;
 	default: return relation_names;
 	}
 }
@@ -505,6 +513,56 @@ static int parse_choice(const struct bdr_config_key *k, const char *s, void *fie
 static void format_choice(const struct bdr_config_key *k, const void *field, char *buf, size_t n)
 {
 	snprintf(buf, n, "%s", choice_names(k)[*(const int *)field]);
+}
+
+bool bdr_config_list_has(const char *list, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (const char *s = list; *s; s += s[strcspn(s, ",")] ? strcspn(s, ",") + 1 : strcspn(s, ","))
+		if (strcspn(s, ",") == len && !memcmp(s, name, len))
+			return true;
+	return false;
+}
+
+/* Package names separated by commas (blanks around them allowed), none
+ * twice; kept as "a,b,c", which parses back to the same list. */
+static int parse_packages(const struct bdr_config_key *k, const char *s, void *field, char *why,
+			  size_t n)
+{
+	char *copy = strdup(s), *out = calloc(1, strlen(s) + 1), *save = NULL, *tok;
+	struct bdr_diag d;
+	int err = 0;
+
+	(void)k;
+	if (!copy || !out) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (s[strspn(s, " \t")] == '\0' || s[strspn(s, " \t")] == ',' || strstr(s, ",,") ||
+	    s[strlen(s) - 1] == ',')
+		err = reason(why, n, -EINVAL, "an empty package name (leave the key out for any package)");
+	for (tok = strtok_r(copy, ",", &save); !err && tok; tok = strtok_r(NULL, ",", &save)) {
+		char *e = tok + strlen(tok);
+
+		tok += strspn(tok, " \t");
+		while (e > tok && (e[-1] == ' ' || e[-1] == '\t'))
+			*--e = '\0';
+		if (bdr_manifest_check_package(tok, &d) < 0)
+			err = reason(why, n, -EINVAL, "%s (package names separated by commas; "
+				     "leave the key out for any package)", d.msg);
+		else if (bdr_config_list_has(out, tok))
+			err = reason(why, n, -EINVAL, "'%s' is named twice", tok);
+		else
+			strcat(strcat(out, *out ? "," : ""), tok);
+	}
+out:
+	free(copy);
+	if (err)
+		free(out);
+	else
+		*(char **)field = out;
+	return err;
 }
 
 static int parse_pubkey(const struct bdr_config_key *k, const char *s, void *field, char *why,
@@ -692,4 +750,8 @@ const struct bdr_config_type_ops bdr_config_types[] = {
 				       format_choice, free_nothing },
 	[BDR_CONFIG_T_COMPRESSION] = { "One of dictionary, zlib", false, parse_choice,
 				       format_choice, free_nothing },
+	[BDR_CONFIG_T_PACKAGES] = { "Package names separated by commas", false,
+				    parse_packages, format_string, free_string },
+	[BDR_CONFIG_T_ACCEPT] = { "One of auto, own, relayed", false, parse_choice,
+				  format_choice, free_nothing },
 };

@@ -50,5 +50,7 @@ void bdr_config_fmt_address_or_name(const struct bdr_config_address *a, char *bu
 /* An address field starts inline (not a reference to an [address] section). */
 void bdr_config_address_init(struct bdr_config_address *a);
 bool bdr_config_digits_and_dots(const char *s);
+/* Whether the list "a,b,c" (a packages value) holds name. */
+bool bdr_config_list_has(const char *list, const char *name);
 
 #endif

@@ -2,6 +2,13 @@
  * the channel's handshake, encrypted messages in and out, backpressure,
  * keepalive, and routing each message to the sender or receiver half.
  *
+ * Strangers: an incoming connection is in the unauthenticated pool
+ * (guard.h) from accept until the peer's AUTH verifies, with a deadline of
+ * handshake_timeout_s; then it counts against max_connections, its peer's
+ * max_connections_per_peer and its peer's memory budget (CONN_COST). What
+ * strangers' connections do is logged at most UNAUTH_LOG_BURST lines per
+ * window, then counted in one line.
+ *
  * Ownership: a conn embeds its two handles (tcp, timer) and is freed when
  * both have closed. The daemon's list holds it from creation to free. The
  * outgoing transfer (tx) and the incoming ones (rx) are detached when the
@@ -15,12 +22,19 @@
 #include "bdr/channel.h"
 #include "bdr/error.h"
 #include "daemon/daemon.h"
+#include "daemon/guard.h"
 #include "daemon/policy.h"
 #include "daemon/schedule.h"
 #include "daemon/throttle.h"
 
 #define READ_BUF (64u * 1024)
 #define LINGER_MS 5000 /* a closing connection waits this long for its last bytes */
+#define UNAUTH_LOG_WINDOW_NS (10 * 1000000000ll)
+#define UNAUTH_LOG_BURST 10
+/* What an authenticated incoming connection may make us hold: the struct
+ * (its read buffer) and the channel's input and message buffers, each up
+ * to one maximal frame. Taken from its peer's budget. */
+#define CONN_COST (sizeof(struct conn) + 2 * (uint64_t)BDR_WIRE_FRAME_MAX)
 
 struct conn {
 	uv_tcp_t tcp;              /* embedded; see the file comment */
@@ -37,6 +51,10 @@ struct conn {
 	bool closing;
 	bool read_paused;
 	bool counted;              /* in its peer's nout */
+	bool unauth;               /* incoming, in the strangers' pool (d->n_unauth) */
+	bool admitted;             /* incoming: in its peer's n_in, CONN_COST taken */
+	int64_t accepted;          /* incoming: uv_hrtime() at accept */
+	char src[48];              /* incoming: the source address, without port */
 	enum bdr_db_priority prio; /* outgoing: of the push, for the schedule */
 	int handles_open;
 	char peer[BDR_MAX_SITE_NAME + 1]; /* configured name (outgoing), or from HELLO */
@@ -514,6 +532,52 @@ static void send_error(struct conn *c, int err, const char *why)
 	(void)send_msg(c, &m, NULL);
 }
 
+/* ---- strangers ---- */
+
+/* An incoming connection whose peer has not proved who it is. */
+static bool stranger(const struct conn *c)
+{
+	return !c->outgoing && !c->peer[0];
+}
+
+/* Whether a stranger's event may have a line of its own: the first
+ * UNAUTH_LOG_BURST of each window do; the rest are counted and reported
+ * by conn_flood_report, so a flood of connections is not a flood of lines. */
+static bool stranger_log_ok(struct bdrd *d)
+{
+	int64_t now = (int64_t)uv_hrtime();
+
+	conn_flood_report(d);
+	if (!d->strangers.window_ns)
+		d->strangers.window_ns = now;
+	if (d->strangers.logged < UNAUTH_LOG_BURST) {
+		d->strangers.logged++;
+		return true;
+	}
+	d->strangers.quiet++;
+	return false;
+}
+
+void conn_flood_report(struct bdrd *d)
+{
+	const struct bdr_config_limits *l = &d->cfg.limits;
+	int64_t now = (int64_t)uv_hrtime();
+
+	if (!d->strangers.window_ns || now - d->strangers.window_ns < UNAUTH_LOG_WINDOW_NS)
+		return;
+	if (d->strangers.quiet || d->strangers.shed)
+		bdr_log(BDR_LOG_WARN, NULL, "flood", "in the last %" PRId64 " s: %" PRIu64 " more "
+			"unauthenticated connections closed without a line each, %" PRIu64 " of them to "
+			"make room (max_unauth_connections %u, max_unauth_per_address %u; last from %s); "
+			"%u unauthenticated now", (int64_t)((now - d->strangers.window_ns) / 1000000000),
+			d->strangers.quiet, d->strangers.shed, l->max_unauth_connections,
+			l->max_unauth_per_address, d->strangers.last_src[0] ? d->strangers.last_src : "-",
+			d->n_unauth);
+	d->strangers.window_ns = 0;
+	d->strangers.logged = 0;
+	d->strangers.quiet = d->strangers.shed = 0;
+}
+
 /* err < 0 and why: logged and, where the channel allows, told to the peer
  * in an ERROR; err 0: a quiet close (the work is done, or we stop). */
 void conn_close(struct conn *c, int err, const char *why)
@@ -527,7 +591,11 @@ void conn_close(struct conn *c, int err, const char *why)
 	if (err < 0 && err != UV_EOF && why)
 		send_error(c, err, why);
 	c->closing = true;
-	if (err < 0)
+	if (c->unauth) {
+		c->unauth = false;
+		c->d->n_unauth--;
+	}
+	if (err < 0 && (!stranger(c) || stranger_log_ok(c->d)))
 		bdr_log(BDR_LOG_WARN, &ctx, "disconnect", "%s: %s (%s)", why ? why : "closed",
 			err == UV_EOF ? "peer closed the connection" :
 			err > -BDR_E_FIRST ? uv_strerror(err) : bdr_strerror(err), c->addr);
@@ -541,10 +609,12 @@ void conn_close(struct conn *c, int err, const char *why)
 		bdrd_report_on_close(c);
 		bdrd_remove_on_close(c);
 	}
-	if (c->ready && !c->outgoing) {
+	if (c->admitted) {
 		struct bdrd_peer *p = bdrd_peer_get(c->d, c->peer);
 		if (p && p->n_in)
 			p->n_in--;
+		bdrd_budget_give(c->d, c->peer, CONN_COST);
+		c->admitted = false;
 	}
 	if (c->counted) {
 		struct bdrd_peer *p = bdrd_peer_get(c->d, c->peer);
@@ -571,24 +641,59 @@ void conn_close(struct conn *c, int err, const char *why)
 
 /* ---- reading ---- */
 
+/* An incoming connection whose peer just authenticated leaves the
+ * strangers' pool and joins its peer's connections, within the peer's
+ * limits: 0, or -1 when it was refused (and closed, the peer told why). */
+static int admit(struct conn *c)
+{
+	const struct bdr_config_limits *l = &c->d->cfg.limits;
+	struct bdrd_peer *p;
+	char why[300];
+	int r;
+
+	snprintf(c->peer, sizeof(c->peer), "%s", bdr_channel_peer_site(c->ch));
+	if (c->unauth) {
+		c->unauth = false;
+		c->d->n_unauth--;
+	}
+	if (!(p = bdrd_peer_get(c->d, c->peer))) {
+		conn_close(c, -ENOMEM, "out of memory");
+		return -1;
+	}
+	if (c->d->nconns - c->d->n_unauth > l->max_connections) {
+		snprintf(why, sizeof(why), "too many connections (max_connections %u)", l->max_connections);
+		conn_close(c, -EMFILE, why);
+		return -1;
+	}
+	if (p->n_in >= l->max_connections_per_peer) {
+		snprintf(why, sizeof(why), "site '%s' already has %u connections here "
+			 "(max_connections_per_peer %u)", c->peer, p->n_in, l->max_connections_per_peer);
+		conn_close(c, -EMFILE, why);
+		return -1;
+	}
+	if ((r = bdrd_budget_take(c->d, c->peer, CONN_COST, "a connection's buffers", why,
+				  sizeof(why))) < 0) {
+		conn_close(c, r, why);
+		return -1;
+	}
+	p->n_in++;
+	c->admitted = true;
+	return 0;
+}
+
 static void on_ready(struct conn *c)
 {
 	struct bdr_log_ctx ctx;
 
+	if (!c->outgoing && admit(c) < 0)
+		return;
 	c->ready = true;
-	if (!c->outgoing)
-		snprintf(c->peer, sizeof(c->peer), "%s", bdr_channel_peer_site(c->ch));
 	ctx_of(c, &ctx);
 	log_info(&ctx, "connected", "%s %s, protocol %u, capabilities 0x%x",
 		 c->outgoing ? "to" : "from", c->addr, bdr_channel_version(c->ch),
 		 bdr_channel_caps(c->ch));
-	if (!c->outgoing) {
-		struct bdrd_peer *p = bdrd_peer_get(c->d, c->peer);
-		if (p)
-			p->n_in++;
-	} else if (c->tx) {
+	if (c->outgoing && c->tx)
 		sender_start(c->tx, c);
-	}
 	bdrd_report_on_ready(c);
 	bdrd_remove_on_ready(c);
 }
@@ -678,8 +783,13 @@ static void feed(struct conn *c, const uint8_t *p, size_t n)
 		if (r == 0 && !c->closing)
 			r = flush(c); /* the handshake's answer */
 		if (r < 0 && !c->closing) {
-			/* What the channel put out (a HELLO naming our versions) goes first. */
+			/* What the channel put out (a HELLO naming our versions, a
+			 * refusal) goes first. */
 			flush(c);
+			/* A key mismatch or a refusal of our key is no passing
+			 * fault: retrying cannot mend it (proto/wire.md, "Refusal"). */
+			if (c->tx && bdr_channel_pin_failed(c->ch))
+				sender_fail(c->tx, dg.msg);
 			conn_close(c, r, dg.msg[0] ? dg.msg : "channel failed");
 		}
 		if (!used && r == 0)
@@ -692,13 +802,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 	struct conn *c = s->data;
 
 	if (nread < 0) {
-		/* A peer that hangs up with nothing running is done, not lost. */
+		/* A peer that hangs up with nothing running is done, not lost.
+		 * Before the peer's AUTH, a reset or an EOF is a network fault
+		 * or a peer shedding strangers, never a key: a peer that refuses
+		 * our key says so, authenticated (proto/wire.md, "Refusal"). */
 		if (nread == UV_EOF && c->ready && !c->tx && !c->rx)
 			conn_close(c, 0, "peer closed the connection");
 		else
-			conn_close(c, (int)nread, c->ready ? "connection lost" : c->outgoing ?
-				   "the peer closed the connection during the handshake (does it pin this site's key?)" :
-				   "connection lost during handshake");
+			conn_close(c, (int)nread, c->ready ? "connection lost" :
+				   "connection lost during the handshake");
 		return;
 	}
 	c->last_rx_ns = bdrd_now_ns();
@@ -756,12 +868,16 @@ static int start_session(struct conn *c)
 		r = uv_read_start((uv_stream_t *)&c->tcp, read_alloc, on_read);
 	if (r == 0)
 		r = flush(c);
+	/* A stranger has less time than a peer we dial: it cannot hold a
+	 * place in the pool for long. */
 	if (r == 0)
-		uv_timer_start(&c->timer, on_timer, c->d->cfg.limits.connect_timeout_s * 1000ull, 0);
+		uv_timer_start(&c->timer, on_timer, (c->outgoing ? c->d->cfg.limits.connect_timeout_s :
+						     c->d->cfg.limits.handshake_timeout_s) * 1000ull, 0);
 	return r;
 }
 
-static void addr_name(const struct sockaddr *sa, char *buf, size_t n)
+/* "host:port" into buf (n), and the host alone into src (nsrc). */
+static void addr_name(const struct sockaddr *sa, char *buf, size_t n, char *src, size_t nsrc)
 {
 	char host[64] = "?";
 	int port = 0;
@@ -777,6 +893,36 @@ static void addr_name(const struct sockaddr *sa, char *buf, size_t n)
 	} else {
 		snprintf(buf, n, "?");
 	}
+	if (src)
+		snprintf(src, nsrc, "%s", host);
+}
+
+/* Closes strangers' connections until one from src fits the pool
+ * (guard.h says which). Quietly: conn_flood_report counts them. */
+static void make_room(struct bdrd *d, const char *src)
+{
+	const struct bdr_config_limits *l = &d->cfg.limits;
+	struct bdr_unauth *v = malloc((d->n_unauth + 1) * sizeof(*v));
+	size_t n = 0;
+	long k;
+
+	if (!v)
+		return; /* the deadline still clears the pool */
+	for (struct conn *c = d->conns; c; c = c->next)
+		if (c->unauth)
+			v[n++] = (struct bdr_unauth){ c->src, c->accepted, c };
+	while ((k = bdr_guard_victim(v, n, src, l->max_unauth_connections,
+				     l->max_unauth_per_address)) >= 0) {
+		struct conn *x = v[k].conn;
+		if (!d->strangers.window_ns)
+			d->strangers.window_ns = (int64_t)uv_hrtime();
+		d->strangers.shed++;
+		d->strangers.quiet++;
+		snprintf(d->strangers.last_src, sizeof(d->strangers.last_src), "%s", x->src);
+		conn_close(x, 0, "making room for a newer unauthenticated connection");
+		v[k] = v[--n];
+	}
+	free(v);
 }
 
 int conn_accept(struct bdrd *d)
@@ -789,13 +935,16 @@ int conn_accept(struct bdrd *d)
 		return -ENOMEM;
 	r = uv_accept((uv_stream_t *)&d->listener, (uv_stream_t *)&c->tcp);
 	if (r == 0 && uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
-		addr_name((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
-	if (r == 0 && d->nconns > d->cfg.limits.max_connections)
-		r = -EMFILE;
-	if (r == 0)
+		addr_name((struct sockaddr *)&ss, c->addr, sizeof(c->addr), c->src, sizeof(c->src));
+	if (r == 0) {
+		make_room(d, c->src);
+		c->unauth = true;
+		c->accepted = (int64_t)uv_hrtime();
+		d->n_unauth++;
 		r = start_session(c);
+	}
 	if (r < 0)
-		conn_close(c, r, r == -EMFILE ? "too many connections" : "accept failed");
+		conn_close(c, r, "accept failed");
 	return r;
 }
 
@@ -845,7 +994,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		return;
 	}
 	if (r == 0) {
-		addr_name(res->ai_addr, c->addr, sizeof(c->addr));
+		addr_name(res->ai_addr, c->addr, sizeof(c->addr), NULL, 0);
 		c->connect_req.data = c;
 		r = uv_tcp_connect(&c->connect_req, &c->tcp, res->ai_addr, on_connect);
 	}

@@ -1,6 +1,8 @@
 /* The control socket (proto/control.md): listening, credential checks,
  * line framing, dispatch through the handler table, answers. */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,9 +19,14 @@
 /* Room for one line of BDR_CONTROL_MAX_LINE bytes and its '\n'. */
 #define INBUF (BDR_CONTROL_MAX_LINE + 1)
 #define MAX_GROUPS 1024 /* asked of SO_PEERGROUPS; more falls back to /proc */
+/* Descriptors one read may carry; more is a protocol error (MSG_CTRUNC). */
+#define MAX_FDS_PER_READ 8
+/* An output buffer this large is given back once it drains. */
+#define OUT_KEEP (64 * 1024)
 
 struct bdr_control {
-	uv_pipe_t listener; /* closed by bdr_control_stop */
+	uv_poll_t listener; /* on lfd; closed by bdr_control_stop */
+	int lfd;            /* owned: the listening socket, closed with listener */
 	struct bdr_control_opts opts;
 	const struct bdr_control_cmd *table; /* not owned */
 	void *arg;
@@ -30,29 +37,38 @@ struct bdr_control {
 	bool stopping;
 };
 
+/* A connection, read and written by hand (recvmsg for the descriptors that
+ * come with a line, one output buffer whose length is the backlog). */
 struct client {
-	uv_pipe_t pipe;
-	uv_shutdown_t shut;
+	uv_poll_t poll;
+	int fd;                       /* owned: closed in client_closed */
+	int events;                   /* what poll watches now */
 	struct bdr_control *ctl;
 	struct client *next, **pprev; /* in ctl->clients */
 	struct bdr_control_req *req;  /* running request; owned by its handler */
+	struct ucred ucred;           /* at accept */
+	gid_t *groups;                /* owned: supplementary groups at accept */
+	size_t ngroups;
 	char *buf;                    /* owned: unparsed input, INBUF bytes */
 	size_t len;
+	char *out;                    /* owned: answers not yet written */
+	size_t out_off, out_len, out_cap; /* unwritten: out[out_off..out_len) */
+	int fds[BDR_CONTROL_MAX_FDS]; /* owned: received, not yet claimed by a line */
+	unsigned nfds;
 	bool closing;
-	bool eof; /* the peer stopped writing: end after the answer */
+	bool flushing; /* closing once out is written */
+	bool eof;      /* the peer stopped writing: end after the answer */
 };
 
 struct bdr_control_req {
 	struct client *client; /* NULL once the client went away */
 	json_t *id;            /* owned reference */
 	char cmd[32];
+	int fd;                /* owned until taken (-1: none) */
+	struct bdr_cred cred;  /* groups owned */
+	pid_t pid;
 	bdr_control_gone_fn *gone_fn;
 	void *gone_arg;
-};
-
-struct wreq {
-	uv_write_t w;
-	char *data; /* owned: one line with its '\n' */
 };
 
 static void ctl_log(const struct bdr_control_opts *o, enum bdr_log_level level, const char *fmt,
@@ -129,22 +145,65 @@ bool bdr_control_peer_allowed(const struct bdr_control_opts *o, const struct ucr
 	return proc_in_group(cr->pid, o->allowed_gid);
 }
 
-/* The peer's check, with its groups from the socket where the kernel keeps
- * them (no race with a reused pid), else from /proc. */
-static bool peer_check(const struct bdr_control_opts *o, int fd, struct ucred *cr)
+/* The supplementary groups of the "Groups:" line of /proc/PID/status, into
+ * a malloc'd *out (NULL when there are none). */
+static int proc_groups(pid_t pid, gid_t **out, size_t *n)
 {
-	socklen_t len = sizeof(*cr);
+	char path[64], *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+	int r = 0;
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cr, &len) < 0)
+	*out = NULL, *n = 0;
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if (!(f = fopen(path, "re")))
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		char *p = line + 7, *end;
+
+		if (strncmp(line, "Groups:", 7) != 0)
+			continue;
+		for (unsigned long v; (v = strtoul(p, &end, 10)), end != p; p = end) {
+			gid_t *g = *n < NGROUPS_MAX ? realloc(*out, (*n + 1) * sizeof(**out)) : NULL;
+			if (!g) {
+				r = -ENOMEM;
+				break;
+			}
+			*out = g;
+			(*out)[(*n)++] = (gid_t)v;
+		}
+		break;
+	}
+	free(line);
+	fclose(f);
+	return r;
+}
+
+/* The peer's credentials and groups (into c), from the socket where the
+ * kernel keeps them (no race with a reused pid), else from /proc; whether
+ * it may use the socket. */
+static bool peer_check(const struct bdr_control_opts *o, int fd, struct client *c)
+{
+	socklen_t len = sizeof(c->ucred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->ucred, &len) < 0)
 		return false;
 #ifdef SO_PEERGROUPS
 	gid_t groups[MAX_GROUPS];
 
 	len = sizeof(groups);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
-		return bdr_control_peer_allowed(o, cr, groups, len / sizeof(gid_t));
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+		c->ngroups = len / sizeof(gid_t);
+		if (c->ngroups && !(c->groups = malloc(len)))
+			return false;
+		if (c->ngroups)
+			memcpy(c->groups, groups, len);
+		return bdr_control_peer_allowed(o, &c->ucred, c->groups, c->ngroups);
+	}
 #endif
-	return bdr_control_peer_allowed(o, cr, NULL, 0);
+	if (proc_groups(c->ucred.pid, &c->groups, &c->ngroups) < 0)
+		return false;
+	return bdr_control_peer_allowed(o, &c->ucred, c->groups, c->ngroups);
 }
 
 /* ---- writing ---- */
@@ -170,35 +229,104 @@ static char *encode_line(const json_t *msg, size_t *len)
 }
 
 static void client_end(struct client *c, bool flush);
+static void client_close(struct client *c);
+static void on_poll(uv_poll_t *p, int status, int events);
 
-static void on_written(uv_write_t *w, int status)
+/* Bytes answered and not yet taken by the client. */
+static size_t backlog(const struct client *c)
 {
-	struct wreq *wr = container_of(w, struct wreq, w);
-	struct client *c = container_of(w->handle, struct client, pipe);
-
-	free(wr->data);
-	free(wr);
-	if (status < 0)
-		client_end(c, false);
+	return c->out_len - c->out_off;
 }
 
-/* Queues line (stolen) on c. */
-static void write_line(struct client *c, char *line, size_t len)
+/* Watches for what c waits on: input while it may send, room while
+ * answers wait. */
+static void watch(struct client *c)
 {
-	struct wreq *wr = malloc(sizeof(*wr));
-	uv_buf_t b = uv_buf_init(line, (unsigned)len);
+	int ev = (!c->closing && !c->eof ? UV_READABLE : 0) | (backlog(c) ? UV_WRITABLE : 0);
 
-	if (!wr || c->closing) {
-		free(wr);
-		free(line);
+	if (ev == c->events || uv_is_closing((uv_handle_t *)&c->poll))
+		return;
+	c->events = ev;
+	if (ev == 0)
+		uv_poll_stop(&c->poll);
+	else if (uv_poll_start(&c->poll, ev, on_poll) < 0)
+		client_close(c);
+}
+
+/* Writes what the socket takes now; the rest waits for UV_WRITABLE. */
+static void flush_out(struct client *c)
+{
+	while (backlog(c)) {
+		ssize_t n = send(c->fd, c->out + c->out_off, backlog(c), MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n < 0) {
+			client_close(c);
+			return;
+		}
+		c->out_off += (size_t)n;
+	}
+	if (!backlog(c)) {
+		c->out_off = c->out_len = 0;
+		if (c->out_cap > OUT_KEEP) {
+			free(c->out);
+			c->out = NULL, c->out_cap = 0;
+		}
+		if (c->flushing) {
+			shutdown(c->fd, SHUT_WR);
+			client_close(c);
+			return;
+		}
+	}
+	watch(c);
+}
+
+/* Room for len more bytes in c->out; false when there is none. */
+static bool out_reserve(struct client *c, size_t len)
+{
+	size_t cap = c->out_cap ? c->out_cap : 4096;
+	char *p;
+
+	if (c->out_off && c->out_off >= c->out_len / 2) {
+		memmove(c->out, c->out + c->out_off, backlog(c));
+		c->out_len -= c->out_off, c->out_off = 0;
+	}
+	if (c->out_len + len <= c->out_cap)
+		return true;
+	while (cap < c->out_len + len)
+		cap *= 2;
+	if (!(p = realloc(c->out, cap)))
+		return false;
+	c->out = p, c->out_cap = cap;
+	return true;
+}
+
+/* Queues line (copied) on c. A client that lets its answers pile up past
+ * BDR_CONTROL_MAX_OUTPUT is dropped: its memory is the daemon's. */
+static void write_line(struct client *c, const char *line, size_t len)
+{
+	if (c->closing)
+		return;
+	if (backlog(c) + len > BDR_CONTROL_MAX_OUTPUT) {
+		ctl_log(&c->ctl->opts, BDR_LOG_WARN,
+			"dropped the client of uid %u pid %ld: it left %zu bytes of answers unread "
+			"(at most %d)", (unsigned)c->ucred.uid, (long)c->ucred.pid, backlog(c) + len,
+			BDR_CONTROL_MAX_OUTPUT);
+		client_end(c, false);
 		return;
 	}
-	wr->data = line;
-	if (uv_write(&wr->w, (uv_stream_t *)&c->pipe, &b, 1, on_written) < 0) {
-		free(line);
-		free(wr);
+	if (!out_reserve(c, len)) {
+		ctl_log(&c->ctl->opts, BDR_LOG_ERROR, "client of uid %u pid %ld: out of memory",
+			(unsigned)c->ucred.uid, (long)c->ucred.pid);
 		client_end(c, false);
+		return;
 	}
+	memcpy(c->out + c->out_len, line, len);
+	c->out_len += len;
+	flush_out(c);
 }
 
 /* {"id": id, ...msg}; msg stolen, id borrowed (NULL: null). Returns false
@@ -217,6 +345,7 @@ static bool send_msg(struct client *c, json_t *id, json_t *msg)
 	if (!s)
 		return false;
 	write_line(c, s, len);
+	free(s);
 	return true;
 }
 
@@ -265,6 +394,9 @@ static void reply_error(struct client *c, json_t *id, const char *code, const ch
 
 static void req_free(struct bdr_control_req *req)
 {
+	if (req->fd >= 0)
+		close(req->fd);
+	free((gid_t *)req->cred.groups);
 	json_decref(req->id);
 	free(req);
 }
@@ -310,7 +442,7 @@ void bdr_control_event(struct bdr_control_req *req, json_t *ev)
 		return;
 	}
 	if (!strcmp(name, "progress") &&
-	    uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) > BDR_CONTROL_MAX_BACKLOG) {
+	    backlog(c) > BDR_CONTROL_MAX_BACKLOG) {
 		json_decref(ev);
 		return;
 	}
@@ -379,6 +511,24 @@ void bdr_control_req_on_gone(struct bdr_control_req *req, bdr_control_gone_fn *f
 	req->gone_arg = arg;
 }
 
+int bdr_control_req_fd(struct bdr_control_req *req)
+{
+	int fd = req->fd;
+
+	req->fd = -1;
+	return fd;
+}
+
+const struct bdr_cred *bdr_control_req_cred(const struct bdr_control_req *req)
+{
+	return &req->cred;
+}
+
+pid_t bdr_control_req_pid(const struct bdr_control_req *req)
+{
+	return req->pid;
+}
+
 const char *bdr_control_req_cmd(const struct bdr_control_req *req)
 {
 	return req->cmd;
@@ -386,74 +536,111 @@ const char *bdr_control_req_cmd(const struct bdr_control_req *req)
 
 /* ---- reading ---- */
 
-static const struct bdr_control_cmd *find_cmd(const struct bdr_control_cmd *t, const char *name)
+/* The next descriptor received, now the caller's; -1 if none came. */
+static int take_fd(struct client *c)
 {
-	for (; t->name; t++)
-		if (!strcmp(t->name, name))
-			return t;
-	return NULL;
+	int fd;
+
+	if (!c->nfds)
+		return -1;
+	fd = c->fds[0];
+	memmove(c->fds, c->fds + 1, --c->nfds * sizeof(c->fds[0]));
+	return fd;
+}
+
+static void close_fds(struct client *c)
+{
+	while (c->nfds)
+		close(c->fds[--c->nfds]);
+}
+
+/* Whether fd is what a command of this kind takes; else why not in why. */
+static bool fd_fits(int fd, enum bdr_control_fd kind, char *why, size_t n)
+{
+	static const char *const want[] = { "", "a directory open for reading",
+					    "a regular file open for reading",
+					    "a regular file or a pipe open for writing" };
+	int fl = fcntl(fd, F_GETFL);
+	int acc = fl & O_ACCMODE;
+	struct stat st;
+	bool ok;
+
+	if (fl < 0 || fstat(fd, &st) < 0 || (fl & O_PATH))
+		ok = false;
+	else if (kind == BDR_CONTROL_FD_DIR)
+		ok = S_ISDIR(st.st_mode) && acc != O_WRONLY;
+	else if (kind == BDR_CONTROL_FD_IN)
+		ok = S_ISREG(st.st_mode) && acc != O_WRONLY;
+	else
+		ok = (S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode)) && acc != O_RDONLY;
+	if (!ok)
+		snprintf(why, n, "the descriptor passed is not %s", want[kind]);
+	return ok;
+}
+
+/* Its descriptor for a request of e, checked; -1 after refusing it. */
+static int request_fd(struct client *c, const struct bdr_control_cmd *e, json_t *id)
+{
+	char why[128];
+	int fd;
+
+	if (e->fd == BDR_CONTROL_FD_NONE)
+		return -1;
+	if ((fd = take_fd(c)) < 0) {
+		reply_error(c, id, "bad_request", "%s needs a descriptor passed with its line "
+			    "(SCM_RIGHTS; proto/control.md, Descriptors)", e->name);
+		return -1;
+	}
+	if (!fd_fits(fd, e->fd, why, sizeof(why))) {
+		close(fd);
+		reply_error(c, id, "bad_request", "%s: %s", e->name, why);
+		return -1;
+	}
+	return fd;
 }
 
 static void start_req(struct client *c, const struct bdr_control_cmd *e, json_t *id, json_t *msg)
 {
-	struct bdr_control_req *req = calloc(1, sizeof(*req));
+	struct bdr_control_req *req;
+	int fd = request_fd(c, e, id);
 
-	if (!req) {
+	if (e->fd != BDR_CONTROL_FD_NONE && fd < 0)
+		return;
+	req = calloc(1, sizeof(*req));
+	if (req && c->ngroups && (req->cred.groups = malloc(c->ngroups * sizeof(gid_t))))
+		memcpy((gid_t *)req->cred.groups, c->groups, c->ngroups * sizeof(gid_t));
+	if (!req || (c->ngroups && !req->cred.groups)) {
+		free(req);
+		if (fd >= 0)
+			close(fd);
 		send_error(c, id, "internal", "out of memory");
 		return;
 	}
 	req->client = c;
 	req->id = json_incref(id);
+	req->fd = fd;
+	req->cred.uid = c->ucred.uid, req->cred.gid = c->ucred.gid;
+	req->cred.ngroups = c->ngroups;
+	req->pid = c->ucred.pid;
 	snprintf(req->cmd, sizeof(req->cmd), "%s", e->name);
 	c->req = req;
 	e->handler(req, msg, c->ctl->arg);
 }
 
-static void dispatch(struct client *c, json_t *msg)
-{
-	json_t *id = json_object_get(msg, "id");
-	json_t *v = json_object_get(msg, "v");
-	const char *cmd = json_string_value(json_object_get(msg, "cmd"));
-	const struct bdr_control_cmd *e = cmd ? find_cmd(c->ctl->table, cmd) : NULL;
-
-	if (!json_is_integer(id) || json_integer_value(id) < 0)
-		reply_error(c, NULL, "bad_request", "request needs an integer \"id\" >= 0");
-	else if (c->req)
-		reply_error(c, id, "busy", "a request is already running on this connection");
-	else if (v && (!json_is_integer(v) || json_integer_value(v) != BDR_CONTROL_VERSION))
-		reply_error(c, id, "bad_request", "protocol version not supported (this is %d)",
-			    BDR_CONTROL_VERSION);
-	else if (!cmd)
-		reply_error(c, id, "bad_request", "request needs a string \"cmd\"");
-	else if (!e)
-		reply_error(c, id, "unknown_command", "unknown command '%.64s'", cmd);
-	else
-		start_req(c, e, id, msg);
-}
-
-static bool blank(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
-			return false;
-	return true;
-}
-
 static void handle_line(struct client *c, const char *line, size_t n)
 {
-	json_error_t err;
-	json_t *msg;
+	struct bdr_control_decoded d;
 
-	if (blank(line, n))
-		return;
-	msg = json_loadb(line, n, JSON_REJECT_DUPLICATES, &err);
-	if (!msg)
-		reply_error(c, NULL, "bad_request", "invalid JSON at column %d: %s", err.column, err.text);
-	else if (!json_is_object(msg))
-		reply_error(c, NULL, "bad_request", "a request is a JSON object");
-	else
-		dispatch(c, msg);
-	json_decref(msg);
+	bdr_control_decode(line, n, c->ctl->table, c->req != NULL, &d);
+	if (d.verdict == BDR_CONTROL_REQUEST) {
+		start_req(c, d.cmd, d.id, d.msg);
+	} else if (d.verdict == BDR_CONTROL_REFUSE) {
+		/* A refused line's descriptor goes with it, not to the next. */
+		if (d.cmd && d.cmd->fd != BDR_CONTROL_FD_NONE && c->nfds)
+			close(take_fd(c));
+		send_error(c, d.id, d.code, d.message);
+	}
+	bdr_control_decoded_free(&d);
 }
 
 static void process_lines(struct client *c)
@@ -474,47 +661,105 @@ static void process_lines(struct client *c)
 	if (c->len == INBUF) {
 		reply_error(c, NULL, "bad_request", "line exceeds %d bytes", BDR_CONTROL_MAX_LINE);
 		client_end(c, true);
+	} else if (c->len == 0 && c->nfds) {
+		/* Every line read took what it takes: these came with none. */
+		reply_error(c, NULL, "bad_request", "%u descriptors came with no request that takes one",
+			    c->nfds);
+		close_fds(c);
 	}
 }
 
 /* Whether the peer closed its socket (not only its writing side). */
 static bool peer_hung_up(struct client *c)
 {
-	uv_os_fd_t fd;
-	struct pollfd p = { .events = 0 };
+	struct pollfd p = { .fd = c->fd, .events = 0 };
 
-	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0)
-		return true;
-	p.fd = fd;
 	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
 }
 
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+/* Queues the descriptors of one read; false when they do not fit (then
+ * every one of them is closed). */
+static bool keep_fds(struct client *c, struct msghdr *mh)
 {
-	struct client *c = container_of(h, struct client, pipe);
+	bool ok = !(mh->msg_flags & MSG_CTRUNC);
 
-	(void)hint;
-	*buf = uv_buf_init(c->buf + c->len, (unsigned)(INBUF - c->len));
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		size_t n;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (c->nfds < BDR_CONTROL_MAX_FDS)
+				c->fds[c->nfds++] = fd;
+			else
+				close(fd), ok = false;
+		}
+	}
+	return ok;
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+static void on_eof(struct client *c)
 {
-	struct client *c = container_of(s, struct client, pipe);
+	c->eof = true;
+	watch(c);
+	if (!c->req || peer_hung_up(c))
+		client_end(c, true);
+}
 
-	(void)buf;
-	if (nread == UV_EOF) {
-		c->eof = true;
-		uv_read_stop(s);
-		if (!c->req || peer_hung_up(c))
-			client_end(c, true);
+/* One recvmsg: the bytes and the descriptors that came with them (each
+ * closed on exec from the start). */
+static void read_some(struct client *c)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(MAX_FDS_PER_READ * sizeof(int))];
+	} ctrl;
+	struct iovec iov = { .iov_base = c->buf + c->len, .iov_len = INBUF - c->len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl.buf,
+			     .msg_controllen = sizeof(ctrl.buf) };
+	ssize_t n;
+
+	do
+		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			client_end(c, false);
 		return;
 	}
-	if (nread < 0) {
+	if (!keep_fds(c, &mh)) {
+		ctl_log(&c->ctl->opts, BDR_LOG_WARN, "client of uid %u pid %ld passed more than %d "
+			"descriptors: dropped", (unsigned)c->ucred.uid, (long)c->ucred.pid,
+			BDR_CONTROL_MAX_FDS);
+		reply_error(c, NULL, "bad_request", "too many descriptors (at most %d pending)",
+			    BDR_CONTROL_MAX_FDS);
+		client_end(c, true);
+		return;
+	}
+	if (n == 0) {
+		on_eof(c);
+		return;
+	}
+	c->len += (size_t)n;
+	process_lines(c);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+	struct client *c = container_of(p, struct client, poll);
+
+	if (status < 0) {
 		client_end(c, false);
 		return;
 	}
-	c->len += (size_t)nread;
-	process_lines(c);
+	if (events & UV_WRITABLE)
+		flush_out(c);
+	if ((events & UV_READABLE) && !c->closing && !c->eof)
+		read_some(c);
 }
 
 /* ---- connections ---- */
@@ -529,23 +774,28 @@ static void ctl_unref(struct bdr_control *ctl)
 
 static void client_closed(uv_handle_t *h)
 {
-	struct client *c = container_of(h, struct client, pipe);
+	struct client *c = container_of(h, struct client, poll);
 	struct bdr_control *ctl = c->ctl;
 
 	if (c->next)
 		c->next->pprev = c->pprev;
 	*c->pprev = c->next;
 	ctl->nclients--;
+	close(c->fd);
+	close_fds(c);
+	free(c->groups);
+	free(c->out);
 	free(c->buf);
 	free(c);
 	ctl_unref(ctl);
 }
 
-static void on_shutdown(uv_shutdown_t *sh, int status)
+/* Closes c now; what is unwritten is dropped. */
+static void client_close(struct client *c)
 {
-	(void)status;
-	if (!uv_is_closing((uv_handle_t *)sh->handle))
-		uv_close((uv_handle_t *)sh->handle, client_closed);
+	c->closing = true;
+	if (!uv_is_closing((uv_handle_t *)&c->poll))
+		uv_close((uv_handle_t *)&c->poll, client_closed);
 }
 
 /* Ends c: its request becomes gone; flush: send what is queued first. */
@@ -554,24 +804,31 @@ static void client_end(struct client *c, bool flush)
 	if (c->closing)
 		return;
 	c->closing = true;
-	uv_read_stop((uv_stream_t *)&c->pipe);
 	req_detach(c);
-	if (flush && uv_shutdown(&c->shut, (uv_stream_t *)&c->pipe, on_shutdown) == 0)
+	close_fds(c);
+	if (flush && backlog(c)) {
+		c->flushing = true;
+		watch(c);
 		return;
-	uv_close((uv_handle_t *)&c->pipe, client_closed);
+	}
+	if (flush)
+		shutdown(c->fd, SHUT_WR);
+	client_close(c);
 }
 
-static struct client *client_new(struct bdr_control *ctl)
+static struct client *client_new(struct bdr_control *ctl, int fd)
 {
 	struct client *c = calloc(1, sizeof(*c));
 
 	if (c)
 		c->buf = malloc(INBUF);
-	if (!c || !c->buf) {
+	if (!c || !c->buf || uv_poll_init(ctl->listener.loop, &c->poll, fd) < 0) {
+		if (c)
+			free(c->buf);
 		free(c);
 		return NULL;
 	}
-	uv_pipe_init(ctl->listener.loop, &c->pipe, 0);
+	c->fd = fd;
 	c->ctl = ctl;
 	c->next = ctl->clients;
 	if (c->next)
@@ -587,15 +844,14 @@ static struct client *client_new(struct bdr_control *ctl)
 static bool client_admit(struct client *c)
 {
 	struct bdr_control *ctl = c->ctl;
-	struct ucred cr = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
-	uv_os_fd_t fd;
 
-	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 || !peer_check(&ctl->opts, fd, &cr)) {
+	c->ucred = (struct ucred){ .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+	if (!peer_check(&ctl->opts, c->fd, c)) {
 		ctl_log(&ctl->opts, BDR_LOG_WARN, "refused a client: uid %u pid %ld not allowed",
-			(unsigned)cr.uid, (long)cr.pid);
+			(unsigned)c->ucred.uid, (long)c->ucred.pid);
 		reply_error(c, NULL, "permission_denied",
 			    "permission denied: uid %u is not root, bdrd's user or in its control group",
-			    (unsigned)cr.uid);
+			    (unsigned)c->ucred.uid);
 	} else if (ctl->nclients > ctl->opts.max_clients) {
 		ctl_log(&ctl->opts, BDR_LOG_WARN, "refused a client: %u connections open",
 			ctl->opts.max_clients);
@@ -607,26 +863,40 @@ static bool client_admit(struct client *c)
 	return false;
 }
 
-static void on_connection(uv_stream_t *server, int status)
+/* One connection from the backlog; false when there is none. */
+static bool accept_one(struct bdr_control *ctl)
 {
-	struct bdr_control *ctl = container_of(server, struct bdr_control, listener);
 	struct client *c;
+	int fd = accept4(ctl->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			ctl_log(&ctl->opts, BDR_LOG_WARN, "accept: %s", strerror(errno));
+		return errno == EINTR;
+	}
+	if (!(c = client_new(ctl, fd))) {
+		close(fd);
+		ctl_log(&ctl->opts, BDR_LOG_ERROR, "accept: out of memory");
+		return true;
+	}
+	if (client_admit(c))
+		watch(c);
+	return true;
+}
+
+/* Connections are accepted by hand, as clients are read by hand: libuv's
+ * streams read without recvmsg's descriptors. */
+static void on_listen(uv_poll_t *p, int status, int events)
+{
+	struct bdr_control *ctl = container_of(p, struct bdr_control, listener);
+
+	(void)events;
 	if (status < 0) {
 		ctl_log(&ctl->opts, BDR_LOG_WARN, "accept: %s", uv_strerror(status));
 		return;
 	}
-	c = client_new(ctl);
-	if (!c) {
-		ctl_log(&ctl->opts, BDR_LOG_ERROR, "accept: out of memory");
-		return;
-	}
-	if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
-		client_end(c, false);
-		return;
-	}
-	if (client_admit(c) && uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) < 0)
-		client_end(c, false);
+	for (int i = 0; i < 64 && !ctl->stopping && accept_one(ctl); i++)
+		;
 }
 
 /* ---- the socket file ---- */
@@ -716,7 +986,10 @@ static int socket_open(const struct bdr_control_opts *o, const char *path, int *
 
 static void listener_closed(uv_handle_t *h)
 {
-	ctl_unref(container_of(h, struct bdr_control, listener));
+	struct bdr_control *ctl = container_of(h, struct bdr_control, listener);
+
+	close(ctl->lfd);
+	ctl_unref(ctl);
 }
 
 int bdr_control_start(struct bdr_control **out, uv_loop_t *loop, const char *path,
@@ -744,12 +1017,17 @@ int bdr_control_start(struct bdr_control **out, uv_loop_t *loop, const char *pat
 	c->table = table;
 	c->arg = arg;
 	c->refs = 1;
-	uv_pipe_init(loop, &c->listener, 0);
-	r = uv_pipe_open(&c->listener, fd);
-	if (r < 0)
+	c->lfd = fd;
+	r = uv_poll_init(loop, &c->listener, fd);
+	if (r < 0) {
+		unlink(path);
 		close(fd);
-	else
-		r = uv_listen((uv_stream_t *)&c->listener, SOMAXCONN, on_connection);
+		free(c->path);
+		free(c);
+		ctl_log(o, BDR_LOG_ERROR, "control socket %s: %s", path, uv_strerror(r));
+		return r;
+	}
+	r = uv_poll_start(&c->listener, UV_READABLE, on_listen);
 	if (r < 0) {
 		/* c goes in the listener's close callback. */
 		ctl_log(o, BDR_LOG_ERROR, "control socket %s: %s", path, uv_strerror(r));
@@ -769,7 +1047,6 @@ void bdr_control_stop(struct bdr_control *c)
 	uv_close((uv_handle_t *)&c->listener, listener_closed);
 	for (struct client *cl = c->clients; cl; cl = cl->next) {
 		client_end(cl, false);
-		if (!uv_is_closing((uv_handle_t *)&cl->pipe))
-			uv_close((uv_handle_t *)&cl->pipe, client_closed);
+		client_close(cl);
 	}
 }

@@ -10,7 +10,13 @@
  * A client that disconnects does not cancel its request: a push goes on,
  * only the waiting ends. The handler learns of it through
  * bdr_control_req_gone() or the callback set with bdr_control_req_on_gone();
- * events and answers for a gone client are dropped. */
+ * events and answers for a gone client are dropped.
+ *
+ * Descriptors: a command whose table entry names a descriptor kind gets
+ * the one its client passed with the line (SCM_RIGHTS), checked for its
+ * kind before the handler runs. The request owns it until the handler
+ * takes it with bdr_control_req_fd(); any descriptor not taken, and every
+ * one that came with a refused line, is closed by the server. */
 #ifndef BDR_DAEMON_CONTROL_H
 #define BDR_DAEMON_CONTROL_H
 
@@ -21,7 +27,9 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "bdr/access.h"
 #include "bdr/control_proto.h"
+#include "control_decode.h"
 #include "log.h"
 
 struct bdr_control;
@@ -41,14 +49,6 @@ struct bdr_control_opts {
 	void *log_arg;
 };
 
-/* args is the whole request object ({"id", "cmd", ...arguments}), borrowed
- * for the call: json_incref() it to keep it. */
-typedef void bdr_control_handler_fn(struct bdr_control_req *req, json_t *args, void *arg);
-
-struct bdr_control_cmd {
-	const char *name;
-	bdr_control_handler_fn *handler;
-};
 
 /* Creates the socket at path (mode 0660; see proto/control.md for stale
  * files and a live daemon: -EADDRINUSE "control socket in use") and listens
@@ -89,6 +89,16 @@ bool bdr_control_req_gone(const struct bdr_control_req *req);
  * bdr_control_stop). fn may call bdr_control_done/fail. */
 typedef void bdr_control_gone_fn(struct bdr_control_req *req, void *arg);
 void bdr_control_req_on_gone(struct bdr_control_req *req, bdr_control_gone_fn *fn, void *arg);
+
+/* Takes the request's descriptor: the caller owns it from now on (closes
+ * it exactly once). -1 when the command takes none, or after a first call. */
+int bdr_control_req_fd(struct bdr_control_req *req);
+
+/* The client's credentials (uid, primary and supplementary groups) as the
+ * kernel gave them at accept; owned by req, valid until it is answered. */
+const struct bdr_cred *bdr_control_req_cred(const struct bdr_control_req *req);
+/* The client's pid at accept, for logs. */
+pid_t bdr_control_req_pid(const struct bdr_control_req *req);
 
 /* The request's command name, for logs. */
 const char *bdr_control_req_cmd(const struct bdr_control_req *req);

@@ -16,6 +16,8 @@
 #include "bdr/library.h"
 #include "daemon/ccache.h"
 #include "daemon/daemon.h"
+#include "daemon/metrics.h"
+#include "daemon/guard.h"
 #include "daemon/policy.h"
 
 #define TICK_MS 1000
@@ -96,6 +98,44 @@ void bdrd_peer_error(struct bdrd *d, const char *peer, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(p->last_error, sizeof(p->last_error), fmt, ap);
 	va_end(ap);
+}
+
+static void mib(char *buf, size_t n, uint64_t v)
+{
+	snprintf(buf, n, "%.1f MiB", (double)v / (1 << 20));
+}
+
+int bdrd_budget_take(struct bdrd *d, const char *peer, uint64_t n, const char *what, char *why,
+		     size_t whylen)
+{
+	struct bdrd_peer *p = bdrd_peer_get(d, peer);
+	uint64_t limit = d->cfg.limits.peer_memory;
+	char want[32], held[32], max[32];
+
+	if (p && bdr_budget_take(&p->mem, limit, n) == 0)
+		return 0;
+	mib(want, sizeof(want), n);
+	mib(held, sizeof(held), p ? p->mem : 0);
+	mib(max, sizeof(max), limit);
+	snprintf(why, whylen, "site '%s' is at its memory budget here: %s more for %s, with %s "
+		 "held of peer_memory %s", peer, want, what, held, max);
+	return -ENOBUFS;
+}
+
+uint64_t bdrd_budget_left(struct bdrd *d, const char *peer)
+{
+	struct bdrd_peer *p = bdrd_peer_get(d, peer);
+	uint64_t limit = d->cfg.limits.peer_memory;
+
+	return p && p->mem < limit ? limit - p->mem : 0;
+}
+
+void bdrd_budget_give(struct bdrd *d, const char *peer, uint64_t n)
+{
+	struct bdrd_peer *p = bdrd_peer_get(d, peer);
+
+	if (p)
+		bdr_budget_give(&p->mem, n);
 }
 
 /* ---- the scheduler ----
@@ -252,11 +292,14 @@ static void on_tick(uv_timer_t *t)
 	bdrd_waiters_recheck(t->data);
 	bdrd_report_tick(t->data);
 	bdrd_remove_tick(t->data);
+	bdrd_history_tick(t->data);
 	conn_check_windows(t->data);
+	conn_flood_report(t->data);
 	bdrd_kick(t->data);
 }
 
-void bdrd_peer_progress(struct bdrd *d, const struct bdr_db_transfer *t, uint64_t expected)
+void bdrd_peer_progress(struct bdrd *d, const struct bdr_db_transfer *t, uint64_t expected,
+			uint64_t done)
 {
 	struct bdrd_peer *p = bdrd_peer_get(d, t->peer);
 	int64_t now = bdrd_now_ns();
@@ -270,6 +313,7 @@ void bdrd_peer_progress(struct bdrd *d, const struct bdr_db_transfer *t, uint64_
 		p->rate_ns = now;
 	}
 	p->expected_wire = expected;
+	p->done_bytes = done;
 	/* A rate over windows of at least a second, smoothed. */
 	if (now - p->rate_ns >= 1000000000ll && t->bytes_sent >= p->rate_bytes) {
 		uint64_t r = (t->bytes_sent - p->rate_bytes) * 1000000000ull / (uint64_t)(now - p->rate_ns);
@@ -288,6 +332,15 @@ void bdrd_transfer_rate(struct bdrd *d, const struct bdr_db_transfer *t, uint64_
 
 	*rate = live ? p->rate_bps : 0;
 	*expected = live && p->expected_wire > t->bytes_sent ? p->expected_wire : t->bytes_total;
+}
+
+uint64_t bdrd_transfer_done(struct bdrd *d, const struct bdr_db_transfer *t)
+{
+	struct bdrd_peer *p = bdrd_peer_get(d, t->peer);
+
+	if (t->state == BDR_XFER_DONE)
+		return t->bytes_total;
+	return p && p->xfer == t->id && t->state == BDR_XFER_SENDING ? p->done_bytes : 0;
 }
 
 /* Schedules are read in the site's zone. Only the loop thread reads local
@@ -352,6 +405,7 @@ static void bdrd_stop(struct bdrd *d)
 	sd_notify(0, "STOPPING=1");
 	log_info(NULL, "stop", "stopping: transfers are cut cleanly and resume at the next start");
 	uv_close((uv_handle_t *)&d->listener, NULL);
+	bdrd_metrics_stop(d);
 	uv_close((uv_handle_t *)&d->tick, NULL);
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
@@ -527,11 +581,14 @@ int bdrd_run(const char *config_path)
 		return 3;
 	}
 	r = listen_on(&d);
+	if (r == 0)
+		r = bdrd_metrics_start(&d);
 	if (r == 0 && (r = start_control(&d)) < 0)
 		bdr_log(BDR_LOG_ERROR, NULL, "start", "control socket %s: %s", d.cfg.site.control,
 			uv_strerror(r));
 	if (r < 0) {
 		uv_close((uv_handle_t *)&d.listener, NULL);
+		bdrd_metrics_stop(&d);
 		uv_run(d.loop, UV_RUN_DEFAULT);
 		cleanup(&d);
 		return 3;

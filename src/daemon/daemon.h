@@ -32,6 +32,7 @@
 struct conn;
 struct send_xfer;
 struct recv_xfer;
+struct bdrd_metrics; /* metrics_http.c */
 
 /* Runtime state of a configured peer, found by name (a reload rebuilds the
  * configuration, so nothing holds a pointer into it across loop turns). */
@@ -40,10 +41,12 @@ struct bdrd_peer {
 	unsigned nout;      /* outgoing connections, one per push running */
 	int64_t window_opens; /* the queue waits for a window opening then (0: not) */
 	unsigned n_in;      /* authenticated incoming connections */
+	uint64_t mem;       /* bytes of its peer_memory budget taken (guard.h) */
 	char last_error[256];
 	/* The running push's progress, for status and push --wait. */
 	int64_t xfer;            /* its transfer id, 0 if none */
 	uint64_t expected_wire;  /* bytes_sent it will reach at most, 0 unknown */
+	uint64_t done_bytes;     /* of the version, held or sent there (0: not known) */
 	uint64_t rate_bps;       /* recent bytes per second on the wire */
 	uint64_t rate_bytes;     /* bytes_sent at rate_ns */
 	int64_t rate_ns;
@@ -78,10 +81,22 @@ struct bdrd {
 	struct conn *conns;        /* every live connection */
 	struct bdrd_waiter *waiters;
 	unsigned nconns;
+	unsigned n_unauth;         /* incoming connections not yet authenticated */
+	/* What strangers' connections did, logged once per window rather than
+	 * once per connection (conn.c, conn_flood_report). */
+	struct {
+		int64_t window_ns; /* monotonic start of the window */
+		unsigned logged;   /* lines logged in it */
+		uint64_t quiet;    /* closes not logged one by one */
+		uint64_t shed;     /* closed to make room (guard.h) */
+		char last_src[64]; /* the address the last one shed came from */
+	} strangers;
 	unsigned work_pending;     /* jobs on the pool; shutdown waits for them */
 	struct bdrd_report report;
 	bool rm_busy;              /* a removal here runs on the pool */
+	int64_t history_pruned_ns; /* history.c: last prune (0: not yet) */
 	struct bdrd_ccache *ccache; /* owned; NULL: chunk_cache_bytes 0 */
+	struct bdrd_metrics *metrics; /* owned; NULL: no metrics_listen */
 	/* Fan-out since start (loop thread): chunks sealed once as shared
 	 * tails, and the frames that carried one; status shows both. */
 	uint64_t tails_sealed, tails_sent;
@@ -109,6 +124,14 @@ void bdrd_waiting(struct bdrd *d, const struct bdr_db_transfer *t, char *buf, si
 void bdrd_kick(struct bdrd *d);
 void bdrd_peer_error(struct bdrd *d, const char *peer, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The peer's memory budget (guard.h, peer_memory): takes n bytes for what
+ * before they are allocated on the peer's behalf: 0, or -ENOBUFS with a
+ * line in why (for the peer and the log, which the caller writes) that
+ * names the budget. */
+int bdrd_budget_take(struct bdrd *d, const char *peer, uint64_t n, const char *what, char *why,
+		     size_t whylen);
+void bdrd_budget_give(struct bdrd *d, const char *peer, uint64_t n);
+uint64_t bdrd_budget_left(struct bdrd *d, const char *peer);
 
 /* A job on libuv's pool. run() executes on a worker (with lib_lock held if
  * locked); done() then runs on the loop thread with run()'s result. The job
@@ -135,8 +158,12 @@ static inline void bdrd_strcpy(char *dst, size_t size, const char *src)
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
-/* The running push to t->peer sent more (expected: see bdrd_peer). */
-void bdrd_peer_progress(struct bdrd *d, const struct bdr_db_transfer *t, uint64_t expected);
+/* The running push to t->peer sent more (expected, done: see bdrd_peer). */
+void bdrd_peer_progress(struct bdrd *d, const struct bdr_db_transfer *t, uint64_t expected,
+			uint64_t done);
+/* For push --wait: bytes of t's version the destination holds or was sent
+ * (its whole size once activated, 0 before its NEEDs are known). */
+uint64_t bdrd_transfer_done(struct bdrd *d, const struct bdr_db_transfer *t);
 /* For status: the recent rate of t on the wire and the bytes_sent it will
  * reach (its version's size when that is not known yet). */
 void bdrd_transfer_rate(struct bdrd *d, const struct bdr_db_transfer *t, uint64_t *rate,
@@ -149,15 +176,7 @@ void bdrd_transfer_changed(struct bdrd *d, const struct bdr_db_transfer *t);
 /* Answers the waiters of rows that ended where no sender saw it. */
 void bdrd_waiters_recheck(struct bdrd *d);
 
-/* hier.c: the site hierarchy. Whether peer may OFFER us a version, and
- * whose signature its manifest must carry (why says why not). */
-enum bdrd_offer_trust {
-	BDRD_OFFER_REFUSE,
-	BDRD_OFFER_PEER_SIGNED, /* signed by the peer's pinned key */
-	BDRD_OFFER_ANY_ORIGIN,  /* from our parent: signed by its origin site */
-};
-enum bdrd_offer_trust bdrd_hier_offer(const struct bdr_config *cfg, const char *peer, char *why,
-				      size_t n);
+/* hier.c: the site hierarchy. */
 /* A version was activated here: queue it to each child (none for a dp). */
 void bdrd_hier_relay(struct bdrd *d, const char *package, uint64_t version, uint64_t bytes);
 /* The sites a request names: "all" (this site's children; without
@@ -211,6 +230,9 @@ int conn_connect(struct bdrd *d, const char *peer, struct send_xfer *tx, unsigne
 		 enum bdr_db_priority prio);
 /* Every second: pauses pushes whose window closed. */
 void conn_check_windows(struct bdrd *d);
+/* Every second: the line that counts strangers' connections not logged
+ * one by one, once their window is over. */
+void conn_flood_report(struct bdrd *d);
 /* After a reload: running pushes take their address's new rate. */
 void conn_apply_rates(struct bdrd *d);
 int conn_send(struct conn *c, const struct bdr_msg *m);
@@ -256,8 +278,16 @@ struct send_xfer *sender_new(struct bdrd *d, const struct bdr_db_transfer *row);
 void sender_start(struct send_xfer *tx, struct conn *c); /* the channel is ready */
 void sender_on_msg(struct send_xfer *tx, const struct bdr_msg *m);
 void sender_on_drain(struct send_xfer *tx);              /* write backlog shrank */
+/* The attempt failed on a pin (a key mismatch, or the peer refused our
+ * key): the transfer fails at once, not retried, with why as its error. */
+void sender_fail(struct send_xfer *tx, const char *why);
 /* The schedule window closed: stop cleanly (CANCEL), paused, resumable. */
 void sender_pause(struct send_xfer *tx);
+/* The running sender of transfer id, or NULL. */
+struct send_xfer *sender_find(struct bdrd *d, int64_t id);
+/* An operator cancelled it (the row is cancelled already): stop cleanly
+ * (CANCEL with why) and close. */
+void sender_cancel(struct send_xfer *tx, const char *why);
 enum bdr_db_priority sender_priority(const struct send_xfer *tx);
 /* The connection went away or could not be made: the row goes back to the
  * queue (or failed), and tx is freed once no job holds it. */
@@ -268,12 +298,21 @@ void receiver_on_msg(struct conn *c, const struct bdr_msg *m);
 /* The connection went away: every transfer on it stops (chunks kept). */
 void receiver_detach_all(struct conn *c);
 
+/* history.c: prunes ended transfer rows past history_days, hourly. */
+void bdrd_history_tick(struct bdrd *d);
+/* cmd_schedule.c: t_ns as RFC 3339 local time with its offset; null for
+ * 0 (never) and INT64_MAX (not within reach). */
+json_t *bdrd_json_time(int64_t t_ns);
 /* cmd.c: the control commands. */
+/* Whether package has a version in the library (true when the database
+ * cannot tell: a read error refuses nothing). */
+bool bdrd_package_known(struct bdrd *d, const char *pkg);
 extern const struct bdr_control_cmd bdrd_commands[];
 bdr_control_handler_fn bdrd_cmd_schedule;
 bdr_control_handler_fn bdrd_cmd_push;       /* cmd_push.c */
 bdr_control_handler_fn bdrd_cmd_distribute;
 bdr_control_handler_fn bdrd_cmd_remove;     /* remove.c */
 bdr_control_handler_fn bdrd_cmd_bundle_create, bdrd_cmd_bundle_import; /* cmd_bundle.c */
+bdr_control_handler_fn bdrd_cmd_cancel, bdrd_cmd_retry; /* cmd_transfer.c */
 
 #endif

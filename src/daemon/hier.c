@@ -1,6 +1,10 @@
-/* The site hierarchy (bdr.conf(5), HIERARCHY): whose pushes this site
- * takes, and where a version it activated goes next. Decisions and queue
- * rows only; the receiver and the senders do the work. */
+/* The site hierarchy (bdr.conf(5), HIERARCHY): where a version this site
+ * activated goes next, and which sites a request names. Queue rows only;
+ * the senders do the work. Whose versions this site takes is trust.c's.
+ *
+ * A relay sends the manifest as it stored it, the bytes its origin signed
+ * (bdr_library_manifest_read): nothing along the tree re-signs, so every
+ * site below checks the origin's own signature. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -10,30 +14,6 @@
 #include "bdr/error.h"
 
 #include "daemon/daemon.h"
-
-enum bdrd_offer_trust bdrd_hier_offer(const struct bdr_config *cfg, const char *peer, char *why,
-				      size_t n)
-{
-	const struct bdr_peer_config *p = bdr_config_peer(cfg, peer);
-	const struct bdr_peer_config *parent = bdr_config_parent(cfg);
-
-	if (!p) {
-		snprintf(why, n, "%s is not a configured peer", peer);
-		return BDRD_OFFER_REFUSE;
-	}
-	if (parent && parent != p) {
-		snprintf(why, n, "only this site's parent, %s, may send it packages; %s is its %s",
-			 parent->name, peer, p->relation == BDR_REL_CHILD ? "child" : "peer");
-		return BDRD_OFFER_REFUSE;
-	}
-	if (p->relation == BDR_REL_CHILD) {
-		snprintf(why, n, "%s is this site's child, which may not send it packages", peer);
-		return BDRD_OFFER_REFUSE;
-	}
-	why[0] = '\0';
-	/* The parent relays what its own parent sent: signed by their origin. */
-	return parent ? BDRD_OFFER_ANY_ORIGIN : BDRD_OFFER_PEER_SIGNED;
-}
 
 /* On the loop thread's handle, as bdrctl push queues at the top: the row
  * is what makes the relay survive a restart of this site. */

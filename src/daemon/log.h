@@ -1,9 +1,13 @@
 /* One line per event, for an operator at 3 a.m.:
  *
- *   LEVEL site=S [peer=P] [package=K] [version=V] EVENT: message [error="..."]
+ *   TIME LEVEL site=S [peer=P] [package=K] [version=V] EVENT: message [error="..."]
  *
- * Under systemd (JOURNAL_STREAM set) each line starts with the journal's
- * <N> priority prefix instead of the level word. Lines are formatted whole
+ * TIME is local, to the millisecond, with its offset. When stderr is the
+ * journal's stream (JOURNAL_STREAM names it), each event is instead a
+ * native journal entry: the line (from site=) as MESSAGE, PRIORITY, and
+ * the fields SITE, EVENT, PEER, PACKAGE, VERSION and ERROR, so that
+ * `journalctl PACKAGE=app` works; should the journal refuse it, the line
+ * goes to stderr with the <N> priority prefix. Lines are formatted whole
  * and written with one write(2), so worker threads may log too. */
 #ifndef BDR_DAEMON_LOG_H
 #define BDR_DAEMON_LOG_H

@@ -1,6 +1,7 @@
 /* The receiving half of a push (proto/wire.md, "Transfer"): collect the
- * manifest, plan the rebuild on a worker (verifying the signature against
- * the sender's pinned key), ask for what is missing, store each received
+ * manifest, plan the rebuild on a worker (the origin rule of trust.h: the
+ * manifest must be signed by its package's origin, and the peer allowed
+ * to send it; then the signature), ask for what is missing, store each received
  * chunk on a worker (decompressed and checked against its id), then
  * assemble, verify and activate on a worker, and answer DONE.
  *
@@ -18,6 +19,14 @@
  * use only the library's directory name, the trees never change, and a
  * version pruned meanwhile reads as missing.
  *
+ * Budget: what a transfer holds is taken from its peer's memory budget
+ * (guard.h) before it is allocated: at OFFER, the manifest's buffer and
+ * the most its plan can hold (bdr_rebuild_footprint_max; for a delta,
+ * whatever budget is left, which then bounds the manifest the delta may
+ * make); once planned, what the plan really holds; each batch of chunks
+ * as it grows. Past the budget the transfer is refused (DONE, -ENOBUFS),
+ * not the connection. All is given back when the transfer is freed.
+ *
  * Ownership: the connection's list holds each transfer until it ends or
  * the connection goes; a running job holds a ref too; the last one frees. */
 #include <errno.h>
@@ -33,6 +42,7 @@
 #include "bdr/mdelta.h"
 #include "bdr/rebuild.h"
 #include "daemon/daemon.h"
+#include "daemon/trust.h"
 
 #define BATCH_BYTES (1u << 20)    /* compressed bytes per store job */
 #define QUEUE_HIGH (8u << 20)     /* stop reading above this many waiting */
@@ -74,12 +84,12 @@ struct recv_xfer {
 	char package[BDR_MAX_PACKAGE_NAME + 1];
 	uint64_t version;
 	char peer[BDR_MAX_SITE_NAME + 1];
-	/* The sender's pinned key, copied at OFFER: workers never read the
-	 * configuration, which a reload replaces on the loop thread. The
-	 * manifest must be signed by it (a relayed version, signed by its
-	 * origin, is the site hierarchy's concern). */
-	uint8_t signer[BDR_PK_LEN];
-	bool any_origin;            /* from our parent: signer is the manifest's */
+	/* What the sender may send, decided at OFFER from the configuration:
+	 * workers never read it, as a reload replaces it on the loop thread. */
+	struct bdr_trust trust;
+	bool refused;               /* the origin rule refused the version */
+	uint8_t signer[BDR_PK_LEN]; /* the manifest's, once planned */
+	char site[BDR_MAX_SITE_NAME + 1]; /* the site its manifest names */
 	struct bdr_log_ctx ctx;
 	enum rx_state state;
 	uint8_t *mbuf;              /* owned */
@@ -108,12 +118,32 @@ struct recv_xfer {
 	uint32_t nreplain, replain_cap;
 	uint64_t asked, dropped;    /* chunks asked for (not again), dropped */
 	int64_t db_written_ns;
+	uint64_t charged;           /* bytes of the peer's budget taken */
+	bool budget_bound;          /* a delta: max_manifest is what the budget left */
 };
 
-static void batch_free(struct rbatch *b)
+/* Takes n more bytes of the peer's budget for what: 0, or -ENOBUFS with
+ * why, for the peer and the log (finish writes both). */
+static int take(struct recv_xfer *rx, uint64_t n, const char *what, char *why, size_t whylen)
+{
+	int r = bdrd_budget_take(rx->d, rx->peer, n, what, why, whylen);
+
+	if (r == 0)
+		rx->charged += n;
+	return r;
+}
+
+static uint64_t batch_bytes(const struct rbatch *b)
+{
+	return sizeof(*b) + (uint64_t)b->cap * sizeof(*b->v) + b->dcap;
+}
+
+static void batch_free(struct recv_xfer *rx, struct rbatch *b)
 {
 	if (!b)
 		return;
+	bdrd_budget_give(rx->d, rx->peer, batch_bytes(b));
+	rx->charged -= batch_bytes(b) < rx->charged ? batch_bytes(b) : rx->charged;
 	free(b->v);
 	free(b->data);
 	free(b);
@@ -127,10 +157,11 @@ static void unref(struct recv_xfer *rx)
 	while (rx->qhead) {
 		struct rbatch *b = rx->qhead;
 		rx->qhead = b->next;
-		batch_free(b);
+		batch_free(rx, b);
 	}
-	batch_free(rx->fill);
-	batch_free(rx->work);
+	batch_free(rx, rx->fill);
+	batch_free(rx, rx->work);
+	bdrd_budget_give(rx->d, rx->peer, rx->charged);
 	free(rx->missing);
 	free(rx->replain);
 	bdr_manifest_free(&rx->dm);
@@ -180,7 +211,11 @@ static void finish(struct recv_xfer *rx, uint8_t status, int err, const char *ms
 	struct conn *c = rx->c;
 
 	if (status == BDR_DONE_FAILED) {
-		bdr_log(BDR_LOG_ERROR, &rx->ctx, "failed", "%s", msg);
+		if (rx->refused)
+			bdr_log(BDR_LOG_WARN, &rx->ctx, "refused", "%s", msg);
+		else /* a budget refusal is the peer's excess, not our failure */
+			bdr_log(err == -ENOBUFS ? BDR_LOG_WARN : BDR_LOG_ERROR, &rx->ctx, "failed",
+				"%s", msg);
 		/* Out of space: what was received would keep the disk full (and
 		 * the row below unwritten); it goes first. */
 		if (err == -ENOSPC || err == -EDQUOT)
@@ -224,28 +259,93 @@ static int apply_delta(struct recv_xfer *rx)
 	return 0;
 }
 
-static int plan_run(struct bdrd_job *job)
+/* The origin rule (trust.h) on the manifest's header, read before its
+ * signature is verified: the claims can only refuse, and rebuild_begin
+ * then verifies the signature of the very key checked here. Also runs
+ * again just before activation, under the same lock: another transfer
+ * may have fixed the package's origin since. */
+static int check_origin(struct recv_xfer *rx)
 {
-	struct recv_xfer *rx = container_of(job, struct recv_xfer, job);
-	int r = rx->base ? apply_delta(rx) : 0;
+	struct bdr_db_origin o;
+	char why[BDR_WIRE_TEXT_MAX];
+	int r = bdr_db_origin_get(bdr_library_db(rx->d->lib), rx->package, &o);
 
-	if (r == 0)
-		r = bdr_rebuild_begin(rx->d->lib, rx->mbuf, rx->mlen,
-				      rx->any_origin ? NULL : rx->signer, &rx->rb, &rx->dg);
+	if (r < 0 && r != -BDR_ENOTFOUND)
+		return bdr_diag_set(&rx->dg, r, "reading the package's origin: %s",
+				    bdr_db_errmsg(bdr_library_db(rx->d->lib)));
+	r = bdr_trust_version(&rx->trust, r == 0 ? &o : NULL, rx->package, rx->version, rx->site,
+			      rx->signer, why, sizeof(why));
+	if (r < 0) {
+		rx->refused = true;
+		return bdr_diag_set(&rx->dg, r, "%s", why);
+	}
+	return 0;
+}
 
-	if (r == -EEXIST) {
+/* The OFFER named what is recorded and logged: it must be what the
+ * manifest says; then whose it is. */
+static int check_header(struct recv_xfer *rx)
+{
+	struct bdr_manifest h;
+	int r = bdr_manifest_peek(rx->mbuf, rx->mlen, &h, &rx->dg);
+
+	if (r < 0)
+		return r;
+	if (strcmp(h.package, rx->package) || h.version != rx->version)
+		r = bdr_diag_set(&rx->dg, -BDR_EFORMAT, "the manifest is package '%s' version %" PRIu64
+				 ", not what was offered", h.package, h.version);
+	memcpy(rx->signer, h.signer, BDR_PK_LEN);
+	snprintf(rx->site, sizeof(rx->site), "%s", h.site);
+	bdr_manifest_free(&h);
+	return r < 0 ? r : check_origin(rx);
+}
+
+/* rebuild_begin found the version held, or passed: "held" is an answer
+ * only when this site holds this very version, the same signed manifest
+ * byte for byte (the encoding is canonical); anything else is a failure
+ * that says what the site holds instead, never a success. */
+static int check_held(struct recv_xfer *rx)
+{
+	uint8_t *have = NULL;
+	size_t hlen = 0;
+	uint64_t latest = 0;
+	int r = bdr_library_manifest_read(rx->d->lib, rx->package, rx->version, &have, &hlen);
+	bool same = r == 0 && hlen == rx->mlen && !memcmp(have, rx->mbuf, hlen);
+
+	free(have);
+	if (same) {
 		rx->held = true;
 		return 0;
 	}
-	if (r == 0) {
-		/* The OFFER named what is recorded and logged: it must be what
-		 * the signed manifest says. */
-		const struct bdr_manifest *m = bdr_rebuild_manifest(rx->rb);
-		if (strcmp(m->package, rx->package) || m->version != rx->version)
-			return bdr_diag_set(&rx->dg, -BDR_EFORMAT,
-					    "the manifest is package '%s' version %" PRIu64 ", not what was offered",
-					    m->package, m->version);
-	}
+	if (r == 0)
+		return bdr_diag_set(&rx->dg, -EEXIST, "this site holds another version %" PRIu64
+				    " of %s (a different manifest)", rx->version, rx->package);
+	bdr_library_latest(rx->d->lib, rx->package, &latest);
+	return bdr_diag_set(&rx->dg, -EEXIST, "this site is at version %" PRIu64 " of %s, past %"
+			    PRIu64 ", which it does not hold", latest, rx->package, rx->version);
+}
+
+/* The budget bounded what the delta could make: a passing refusal. */
+static int delta_over_budget(struct recv_xfer *rx, int r)
+{
+	if (r != -BDR_ELIMIT || !rx->budget_bound)
+		return r;
+	return bdr_diag_set(&rx->dg, -ENOBUFS, "site '%s' is at its memory budget here: the "
+			    "manifest this delta makes would pass the %" PRIu64 " bytes its budget "
+			    "has left (peer_memory)", rx->peer, rx->max_manifest);
+}
+
+static int plan_run(struct bdrd_job *job)
+{
+	struct recv_xfer *rx = container_of(job, struct recv_xfer, job);
+	int r = rx->base ? delta_over_budget(rx, apply_delta(rx)) : 0;
+
+	if (r == 0)
+		r = check_header(rx);
+	if (r == 0)
+		r = bdr_rebuild_begin(rx->d->lib, rx->mbuf, rx->mlen, NULL, &rx->rb, &rx->dg);
+	if (r == -EEXIST)
+		return check_held(rx);
 	if (r == 0)
 		r = bdr_rebuild_missing(rx->rb, &rx->missing, &rx->nmissing, NULL);
 	return r;
@@ -298,10 +398,17 @@ static void plan_done(struct bdrd_job *job, int rc)
 	}
 	free(rx->mbuf);
 	rx->mbuf = NULL;
+	if (rc == 0 && !rx->held) {
+		/* What was taken before the plan, for what the plan holds. */
+		bdrd_budget_give(rx->d, rx->peer, rx->charged);
+		rx->charged = 0;
+		rc = take(rx, bdr_rebuild_footprint(rx->rb) + (uint64_t)rx->nmissing * sizeof(*rx->missing),
+			  "a planned transfer", rx->dg.msg, sizeof(rx->dg.msg));
+	}
 	if (rc < 0) {
 		finish(rx, BDR_DONE_FAILED, rc, rx->dg.msg);
 	} else if (rx->held) {
-		log_info(&rx->ctx, "held", "already at this version or a later one");
+		log_info(&rx->ctx, "held", "already held: the same signed manifest");
 		(void)bdrd_status_reconcile(rx->d, rx->package, false);
 		finish(rx, BDR_DONE_HELD, 0, "already held");
 	} else {
@@ -440,7 +547,7 @@ static void store_done(struct bdrd_job *job, int rc)
 
 	rx->job_running = false;
 	rx->queued_bytes -= rx->work->used;
-	batch_free(rx->work);
+	batch_free(rx, rx->work);
 	rx->work = NULL;
 	if (rc == 0 && rx->nreplain) {
 		/* A sender that honours PLAIN drops each chunk at most once. */
@@ -498,7 +605,7 @@ static void enqueue_fill(struct recv_xfer *rx)
 	store_next(rx);
 }
 
-static int fill_add(struct recv_xfer *rx, const struct bdr_msg *m)
+static int fill_add(struct recv_xfer *rx, const struct bdr_msg *m, char *why, size_t whylen)
 {
 	struct rbatch *b = rx->fill;
 	const struct bdr_dictref *dr = &m->chunk.dict;
@@ -507,14 +614,24 @@ static int fill_add(struct recv_xfer *rx, const struct bdr_msg *m)
 	const bool foreign = dct && (dr->kind != BDR_DICTREF_FILE || strcmp(dr->package, rx->package));
 	const size_t plen = dct && !foreign ? strlen(dr->path) : 0;
 	const size_t need = m->chunk.len + plen;
+	int r;
 
-	if (!b && !(b = rx->fill = calloc(1, sizeof(*b))))
-		return -ENOMEM;
+	if (!b) {
+		if ((r = take(rx, sizeof(*b), "received chunks", why, whylen)) < 0)
+			return r;
+		if (!(b = rx->fill = calloc(1, sizeof(*b))))
+			return -ENOMEM;
+	}
 	if (b->n == b->cap) {
 		uint32_t cap = b->cap ? b->cap * 2 : 64;
-		struct in_chunk *v = realloc(b->v, cap * sizeof(*v));
-		if (!v)
+		struct in_chunk *v;
+		if ((r = take(rx, (uint64_t)(cap - b->cap) * sizeof(*v), "received chunks", why, whylen)) < 0)
+			return r;
+		if (!(v = realloc(b->v, cap * sizeof(*v)))) {
+			bdrd_budget_give(rx->d, rx->peer, (uint64_t)(cap - b->cap) * sizeof(*v));
+			rx->charged -= (uint64_t)(cap - b->cap) * sizeof(*v);
 			return -ENOMEM;
+		}
 		b->v = v, b->cap = cap;
 	}
 	if (b->used + need > b->dcap) {
@@ -522,8 +639,13 @@ static int fill_add(struct recv_xfer *rx, const struct bdr_msg *m)
 		uint8_t *data;
 		while (cap < b->used + need)
 			cap *= 2;
-		if (!(data = realloc(b->data, cap)))
+		if ((r = take(rx, cap - b->dcap, "received chunks", why, whylen)) < 0)
+			return r;
+		if (!(data = realloc(b->data, cap))) {
+			bdrd_budget_give(rx->d, rx->peer, cap - b->dcap);
+			rx->charged -= cap - b->dcap;
 			return -ENOMEM;
+		}
 		b->data = data, b->dcap = cap;
 	}
 	b->v[b->n++] = (struct in_chunk){ m->chunk.id, m->chunk.raw_len, m->chunk.codec,
@@ -538,6 +660,7 @@ static int fill_add(struct recv_xfer *rx, const struct bdr_msg *m)
 
 static void on_chunk(struct recv_xfer *rx, const struct bdr_msg *m)
 {
+	char why[300];
 	int r;
 
 	if (rx->state != RX_RECEIVING || !rx->outstanding) {
@@ -548,7 +671,10 @@ static void on_chunk(struct recv_xfer *rx, const struct bdr_msg *m)
 		conn_close(rx->c, -BDR_EFORMAT, "CHUNK with a codec not agreed");
 		return;
 	}
-	if ((r = fill_add(rx, m)) < 0) {
+	if ((r = fill_add(rx, m, why, sizeof(why))) == -ENOBUFS) {
+		finish(rx, BDR_DONE_FAILED, r, why);
+		return;
+	} else if (r < 0) {
 		conn_close(rx->c, r, "out of memory");
 		return;
 	}
@@ -569,8 +695,10 @@ static int finish_run(struct bdrd_job *job)
 	struct recv_xfer *rx = container_of(job, struct recv_xfer, job);
 	const uint32_t *bad;
 	uint32_t nbad;
-	int r = bdr_rebuild_finish(rx->rb, &rx->dg);
+	int r = check_origin(rx);
 
+	if (r == 0)
+		r = bdr_rebuild_finish(rx->rb, &rx->dg);
 	if (r != -BDR_EHASH)
 		return r;
 	/* A file failed its BLAKE2b: a held chunk was bad (or two chunks share
@@ -650,8 +778,8 @@ static void on_offer(struct conn *c, const struct bdr_msg *m)
 {
 	struct bdrd *d = conn_daemon(c);
 	struct recv_xfer *rx, **list = conn_receivers(c);
-	enum bdrd_offer_trust trust;
-	char why[160];
+	char why[BDR_WIRE_TEXT_MAX];
+	int trust;
 	unsigned n = 0;
 
 	for (rx = *list; rx; rx = rx->next)
@@ -680,17 +808,15 @@ static void on_offer(struct conn *c, const struct bdr_msg *m)
 	rx->ctx = (struct bdr_log_ctx){ .peer = rx->peer, .package = rx->package, .version = rx->version };
 	rx->next = *list;
 	*list = rx;
-	trust = bdrd_hier_offer(&d->cfg, rx->peer, why, sizeof(why));
-	if (trust == BDRD_OFFER_PEER_SIGNED)
-		memcpy(rx->signer, bdr_config_peer(&d->cfg, rx->peer)->public_key, sizeof(rx->signer));
-	rx->any_origin = trust == BDRD_OFFER_ANY_ORIGIN;
+	trust = bdr_trust_peer(&d->cfg, rx->peer, rx->package, &rx->trust, why, sizeof(why));
 	if (rx->base)
 		log_info(&rx->ctx, "offer", "offered (manifest as a %" PRIu64 "-byte delta against version %"
 			 PRIu64 ")", rx->mlen, rx->base);
 	else
 		log_info(&rx->ctx, "offer", "offered (manifest %" PRIu64 " bytes)", rx->mlen);
-	if (trust == BDRD_OFFER_REFUSE) {
-		finish(rx, BDR_DONE_FAILED, -BDR_EKEY, why);
+	if (trust < 0) {
+		rx->refused = true;
+		finish(rx, BDR_DONE_FAILED, trust, why);
 	} else if (rx->version > BDR_VERSION_MAX) {
 		snprintf(why, sizeof(why), "version %" PRIu64 " is above the largest version number, %"
 			 PRIu64, rx->version, BDR_VERSION_MAX);
@@ -700,7 +826,37 @@ static void on_offer(struct conn *c, const struct bdr_msg *m)
 		snprintf(msg, sizeof(msg), "manifest of %" PRIu64 " bytes exceeds max_manifest_bytes %" PRIu64,
 			 rx->mlen, d->cfg.limits.max_manifest_bytes);
 		finish(rx, BDR_DONE_FAILED, -BDR_ELIMIT, msg);
+	} else {
+		/* The pieces' buffer and, without a delta, the most the plan can
+		 * hold (a delta's is taken once it is in: delta_budget). */
+		char no[300];
+		int r = take(rx, rx->mlen + (rx->base ? 0 : bdr_rebuild_footprint_max(rx->mlen)),
+			     rx->base ? "an offered manifest delta" : "an offered manifest", no, sizeof(no));
+		if (r < 0)
+			finish(rx, BDR_DONE_FAILED, r, no);
 	}
+}
+
+/* A delta makes a manifest of unknown size (up to max_manifest_bytes):
+ * its plan gets half of what the budget has left (a second transfer of the
+ * peer's can plan meanwhile), and the delta may make no manifest whose
+ * plan would not fit in it. 0, or the transfer is refused. */
+static int delta_budget(struct recv_xfer *rx)
+{
+	uint64_t half = bdrd_budget_left(rx->d, rx->peer) / 2, fixed = bdr_rebuild_footprint_max(0);
+	uint64_t most = half > fixed ? (half - fixed) / 10 : 0; /* the buffer, and its plan */
+	char why[300];
+	int r;
+
+	if (most < rx->max_manifest) {
+		rx->max_manifest = most;
+		rx->budget_bound = true;
+	}
+	r = take(rx, rx->max_manifest + bdr_rebuild_footprint_max(rx->max_manifest),
+		 "the manifest a delta makes", why, sizeof(why));
+	if (r < 0)
+		finish(rx, BDR_DONE_FAILED, r, why);
+	return r;
 }
 
 static void on_manifest(struct recv_xfer *rx, const struct bdr_msg *m)
@@ -727,7 +883,7 @@ static void on_manifest(struct recv_xfer *rx, const struct bdr_msg *m)
 	}
 	memcpy(rx->mbuf + rx->mgot, m->manifest.data, m->manifest.len);
 	rx->mgot = end;
-	if (rx->mgot < rx->mlen)
+	if (rx->mgot < rx->mlen || (rx->base && delta_budget(rx) < 0))
 		return;
 	rx->state = RX_PLANNING;
 	rx->refs++;

@@ -7,12 +7,14 @@
  * own row by then: it handles messages in order). */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bdr/error.h"
 #include "bdr/library.h"
 #include "daemon/daemon.h"
+#include "daemon/trust.h"
 
 #define ROUND_MAX 64              /* REMOVEs per round */
 #define COOKIE_TAG (3ull << 62)   /* report rounds use 1 << 63 alone */
@@ -203,20 +205,40 @@ void bdrd_remove_on_close(struct conn *c)
 		bp->rm_round_ns = 0; /* not confirmed: sent again */
 }
 
-/* A REMOVE from a peer: only one that may send us packages may take them
- * away; the row is written before the PONG that follows goes back. */
+/* Whether the peer may take package away (trust.h): one that may send it,
+ * and, if it sends only its own packages, its origin. */
+static int may_remove(struct bdrd *d, const char *peer, const char *package, char *why, size_t n)
+{
+	struct bdr_trust t;
+	struct bdr_db_origin o;
+	int r = bdr_trust_peer(&d->cfg, peer, package, &t, why, n);
+
+	if (r < 0)
+		return r;
+	if ((r = bdr_db_origin_get(d->db, package, &o)) < 0 && r != -BDR_ENOTFOUND) {
+		snprintf(why, n, "cannot read the package's origin: %s", bdr_db_errmsg(d->db));
+		return -BDR_EDB;
+	}
+	return bdr_trust_remove(&t, r == 0 ? &o : NULL, package, why, n);
+}
+
+/* A REMOVE from a peer: only one that may send us the package may take it
+ * away; the row is written before the PONG that follows goes back. A
+ * refusal closes the connection with the reason, so the sender's round is
+ * never confirmed (proto/wire.md, REMOVE). */
 void bdrd_remove_on_msg(struct conn *c, const struct bdr_msg *m)
 {
 	struct bdrd *d = conn_daemon(c);
-	char why[160];
+	struct bdr_log_ctx ctx = { .peer = conn_peer(c), .package = m->remove.package };
+	char why[BDR_WIRE_TEXT_MAX];
+	int r = may_remove(d, conn_peer(c), m->remove.package, why, sizeof(why));
 
-	if (bdrd_hier_offer(&d->cfg, conn_peer(c), why, sizeof(why)) == BDRD_OFFER_REFUSE) {
-		conn_close(c, -BDR_EKEY, why);
+	if (r < 0) {
+		bdr_log(BDR_LOG_WARN, &ctx, "refused", "removal refused: %s", why);
+		conn_close(c, r, why);
 		return;
 	}
-	bdr_log(BDR_LOG_INFO, &(struct bdr_log_ctx){ .peer = conn_peer(c),
-						     .package = m->remove.package },
-		"remove", "asked to remove the package");
+	bdr_log(BDR_LOG_INFO, &ctx, "remove", "asked to remove the package");
 	/* Not recorded: no PONG may confirm it. */
 	if (bdrd_remove_queue(d, m->remove.package, d->cfg.site.name) < 0)
 		conn_close(c, -BDR_EDB, "cannot record the removal");
@@ -246,6 +268,11 @@ void bdrd_cmd_remove(struct bdr_control_req *req, json_t *args, void *arg)
 	if (from && (r = bdrd_dests_resolve(d, from, &x, &dg)) < 0) {
 		bdrd_dests_free(&x);
 		bdr_control_fail(req, r == -ENOENT ? "unknown_site" : "bad_request", "%s", dg.msg);
+		return;
+	}
+	if (!from && !bdrd_package_known(d, pkg)) {
+		bdr_control_fail(req, "unknown_package", "no package named '%s' here (--from SITES "
+				 "removes it from sites below that still hold it)", pkg);
 		return;
 	}
 	queued = json_array();

@@ -221,6 +221,19 @@ static uint64_t wire_sent(const struct send_xfer *tx)
 	return tx->wire_base + conn_wire_out(tx->c) - conn_backlog(tx->c);
 }
 
+/* Bytes of the version the destination holds or has been sent: what it
+ * did not ask for, plus the chunks sent since it asked. 0 until its NEEDs
+ * are in (the manifest phase). */
+static uint64_t done_bytes(const struct send_xfer *tx)
+{
+	uint64_t total = tx->row.bytes_total, held;
+
+	if (!tx->requested_bytes)
+		return 0;
+	held = total > tx->requested_bytes ? total - tx->requested_bytes : 0;
+	return held + tx->progress_bytes < total ? held + tx->progress_bytes : total;
+}
+
 static void row_save(struct send_xfer *tx, bool force)
 {
 	int64_t now = bdrd_now_ns();
@@ -230,7 +243,8 @@ static void row_save(struct send_xfer *tx, bool force)
 		tx->row.bytes_sent = wire_sent(tx);
 		/* Once the NEEDs are in, what this attempt will send at most. */
 		bdrd_peer_progress(tx->d, &tx->row, tx->requested_bytes ?
-				   tx->wire_start + tx->mlen + tx->requested_bytes : 0);
+				   tx->wire_start + tx->mlen + tx->requested_bytes : 0,
+				   done_bytes(tx));
 	}
 	if (!force && now - tx->db_written_ns < DB_EVERY_NS) {
 		bdrd_transfer_changed(tx->d, &tx->row);
@@ -991,6 +1005,12 @@ static void on_done(struct send_xfer *tx, const struct bdr_msg *m)
 		conn_close(tx->c, -EBUSY, "the destination is busy with this version");
 		return;
 	}
+	if (m->done.status == BDR_DONE_FAILED && m->done.error == -ENOBUFS) {
+		/* This site is at its memory budget there (other transfers of
+		 * ours hold it): passing, so a retry, with its words. */
+		conn_close(tx->c, -ENOBUFS, m->done.message);
+		return;
+	}
 	if (m->done.status == BDR_DONE_FAILED && use_delta(tx) &&
 	    (m->done.error == -BDR_ENOTFOUND || m->done.error == -BDR_EFORMAT ||
 	     m->done.error == -BDR_EVERSION || m->done.error == -BDR_EHASH)) {
@@ -1071,6 +1091,34 @@ void sender_pause(struct send_xfer *tx)
 	conn_close(c, 0, "schedule window closed");
 }
 
+struct send_xfer *sender_find(struct bdrd *d, int64_t id)
+{
+	for (struct send_xfer *tx = d->senders; tx; tx = tx->snext)
+		if (tx->row.id == id && !tx->ended)
+			return tx;
+	return NULL;
+}
+
+void sender_cancel(struct send_xfer *tx, const char *why)
+{
+	struct bdr_msg m = { .type = BDR_MSG_CANCEL };
+	struct conn *c = tx->c;
+
+	tx->row.state = BDR_XFER_CANCELLED;
+	bdrd_strcpy(tx->row.last_error, sizeof(tx->row.last_error), why);
+	if (!c || tx->ended)
+		return;
+	/* The receiver keeps the chunks it verified, for a later push. */
+	m.cancel.xfer = (uint64_t)tx->row.id;
+	bdr_wire_text(m.cancel.reason, why);
+	(void)conn_send(c, &m);
+	if (!tx->c)
+		return; /* the send failed and closed: detached */
+	tx->ended = true;
+	log_info(&tx->ctx, "cancelled", "%s; %" PRIu64 " bytes sent", why, tx->row.bytes_sent);
+	conn_close(c, 0, why);
+}
+
 /* A failed attempt: back to the queue after retry_delay_s (the receiver
  * keeps what it verified), or failed once `retries` attempts in a row made
  * no progress. A stopping daemon's cut is no failure: it resumes at the
@@ -1105,6 +1153,16 @@ static void requeue(struct send_xfer *tx, int err, const char *why)
 			f.attempts, f.address, reason, tx->d->cfg.limits.retry_delay_s);
 	}
 	row_save(tx, true);
+}
+
+void sender_fail(struct send_xfer *tx, const char *why)
+{
+	if (tx->ended)
+		return;
+	tx->row.attempts++;
+	bdr_log(BDR_LOG_ERROR, &tx->ctx, "failed", "%s; not retried: the keys pinned on either "
+		"side must be put right, then the push sent again", why);
+	end(tx, BDR_XFER_FAILED, why);
 }
 
 void sender_detach(struct send_xfer *tx, int err, const char *why)

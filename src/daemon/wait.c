@@ -15,6 +15,7 @@ struct bdrd_waiter {
 	size_t n, left;
 	int64_t *transfer;  /* owned: n ids */
 	bool *ended;        /* owned: n flags */
+	uint64_t *waiting;  /* owned: n hashes of the last "waiting" reason sent (0: none) */
 	json_t *results;    /* owned: what each transfer came to (null until it ends) */
 	char failures[512]; /* "to X: why; ..." of those that failed */
 	unsigned failed;
@@ -41,6 +42,7 @@ static void waiter_free(struct bdrd *d, struct bdrd_waiter *w)
 	json_decref(w->results);
 	free(w->transfer);
 	free(w->ended);
+	free(w->waiting);
 	free(w);
 }
 
@@ -65,12 +67,14 @@ static void progress(struct bdrd *d, struct bdrd_waiter *w, const struct bdr_db_
 		return;
 	w->last_event_ns = now;
 	bdrd_transfer_rate(d, t, &rate, &total);
-	bdr_control_event(w->req, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "event",
-					    "progress", "to", t->peer, "transfer",
+	bdr_control_event(w->req, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+					    "event", "progress", "to", t->peer, "transfer",
 					    (json_int_t)t->id, "bytes_sent",
 					    (json_int_t)t->bytes_sent, "bytes_total", (json_int_t)total,
 					    "bytes_saved", (json_int_t)t->bytes_saved, "rate_bps",
-					    (json_int_t)rate));
+					    (json_int_t)rate, "bytes_done",
+					    (json_int_t)bdrd_transfer_done(d, t), "bytes_size",
+					    (json_int_t)t->bytes_total));
 }
 
 /* One answer for all: a single transfer answers as it always did; several
@@ -92,9 +96,16 @@ static void answer(struct bdrd *d, struct bdrd_waiter *w)
 static void ended(struct bdrd_waiter *w, size_t i, const struct bdr_db_transfer *t)
 {
 	size_t used = strlen(w->failures);
+	json_t *ev = transfer_result(t);
 
 	w->ended[i] = true;
 	w->left--;
+	/* Each site's end as it comes, so that with several destinations
+	 * every one's result is shown, whatever the others come to. */
+	json_object_set_new(ev, "event", json_string("ended"));
+	json_object_set_new(ev, "last_error", t->last_error[0] ? json_string(t->last_error)
+								 : json_null());
+	bdr_control_event(w->req, ev);
 	json_array_set_new(w->results, i, transfer_result(t));
 	if (t->state == BDR_XFER_DONE)
 		return;
@@ -143,10 +154,12 @@ void bdrd_wait(struct bdrd *d, struct bdr_control_req *req, const int64_t *trans
 	}
 	w = calloc(1, sizeof(*w));
 	if (!w || !(w->transfer = calloc(n, sizeof(*w->transfer))) ||
-	    !(w->ended = calloc(n, sizeof(*w->ended))) || !(w->results = json_array())) {
+	    !(w->ended = calloc(n, sizeof(*w->ended))) ||
+	    !(w->waiting = calloc(n, sizeof(*w->waiting))) || !(w->results = json_array())) {
 		if (w) {
 			free(w->transfer);
 			free(w->ended);
+			free(w->waiting);
 			free(w);
 		}
 		bdr_control_fail(req, "internal", "out of memory");
@@ -168,6 +181,29 @@ void bdrd_wait(struct bdrd *d, struct bdr_control_req *req, const int64_t *trans
 	bdrd_waiters_recheck(d);
 }
 
+/* A transfer that cannot run now says why (a closed window, a retry
+ * time, a concurrency limit) when the reason changes, so that push --wait
+ * never sits silent. */
+static void tell_waiting(struct bdrd *d, struct bdrd_waiter *w, size_t i,
+			 const struct bdr_db_transfer *t)
+{
+	char why[256];
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+
+	bdrd_waiting(d, t, why, sizeof(why));
+	for (const char *s = why; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	if (!why[0])
+		h = 0;
+	if (h == w->waiting[i])
+		return;
+	w->waiting[i] = h;
+	if (why[0])
+		bdr_control_event(w->req, json_pack("{s:s, s:s, s:I, s:s}", "event", "waiting", "to",
+						    t->peer, "transfer", (json_int_t)t->id,
+						    "waiting", why));
+}
+
 /* Rows also end where no sender sees it: a queued row superseded by a
  * newer push (bdr_db_transfer_add), or one that bdr_db_transfer_update
  * cancels as it goes back to the queue. Answer those waiters too. */
@@ -184,6 +220,8 @@ static bool recheck_one(struct bdrd *d, struct bdrd_waiter *w)
 			bdrd_transfer_changed(d, &t);
 			return true; /* w may be gone */
 		}
+		if (r == 0)
+			tell_waiting(d, w, i, &t);
 		if (r == -BDR_ENOTFOUND) {
 			bdr_control_fail(w->req, "transfer_failed",
 					 "transfer %" PRId64 " no longer exists", w->transfer[i]);

@@ -8,7 +8,8 @@
  *   - every feed makes progress unless a message waits;
  *   - an error is final: the next feed returns it again and consumes nothing;
  *   - the output stays bounded: a responder only ever writes its HELLO, its
- *     stream header and its AUTH frame.
+ *     stream header and its AUTH frame, and to an identity it does not
+ *     accept a refusal frame after them (an ERROR, proto/wire.md "Refusal").
  * Memory is bounded by libFuzzer's -malloc_limit_mb: a frame length over
  * the limit must fail before anything is allocated for it. */
 #include <stdint.h>
@@ -23,8 +24,11 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* HELLO (len field + the largest body), header, AUTH frame. */
-#define OUT_MAX (4 + BDR_WIRE_HELLO_MAX + 24 + 4 + 1 + BDR_SIG_LEN + BDR_WIRE_FRAME_OVERHEAD)
+/* HELLO (len field + the largest body), header, AUTH frame, and a refusal:
+ * an ERROR (type, i32 code, text16) in a frame. */
+#define REFUSAL_MAX (4 + 1 + 4 + 2 + BDR_WIRE_TEXT_MAX + BDR_WIRE_FRAME_OVERHEAD)
+#define OUT_MAX (4 + BDR_WIRE_HELLO_MAX + 24 + 4 + 1 + BDR_SIG_LEN + BDR_WIRE_FRAME_OVERHEAD + \
+		 REFUSAL_MAX)
 
 static struct bdr_key key;
 

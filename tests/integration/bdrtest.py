@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -36,6 +37,15 @@ import time
 BDRD = None
 BDRCTL = None
 MiB = 1 << 20
+
+# bdrd's lines outside the journal start with their local time (bdrd(8)).
+LOG_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4} "
+
+
+def log_level(line):
+    """The level word of one of bdrd's log lines (after its time), or None."""
+    m = re.match(LOG_TIME + r"(\w+) ", line)
+    return m.group(1) if m else None
 
 _live = []  # every Site with a running daemon
 
@@ -392,7 +402,8 @@ class Site:
     # -- bdrctl --
 
     def ctl(self, *args, check=True, timeout=60):
-        """bdrctl --json ARGS; returns the parsed last line (the result)."""
+        """bdrctl --json ARGS; returns the parsed last line (the result).
+        check=False: (exit status, result or None after an error, stderr)."""
         p = run([BDRCTL, "-s", self.control, "--json"] + list(args), timeout=timeout,
                 check=False)
         if check and p.returncode != 0:
@@ -404,10 +415,20 @@ class Site:
                                  % (" ".join(args), self.name, p.returncode, p.stderr.strip(),
                                     died, self.name, self.log_tail()))
         res = json.loads(p.stdout) if p.stdout.strip() else None
+        if p.returncode != 0 and isinstance(res, dict) and set(res) == {"error"}:
+            # --json's error document (stderr says the same): no result
+            assert "bdrctl: " + res["error"]["message"] == p.stderr.strip(), (res, p.stderr)
+            res = None
         return res if check else (p.returncode, res, p.stderr)
 
     def status(self, package=None):
-        return self.ctl("status", *([package] if package else []))
+        """bdrctl --json status [PACKAGE]; exit 5 (it shows failed
+        transfers) is an answer like 0."""
+        rc, res, err = self.ctl("status", *([package] if package else []), check=False)
+        if rc not in (0, 5):
+            raise AssertionError("bdrctl status on %s exited %d: %s\nlog of %s:\n%s"
+                                 % (self.name, rc, err.strip(), self.name, self.log_tail()))
+        return res
 
     def transfer(self, tid):
         for t in self.status()["transfers"]:

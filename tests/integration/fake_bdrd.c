@@ -14,6 +14,9 @@
 
 static uv_loop_t *loop;
 
+#define STATUS_JSON \
+	"{\"transfers\":[{\"transfer\":7,\"package\":\"app\",\"to\":\"branch1\",\"version\":4,\"priority\":\"medium\",\"state\":\"sending\",\"bytes_sent\":1048576,\"bytes_total\":4194304,\"bytes_saved\":7000000,\"rate_bps\":250000,\"last_error\":null},{\"transfer\":9,\"package\":\"app10\",\"to\":\"dp2\",\"version\":2,\"priority\":\"medium\",\"state\":\"activated\",\"bytes_sent\":900,\"bytes_total\":1024,\"bytes_saved\":124,\"rate_bps\":0,\"last_error\":null,\"queued_at\":\"2026-11-24T09:00:00+01:00\",\"updated_at\":\"2026-11-24T09:30:00+01:00\",\"activated_at\":\"2026-11-24T09:30:00+01:00\"},{\"transfer\":11,\"package\":\"app10\",\"to\":\"dp10\",\"version\":3,\"priority\":\"medium\",\"state\":\"queued\",\"bytes_sent\":0,\"bytes_total\":1024,\"bytes_saved\":0,\"rate_bps\":0,\"last_error\":null,\"waiting\":\"window closed to medium priority; opens Sat 00:00\",\"queued_at\":\"2026-11-25T12:00:00+01:00\",\"updated_at\":null,\"activated_at\":null},{\"transfer\":10,\"package\":\"app10\",\"to\":\"dp2\",\"version\":3,\"priority\":\"medium\",\"state\":\"queued\",\"bytes_sent\":0,\"bytes_total\":1024,\"bytes_saved\":0,\"rate_bps\":0,\"last_error\":null,\"waiting\":\"window closed to medium priority; opens Sat 00:00\",\"queued_at\":\"2026-11-25T12:00:00+01:00\",\"updated_at\":null,\"activated_at\":null}],\"received\":[{\"package\":\"tools\",\"from\":\"hq\",\"version\":12,\"state\":\"failed\",\"bytes_received\":123,\"bytes_total\":4567,\"last_error\":\"hash mismatch in bin/tool\"}]}"
+
 static void status(struct bdr_control_req *req, json_t *args, void *arg)
 {
 	const char *pkg = json_string_value(json_object_get(args, "package"));
@@ -23,16 +26,8 @@ static void status(struct bdr_control_req *req, json_t *args, void *arg)
 		bdr_control_done(req, json_pack("{s:[], s:[]}", "transfers", "received"));
 		return;
 	}
-	bdr_control_done(req, json_pack(
-		"{s:[{s:I, s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:n}],"
-		" s:[{s:s, s:s, s:I, s:s, s:I, s:I, s:s}]}",
-		"transfers", "transfer", (json_int_t)7, "package", "app", "to", "branch1",
-		"version", (json_int_t)4, "priority", "medium", "state", "sending", "bytes_sent",
-		(json_int_t)1048576, "bytes_total", (json_int_t)4194304, "bytes_saved",
-		(json_int_t)7000000, "rate_bps", (json_int_t)250000, "last_error",
-		"received", "package", "tools", "from", "hq", "version", (json_int_t)12, "state",
-		"failed", "bytes_received", (json_int_t)123, "bytes_total", (json_int_t)4567,
-		"last_error", "hash mismatch in bin/tool"));
+	/* The same document as STATUS in test_bdrctl_usage.py. */
+	bdr_control_done(req, json_loads(STATUS_JSON, 0, NULL));
 }
 
 static void packages(struct bdr_control_req *req, json_t *args, void *arg)
@@ -160,19 +155,28 @@ static void push_closed(uv_handle_t *h)
 	free(h->data);
 }
 
-/* With --wait: three progress events, then activated. */
+/* With --wait: three progress events (9000 of 12000 bytes held, 1000
+ * more sent each), the transfer's end, then the result. */
 static void push_tick(uv_timer_t *t)
 {
 	struct push *p = t->data;
 
 	if (p->step < 3) {
 		p->step++;
-		bdr_control_event(p->req, json_pack("{s:s, s:I, s:I, s:I, s:I}", "event", "progress",
-						    "bytes_sent", (json_int_t)(p->step * 1000),
-						    "bytes_total", (json_int_t)3000, "bytes_saved",
-						    (json_int_t)9000, "rate_bps", (json_int_t)1000));
+		bdr_control_event(p->req, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+						    "event", "progress", "to", "branch1", "transfer",
+						    (json_int_t)7, "bytes_sent",
+						    (json_int_t)(p->step * 1000), "bytes_total",
+						    (json_int_t)3000, "bytes_saved", (json_int_t)9000,
+						    "rate_bps", (json_int_t)1000, "bytes_done",
+						    (json_int_t)(9000 + p->step * 1000), "bytes_size",
+						    (json_int_t)12000));
 		return;
 	}
+	bdr_control_event(p->req, json_pack("{s:s, s:s, s:i, s:s, s:i, s:s, s:i, s:i, s:n}", "event",
+					    "ended", "package", "app", "version", 4, "to", "branch1",
+					    "transfer", 7, "state", "activated", "bytes_sent", 3000,
+					    "bytes_saved", 9000, "last_error"));
 	bdr_control_done(p->req, json_pack("{s:s, s:i, s:s, s:i, s:s, s:i, s:i}", "package", "app",
 					   "version", 4, "to", "branch1", "transfer", 7, "state",
 					   "activated", "bytes_sent", 3000, "bytes_saved", 9000));
@@ -181,13 +185,20 @@ static void push_tick(uv_timer_t *t)
 
 static void push(struct bdr_control_req *req, json_t *args, void *arg)
 {
-	const char *pkg, *dir, *to, *prio = "medium";
-	int wait = 0;
+	const char *pkg, *to, *prio = "medium";
+	char link[64], dir[4096];
+	int wait = 0, fd = bdr_control_req_fd(req);
+	ssize_t n;
 	struct push *p;
 
 	(void)arg;
-	if (bdr_control_unpack(req, args, "{s:s, s:s, s:s, s?s, s?b}", "package", &pkg, "dir", &dir,
-			       "to", &to, "priority", &prio, "wait", &wait) < 0)
+	/* The directory bdrctl passed, named as the test can compare it. */
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, dir, sizeof(dir) - 1);
+	dir[n > 0 ? n : 0] = '\0';
+	close(fd);
+	if (bdr_control_unpack(req, args, "{s:s, s:s, s?s, s?b}", "package", &pkg, "to", &to,
+			       "priority", &prio, "wait", &wait) < 0)
 		return;
 	if (strcmp(to, "branch1")) {
 		bdr_control_fail(req, "unknown_site", "no site named '%s'", to);
@@ -214,7 +225,7 @@ static void push(struct bdr_control_req *req, json_t *args, void *arg)
 
 static const struct bdr_control_cmd table[] = {
 	{ "status", status }, { "packages", packages }, { "peers", peers },
-	{ "reload", reload }, { "push", push },         { "schedule", schedule },
+	{ "reload", reload }, { "push", push, BDR_CONTROL_FD_DIR },         { "schedule", schedule },
 	{ NULL, NULL },
 };
 

@@ -31,18 +31,88 @@ import traceback
 BDRCTL = FAKE = None
 TMP = None
 DEFAULT_SOCKET = "/run/bdr/control.sock"
-COMMANDS = ["keygen", "pubkey", "push", "status", "packages", "peers", "schedule", "reload"]
+COMMANDS = ["keygen", "pubkey", "push", "status", "packages", "peers", "schedule", "reload",
+            "cancel", "retry", "metrics"]
 NOBODY = 65534
 
 # The canned answers of fake_bdrd.c.
 STATUS = {
-    "transfers": [{"transfer": 7, "package": "app", "to": "branch1", "version": 4,
-                   "priority": "medium", "state": "sending", "bytes_sent": 1048576,
-                   "bytes_total": 4194304, "bytes_saved": 7000000, "rate_bps": 250000,
-                   "last_error": None}],
-    "received": [{"package": "tools", "from": "hq", "version": 12, "state": "failed",
-                  "bytes_received": 123, "bytes_total": 4567,
-                  "last_error": "hash mismatch in bin/tool"}],
+ "transfers": [
+  {
+   "transfer": 7,
+   "package": "app",
+   "to": "branch1",
+   "version": 4,
+   "priority": "medium",
+   "state": "sending",
+   "bytes_sent": 1048576,
+   "bytes_total": 4194304,
+   "bytes_saved": 7000000,
+   "rate_bps": 250000,
+   "last_error": None
+  },
+  {
+   "transfer": 9,
+   "package": "app10",
+   "to": "dp2",
+   "version": 2,
+   "priority": "medium",
+   "state": "activated",
+   "bytes_sent": 900,
+   "bytes_total": 1024,
+   "bytes_saved": 124,
+   "rate_bps": 0,
+   "last_error": None,
+   "queued_at": "2026-11-24T09:00:00+01:00",
+   "updated_at": "2026-11-24T09:30:00+01:00",
+   "activated_at": "2026-11-24T09:30:00+01:00"
+  },
+  {
+   "transfer": 11,
+   "package": "app10",
+   "to": "dp10",
+   "version": 3,
+   "priority": "medium",
+   "state": "queued",
+   "bytes_sent": 0,
+   "bytes_total": 1024,
+   "bytes_saved": 0,
+   "rate_bps": 0,
+   "last_error": None,
+   "waiting": "window closed to medium priority; opens Sat 00:00",
+   "queued_at": "2026-11-25T12:00:00+01:00",
+   "updated_at": None,
+   "activated_at": None
+  },
+  {
+   "transfer": 10,
+   "package": "app10",
+   "to": "dp2",
+   "version": 3,
+   "priority": "medium",
+   "state": "queued",
+   "bytes_sent": 0,
+   "bytes_total": 1024,
+   "bytes_saved": 0,
+   "rate_bps": 0,
+   "last_error": None,
+   "waiting": "window closed to medium priority; opens Sat 00:00",
+   "queued_at": "2026-11-25T12:00:00+01:00",
+   "updated_at": None,
+   "activated_at": None
+  }
+ ],
+ "received": [
+  {
+   "package": "tools",
+   "from": "hq",
+   "version": 12,
+   "state": "failed",
+   "bytes_received": 123,
+   "bytes_total": 4567,
+   "last_error": "hash mismatch in bin/tool"
+  }
+ ]
 }
 PACKAGES = {"packages": [{"name": "app", "versions": [2, 3, 4], "active": 4},
                          {"name": "empty", "versions": [], "active": None}]}
@@ -138,7 +208,14 @@ def expect(p, status, stdout_empty=None, stderr_has=()):
     if status != 0:
         assert p.stderr.strip(), "exit %d without a message on stderr\n%s" % (status, show(p))
         assert p.stderr.startswith("bdrctl: "), "message not prefixed 'bdrctl: '\n%s" % show(p)
-    if stdout_empty:
+    if stdout_empty and "--json" in p.args and status not in (0, 2):
+        # --json: the error is one JSON document on stdout too, the same
+        # message as stderr's line (usage errors stay text: bdrctl may not
+        # know yet that --json was asked for)
+        doc = json.loads(p.stdout)
+        assert doc["error"]["exit"] == status and \
+            "bdrctl: " + doc["error"]["message"] == p.stderr.strip(), show(p)
+    elif stdout_empty:
         assert p.stdout == "", "expected nothing on stdout\n%s" % show(p)
     for s in stderr_has:
         assert s in p.stderr, "stderr lacks %r\n%s" % (s, show(p))
@@ -234,13 +311,15 @@ class Recorder:
 
 
 class Scripted:
-    """A one-connection server: reads the request line, records it, then
-    writes `answer` lines (None: closes without answering)."""
+    """A one-connection server: reads the request line, records it (and the
+    path of the descriptor that came with it, in self.fds), then writes
+    `answer` lines (None: closes without answering)."""
 
     def __init__(self, path, answer):
         self.path = path
         self.answer = answer
         self.request = None
+        self.fds = []
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
         self.sock.listen(1)
@@ -256,7 +335,10 @@ class Scripted:
                 c.settimeout(30)
                 buf = b""
                 while b"\n" not in buf:
-                    d = c.recv(65536)
+                    d, fds, _, _ = socket.recv_fds(c, 65536, 4)
+                    for fd in fds:
+                        self.fds.append(os.readlink("/proc/self/fd/%d" % fd))
+                        os.close(fd)
                     if not d:
                         break
                     buf += d
@@ -296,6 +378,11 @@ def check_help():
         p = bdrctl("push", "--help")
         for s in ("PACKAGE", "DIR", "--to", "--priority", "--wait", "--json"):
             assert s in p.stdout, "push --help lacks %r\n%s" % (s, show(p))
+        # a command's help shows its own options only, and no other's defaults
+        p = bdrctl("bundle", "--help")
+        assert "site.key" not in p.stdout and "--to" not in p.stdout, show(p)
+        p = bdrctl("keygen", "--help")
+        assert "/etc/bdr/site.key" in p.stdout and "--json" not in p.stdout, show(p)
         assert rec.connections() == 0, "a --help connected to the socket"
     finally:
         rec.close()
@@ -419,27 +506,36 @@ def check_socket_choice(fake):
 
 
 def check_status(fake):
+    """The canned status has a failed received version: tables as people
+    read them, and exit status 5 (failed transfers shown), with --json too."""
     p = bdrctl("-s", fake.path, "status")
-    expect(p, 0)
+    expect(p, 5)
     blocks = [b for b in p.stdout.split("\n\n") if b.strip()]
     assert len(blocks) == 2, "expected a transfers and a received table\n%s" % show(p)
     out, inn = rows(blocks[0]), rows(blocks[1])
-    assert out == [["PACKAGE", "DESTINATION", "VERSION", "STATE", "SENT", "SAVED", "LAST ERROR"],
-                   ["app", "branch1", "4", "sending", "1.0 MiB/4.0 MiB", "6.7 MiB", "-"]], \
+    assert out == [["PACKAGE", "DESTINATION", "VERSION", "STATE", "WIRE", "SIZE", "SAVED", "TIME",
+                    "NOTE"],
+                   ["app", "branch1", "4", "sending", "1.0 MiB", "4.0 MiB", "6.7 MiB", "-", "-"],
+                   ["app10", "dp2", "3", "queued", "0 B", "1.0 KiB", "0 B", "11-25 12:00",
+                    "waits: window closed to medium priority; opens Sat 00:00"],
+                   ["app10", "dp10", "3", "queued", "0 B", "1.0 KiB", "0 B", "11-25 12:00",
+                    "waits: window closed to medium priority; opens Sat 00:00"],
+                   ["app10", "dp2", "2", "activated", "900 B", "1.0 KiB", "124 B",
+                    "11-24 09:30", "-"]], \
         "transfers table: %r\n%s" % (out, show(p))
-    assert inn == [["PACKAGE", "FROM", "VERSION", "STATE", "RECEIVED", "LAST ERROR"],
-                   ["tools", "hq", "12", "failed", "123 B/4.5 KiB", "hash mismatch in bin/tool"]], \
+    assert inn == [["PACKAGE", "FROM", "VERSION", "STATE", "WIRE", "TIME", "NOTE"],
+                   ["tools", "hq", "12", "failed", "123 B", "-", "hash mismatch in bin/tool"]], \
         "received table: %r\n%s" % (inn, show(p))
     # Columns are aligned: each header starts where its cells start.
     lines = blocks[0].splitlines()
-    for h in ("VERSION", "STATE", "SENT"):
+    for h in ("VERSION", "STATE", "WIRE"):
         col = lines[0].index(h)
         assert lines[1][col - 2:col] == "  " and lines[1][col] != " ", \
             "column %s not aligned\n%s" % (h, blocks[0])
     # --json, before or after the command: the daemon's result.
     for args in (["--json", "status"], ["status", "--json"]):
         p = bdrctl("-s", fake.path, *args)
-        expect(p, 0)
+        expect(p, 5)
         assert json_one(p) == STATUS, "status --json: %s" % show(p)
     # The package argument is sent (the fake knows nothing of "none").
     p = bdrctl("-s", fake.path, "status", "none")
@@ -547,41 +643,43 @@ def check_push(fake):
 
 
 def check_push_wait(fake):
+    """push --wait: progress is the share of the version current at the
+    destination (held chunks count at once; it reaches 100%), each line
+    names the site, each site's end is printed; --json gives one JSON
+    document per line."""
     src = os.path.join(TMP, "src")
     p = bdrctl("-s", fake.path, "push", "app", src, "--to", "branch1", "--wait")
     expect(p, 0)
     lines = p.stdout.splitlines()
     assert lines[0].startswith("imported version 4:"), show(p)
     assert lines[1] == "queued transfer 7 of version 4 to branch1", show(p)
-    progress = [x for x in lines if x.startswith("sent ")]
-    assert progress and all("of 2.9 KiB" in x and "%" in x and "ETA" in x for x in progress), \
-        "no progress lines\n%s" % show(p)
+    progress = [x for x in lines if x.startswith("branch1: ") and "current" in x]
+    assert [x.split("%")[0].split()[-1] for x in progress] == ["83", "91", "100"], \
+        "progress lines\n%s" % show(p)
+    assert all("of 11.7 KiB current" in x and "ETA" in x for x in progress), show(p)
     assert "\r" not in p.stdout and "\033" not in p.stdout, \
         "terminal codes in output to a pipe\n%s" % show(p)
-    assert lines[-1] == "branch1 activated app version 4: sent 2.9 KiB, saved 8.8 KiB", show(p)
+    assert lines[-1] == "branch1: activated app version 4: sent 2.9 KiB, saved 8.8 KiB", show(p)
+    assert len([x for x in lines if "activated app" in x]) == 1, show(p)
     # --json --wait: events (progress included), then the activated result.
     p = bdrctl("-s", fake.path, "push", "app", src, "--to", "branch1", "--wait", "--json")
     expect(p, 0)
     vals = json_stream(p.stdout)
     names = [v.get("event") for v in vals[:-1]]
-    assert names[:2] == ["imported", "queued"] and "progress" in names \
-        and set(names[2:]) == {"progress"}, "events %r\n%s" % (names, show(p))
+    assert names[:2] == ["imported", "queued"] and names[-1] == "ended" \
+        and set(names[2:-1]) == {"progress"}, "events %r\n%s" % (names, show(p))
     for v in vals[:-1]:
         assert v.get("id") == 1
     prog = [v for v in vals if v.get("event") == "progress"]
-    assert prog[-1]["bytes_sent"] == 3000 and prog[-1]["bytes_total"] == 3000, show(p)
+    assert prog[-1]["bytes_done"] == prog[-1]["bytes_size"] == 12000, show(p)
     assert vals[-1] == {"package": "app", "version": 4, "to": "branch1", "transfer": 7,
                         "state": "activated", "bytes_sent": 3000, "bytes_saved": 9000}, show(p)
-    # On a terminal the progress line is updated in place, and the line after
-    # it starts on a line of its own.
+    # On a terminal the site's line is redrawn in place (cursor up, erase).
     out, status = run_on_pty(["-s", fake.path, "push", "app", src, "--to", "branch1", "-w"])
     assert status == 0, "on a pty: exit %d\n%r" % (status, out)
-    assert "\rsent " in out, "no in-place progress on a terminal: %r" % out
-    assert re.search(r"\r?\n(\x1b\[K)?branch1 activated app version 4", out) or \
-        "\nbranch1 activated" in out.replace("\r\n", "\n"), \
-        "the activated line does not start a line: %r" % out
+    assert "\x1b[1A\rbranch1: " in out, "no in-place progress on a terminal: %r" % out
     last = out.replace("\r\n", "\n").rstrip("\n").split("\n")[-1]
-    assert last == "branch1 activated app version 4: sent 2.9 KiB, saved 8.8 KiB", \
+    assert last.endswith("branch1: activated app version 4: sent 2.9 KiB, saved 8.8 KiB\x1b[K"), \
         "last line on a pty: %r" % last
 
 
@@ -728,7 +826,8 @@ def check_protocol():
             assert req.get("site") == "branch", "request %r" % req
         if args[0] == "push":
             assert req["package"] == "app" and req["to"] == "branch1" \
-                and req["dir"] == os.path.realpath(src) and req["priority"] == "medium" \
+                and "dir" not in req and srv.fds == [os.path.realpath(src)] \
+                and req["priority"] == "medium" \
                 and req["wait"] is ("--wait" in args), "request %r" % req
         if args == ["reload"] and status == 0:
             assert p.stdout.strip() == "configuration reloaded", show(p)
@@ -780,6 +879,26 @@ def check_keys():
     assert p.stdout.strip() != pub
 
 
+def project_version():
+    """The version meson's project() declares in the source tree."""
+    top = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "meson.build")
+    with open(top) as f:
+        return re.search(r"\bversion\s*:\s*'([^']+)'", f.read()).group(1)
+
+
+def check_version():
+    """bdrctl --version and -V print "bdrctl VERSION" (the project's) and
+    exit 0 without a socket; before a command only (distribute's --version
+    N is that command's)."""
+    want = "bdrctl %s\n" % project_version()
+    for args in (["--version"], ["-V"], ["-s", "/nonexistent/sock", "--version"]):
+        p = bdrctl(*args)
+        expect(p, 0)
+        assert p.stdout == want and p.stderr == "", show(p)
+    p = bdrctl("--help")
+    assert "--version" in p.stdout, show(p)
+
+
 # ---- main ----
 
 def main():
@@ -813,7 +932,7 @@ def main():
                 traceback.print_exc()
 
     try:
-        for fn in (check_help, check_usage_errors, check_push_local_errors,
+        for fn in (check_help, check_version, check_usage_errors, check_push_local_errors,
                    check_unreachable, check_protocol, check_keys):
             run(fn)
         fake = Fake(os.path.join(TMP, "fake.sock"))

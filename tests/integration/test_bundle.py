@@ -162,11 +162,20 @@ def test_base_bundle_needs_its_base(root):
     before = branch_state(branch)
     refused(branch, path, "import version 1 first")
     assert branch_state(branch) == before
+    # bdrctl makes the file (with the user's rights): it refuses one that
+    # exists itself, a local file error (exit 1), and leaves it as it was.
+    with open(path, "rb") as f:
+        kept = f.read()
     rc, _, err = hq.ctl("bundle", "create", "app", "-o", path, check=False)
-    assert rc == 4 and "exists" in err, (rc, err)
+    assert rc == 1 and "exists" in err, (rc, err)
+    with open(path, "rb") as f:
+        assert f.read() == kept, "an existing bundle was written over"
     rc, _, err = hq.ctl("bundle", "create", "app", "--version", "9", "-o",
                         os.path.join(root, "x"), check=False)
     assert rc == 4 and "[unknown_package]" in err, (rc, err)
+    assert not os.path.exists(os.path.join(root, "x")), "a refused bundle left a file"
+    assert not [n for n in os.listdir(root) if n.startswith("x.")], \
+        "a refused bundle left its temporary file: %r" % os.listdir(root)
     branch.stop()
     hq.stop()
 

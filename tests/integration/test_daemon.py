@@ -12,6 +12,7 @@ import os
 import random
 import re
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -25,6 +26,9 @@ from bdrtest import MiB  # noqa: E402
 
 
 hq_and_branch = T.hq_and_branch
+
+# Every line bdrd writes outside the journal starts with its local time.
+TS = "^" + T.LOG_TIME
 
 
 def bdrd(*args, timeout=20):
@@ -149,7 +153,7 @@ def test_check_config_and_exit_status(root):
     T.log("bdrd with a missing key file: exit %d: %s" % (p.returncode, p.stderr.strip()))
     assert p.returncode == 3, p
     named = [x for x in p.stderr.splitlines() if nokey.key in x]
-    assert named and named[0].startswith("error "), p.stderr
+    assert named and re.match(TS + "error ", named[0]), p.stderr
     assert not os.path.exists(nokey.control), "a control socket was left behind"
 
 
@@ -184,9 +188,9 @@ def test_reload(root):
     assert peer_names() == ["branch", "branch2"]
     new = log_since(hq, off)
     T.log("log of the reload:\n      " + "\n      ".join(new.splitlines()))
-    assert re.search(r"^info site=hq reload: configuration reloaded from %s$"
+    assert re.search(TS + r"info site=hq reload: configuration reloaded from %s$"
                      % re.escape(hq.conf), new, re.M), new
-    assert re.search(r"^info site=hq reload: .*branch2", new, re.M), \
+    assert re.search(TS + r"info site=hq reload: .*branch2", new, re.M), \
         "the reload does not log the added peer:\n" + new
     good_peers = peer_names()
 
@@ -213,7 +217,7 @@ def test_reload(root):
                  what="the log to refuse the file")
     new = log_since(hq, off)
     T.log("log of SIGHUP with a broken file:\n      " + "\n      ".join(new.splitlines()))
-    errors = [x for x in new.splitlines() if x.startswith("error ")]
+    errors = [x for x in new.splitlines() if re.match(TS + "error ", x)]
     assert any("stays in force" in x for x in errors), new
     check_problems("\n".join(errors), hq.conf, problems, "SIGHUP log")
     assert hq.alive()
@@ -224,7 +228,7 @@ def test_reload(root):
     T.assert_same_tree(src, branch.current_tree("app"))
     assert peer_names() == good_peers
     # log_level debug, reloaded before the broken files, is in force
-    assert re.search(r"^debug site=hq ", log_since(hq, off), re.M), \
+    assert re.search(TS + r"debug site=hq ", log_since(hq, off), re.M), \
         "no debug line while log_level = debug:\n" + log_since(hq, off)
 
     # -- a good file again, by SIGHUP: branch2 goes away --
@@ -244,7 +248,7 @@ def test_reload(root):
     got = hq.notify_wait("STOPPING=1", timeout=5)
     T.log("notify at SIGTERM: %r" % got)
     hq.close_notify()
-    assert re.search(r"^info site=hq stop: ", hq.log_text(), re.M)
+    assert re.search(TS + r"info site=hq stop: ", hq.log_text(), re.M)
     branch.stop()
 
 
@@ -369,7 +373,7 @@ def _sigterm_sender(root, hq, branch, link):
     # (it flushes what it had queued, for at most 5 s: LINGER_MS)
     assert dt < 8, "the sender took %.1f s to stop" % dt
     new = log_since(hq, off)
-    assert re.search(r"^info site=hq stop: ", new, re.M), "no stop line:\n" + new
+    assert re.search(TS + r"info site=hq stop: ", new, re.M), "no stop line:\n" + new
     res = push.wait(10)
     T.log("push --wait: exit %d: %s" % (res.rc, res.stderr.strip()))
     assert res.rc == 3, res
@@ -615,7 +619,79 @@ def test_schedule_command(root):
     hq.stop()
 
 
+JOURNAL_SOCKET = "/run/systemd/journal/socket"
+
+
+def test_journal_fields(root):
+    """Under systemd (stderr is the stream JOURNAL_STREAM names) every
+    event is a native journal entry with SITE, EVENT, PEER, PACKAGE and
+    VERSION fields, so `journalctl PACKAGE=app` finds a push's events;
+    outside it, lines carry a timestamp. A stand-in journald (a datagram
+    socket where libsystemd sends entries) receives them: root only, and
+    only where no real journald listens."""
+    if os.geteuid() != 0:
+        raise T.Skip("needs root to stand in for journald at " + JOURNAL_SOCKET)
+    if os.path.exists(JOURNAL_SOCKET):
+        raise T.Skip("a journald is running here (%s exists)" % JOURNAL_SOCKET)
+    made = [d for d in ("/run/systemd", "/run/systemd/journal") if not os.path.isdir(d)]
+    for d in made:
+        os.mkdir(d, 0o755)
+    js = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        js.bind(JOURNAL_SOCKET)
+        js.settimeout(1)
+        hq, branch = hq_and_branch(root)
+        branch.start()
+        open(hq.log_path, "a").close()
+        st = os.stat(hq.log_path)
+        os.environ["JOURNAL_STREAM"] = "%d:%d" % (st.st_dev, st.st_ino)
+        try:
+            hq.start()
+        finally:
+            del os.environ["JOURNAL_STREAM"]
+        src = os.path.join(root, "src")
+        T.make_tree(src, seed=3, total=256 * 1024)
+        hq.push("app", src, "branch")
+        entries = []
+
+        def entry_of_app():
+            try:
+                while True:
+                    d = js.recv(65536).decode(errors="replace")
+                    entries.append(dict(l.split("=", 1) for l in d.splitlines() if "=" in l))
+            except socket.timeout:
+                pass
+            return [e for e in entries if e.get("PACKAGE") == "app" and e.get("PEER") == "branch"]
+
+        T.wait_until(entry_of_app, 30, what="a journal entry of package app to branch")
+        e = entry_of_app()[0]
+        assert e["SITE"] == "hq" and e["SYSLOG_IDENTIFIER"] == "bdrd", e
+        assert e["PRIORITY"] in "3467" and e["EVENT"] and e["VERSION"] == "1", e
+        assert e["MESSAGE"].startswith("site=hq peer=branch package=app"), e
+        # nothing of those went to stderr; the branch (no journal) stamps its lines
+        assert "package=app" not in hq.log_text(), hq.log_text()
+        assert re.search(TS + r"info site=branch ", branch.log_text(), re.M), branch.log_text()
+    finally:
+        js.close()
+        os.unlink(JOURNAL_SOCKET)
+        for d in reversed(made):
+            os.rmdir(d)
+
+
+def test_version(root):
+    """bdrd --version and -V print "bdrd VERSION", meson's project version
+    (the one the Debian package's version starts with), and exit 0."""
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                           "meson.build")) as f:
+        want = re.search(r"\bversion\s*:\s*'([^']+)'", f.read()).group(1)
+    for arg in ("--version", "-V"):
+        p = bdrd(arg)
+        assert p.returncode == 0 and p.stdout == "bdrd %s\n" % want and not p.stderr, p
+
+
 TESTS = [
+    test_version,
+    test_journal_fields,
     test_check_config_and_exit_status,
     test_reload,
     test_refetch_corrupt_local_file,

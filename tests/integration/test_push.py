@@ -206,9 +206,13 @@ def test_unknown_key_refused(root):
         T.log("%s: transfer %s, attempts %d, last_error %r"
               % (name, t["state"], t["attempts"], t["last_error"]))
         assert t["state"] != "activated", t
-        # The responder answers nothing to an unknown key (proto/wire.md), so
-        # the sender only sees its connection cut during the handshake.
-        assert "handshake" in t["last_error"] or "refused" in t["last_error"], t
+        # The responder refuses an unknown key with an authenticated refusal
+        # (proto/wire.md, "Refusal"): final at the first attempt, naming the
+        # key the sender presented.
+        s_key = rogue.public_key if s is rogue else impostor.public_key
+        assert t["state"] == "failed" and t["attempts"] == 1, t
+        assert "site 'branch' refused this site's key" in t["last_error"], t
+        assert s_key in t["last_error"], t
         if p.running():
             p.kill()   # push --wait never succeeds: it would wait forever
         else:

@@ -534,7 +534,7 @@ def _failover(root, wan):
                 st = hq.ctl("status", check=False, timeout=10)
             except Exception:
                 st = None
-            if isinstance(st, tuple) and st[0] == 0 and st[1]:
+            if isinstance(st, tuple) and st[0] in (0, 5) and st[1]:
                 for x in st[1]["transfers"]:
                     v = (x["state"], x["attempts"], x["last_error"], x["waiting"])
                     if not seen or seen[-1] != v:
