@@ -1,8 +1,9 @@
 /* Crash safety of activation: a child process rebuilds a new version and
  * is killed (SIGKILL) at a random moment. Whatever the moment, reopening
  * the library finds no staging left, the active version complete and
- * bit-exact (the old one, or the new one if the rename had happened), and
- * an index that agrees with the disk. */
+ * bit-exact (the old one, or the new one if the rename had happened), an
+ * index that agrees with the disk, and -- keep_versions 2, so each
+ * activation deletes a version -- nothing quarantined and no trash. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "testutil.h"
 
 #define ROUNDS 40
+#define KEEP 2 /* so that every activation deletes a version */
 
 static char root[PATH_MAX], src[PATH_MAX], sdir[PATH_MAX], rdir[PATH_MAX];
 
@@ -63,7 +65,7 @@ static double replicate_in_child(struct bdr_library *snd, uint64_t version, long
 
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
-		struct bdr_library *rcv = tu_library(rdir, 0);
+		struct bdr_library *rcv = tu_library(rdir, KEEP);
 		_exit(tu_replicate(snd, rcv, "app", version, NULL) == 0 ? 0 : 1);
 	}
 	if (delay_us >= 0) {
@@ -78,13 +80,19 @@ static double replicate_in_child(struct bdr_library *snd, uint64_t version, long
 
 static void assert_consistent(struct bdr_library *snd, uint64_t old, uint64_t new)
 {
-	struct bdr_library *rcv = tu_library(rdir, 0);
+	struct bdr_library *rcv = tu_library(rdir, KEEP);
 	char staging[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
 	struct bdr_db_stats before, after;
 	uint64_t latest;
 
 	snprintf(staging, sizeof(staging), "%s/staging", rdir);
 	cr_assert_eq(rmdir(staging), 0, "staging not emptied at open");
+	cr_assert_eq(mkdir(staging, 0755), 0);
+	/* A kill while retention deleted a version leaves no tree that fails
+	 * to verify (quarantined) and nothing in trash after the open. */
+	cr_assert_eq(bdr_library_quarantined(rcv), 0, "a version was quarantined after the crash");
+	snprintf(staging, sizeof(staging), "%s/trash", rdir);
+	cr_assert_eq(rmdir(staging), 0, "trash not emptied at open");
 	cr_assert_eq(mkdir(staging, 0755), 0);
 	cr_assert_eq(bdr_library_latest(rcv, "app", &latest), 0);
 	cr_assert(latest == old || latest == new, "active version %llu", (unsigned long long)latest);
@@ -114,7 +122,7 @@ Test(crash, killed_rebuild_never_harms_the_active_version, .timeout = 600)
 	cr_assert_eq(sodium_init() < 0, 0);
 	bdr_key_generate(&key);
 	snd = tu_library(sdir, 100); /* keeps every version to compare with */
-	rcv = tu_library(rdir, 0);
+	rcv = tu_library(rdir, KEEP);
 	tu_import(snd, &key, "app", src);
 	cr_assert_eq(tu_replicate(snd, rcv, "app", 1, NULL), 0);
 	bdr_library_close(rcv);
@@ -125,14 +133,14 @@ Test(crash, killed_rebuild_never_harms_the_active_version, .timeout = 600)
 	srand(seed);
 	for (int round = 1; round <= ROUNDS; round++) {
 		uint64_t old, v;
-		rcv = tu_library(rdir, 0);
+		rcv = tu_library(rdir, KEEP);
 		cr_assert_eq(bdr_library_latest(rcv, "app", &old), 0);
 		bdr_library_close(rcv);
 		change_source(round);
 		v = tu_import(snd, &key, "app", src);
 		replicate_in_child(snd, v, (long)(full * 1.2e6 * rand() / RAND_MAX));
 		assert_consistent(snd, old, v);
-		rcv = tu_library(rdir, 0);
+		rcv = tu_library(rdir, KEEP);
 		uint64_t now;
 		cr_assert_eq(bdr_library_latest(rcv, "app", &now), 0);
 		bdr_library_close(rcv);

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Faults at a receiver: its status rows agree with its library after a
-restart, a full disk during a push, and a refused key file.
+restart and after a "held" answer, and a full disk during a push.
 
 usage: test_faults.py BDRD BDRCTL [TEST...]   (TEST: a name below, with or
 without its test_ prefix; none runs them all). Data goes under
@@ -89,6 +89,39 @@ def test_status_reconciled_at_start(root):
     branch.stop()
 
 
+def test_status_reconciled_at_a_held_answer(root):
+    """A stale "receiving" row of a version the receiver holds (left by a
+    connection lost after the activation rename) is corrected, without a
+    restart, the next time the receiver answers an offer "held"."""
+    hq, branch = T.hq_and_branch(root)
+    branch.start()
+    hq.start()
+    for i in (1, 2):
+        src = os.path.join(root, "src%d" % i)
+        T.make_tree(src, seed=i, total=1 * MiB)
+        hq.push("app", src, to="branch")
+    set_row(branch, 2, "receiving", "connection lost; the next attempt resumes")
+    assert received(branch, 2)["state"] == "receiving"
+    # hq forgets what it sent (as a sender restored from an old backup
+    # would), so it offers version 1 again; branch, at 2, answers held
+    hq.stop()
+    db = sqlite3.connect(os.path.join(hq.data, "bdr.db"))
+    with db:
+        db.execute("DELETE FROM transfers")
+        db.execute("DELETE FROM peer_versions")
+    db.close()
+    hq.start()
+    at = len(branch.log_text())
+    T.run([T.BDRCTL, "-s", hq.control, "distribute", "app", "--version", "1", "--to", "branch"])
+    T.wait_until(lambda: " held: " in branch.log_text()[at:], 30,
+                 what="branch to answer version 1 held")
+    r = received(branch, 2)
+    T.log("after the held answer: %s %r" % (r["state"], r["last_error"]))
+    assert r["state"] == "activated" and not r["last_error"], r
+    hq.stop()
+    branch.stop()
+
+
 # ---- a full disk ----
 
 def _mount_tmpfs(path, size):
@@ -161,6 +194,7 @@ def _disk_full(root, hq, branch):
 
 TESTS = [
     test_status_reconciled_at_start,
+    test_status_reconciled_at_a_held_answer,
     test_disk_full_at_receiver,
 ]
 
