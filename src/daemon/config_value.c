@@ -483,7 +483,7 @@ _Static_assert(sizeof(enum bdr_site_role) == sizeof(int) &&
 
 static const char *const quick_check_names[] = { "mtime", "strict", NULL };
 static const char *const accept_names[] = { "auto", "own", "relayed", NULL };
-static const char *const compression_names[] = { "dictionary", "zlib", NULL };
+static const char *const compression_names[] = { "dictionary", "zlib", "zstd", NULL };
 
 static const char *const *choice_names(const struct bdr_config_key *k)
 {
