@@ -657,7 +657,7 @@ static int coder_ready(struct coder *k, bool dict, bool zstd)
 		return -ENOMEM;
 	if (zstd) {
 		int r = bdr_compressor_new_zstd(&k->z, 0);
-		return r == 0 && dict ? bdr_compressor_new_zstd(&k->zd, 0) : r;
+		return r == 0 && dict ? bdr_compressor_new_zstd(&k->zd, BDR_ZSTD_DICT_LEVEL) : r;
 	}
 	int r = bdr_compressor_new(&k->z, 0);
 	return r == 0 && dict ? bdr_compressor_new(&k->zd, DICT_LEVEL) : r;
