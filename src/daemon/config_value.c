@@ -748,7 +748,7 @@ const struct bdr_config_type_ops bdr_config_types[] = {
 				    format_choice, free_nothing },
 	[BDR_CONFIG_T_QUICK_CHECK] = { "One of mtime, strict", false, parse_choice,
 				       format_choice, free_nothing },
-	[BDR_CONFIG_T_COMPRESSION] = { "One of dictionary, zlib", false, parse_choice,
+	[BDR_CONFIG_T_COMPRESSION] = { "One of dictionary, zlib, zstd", false, parse_choice,
 				       format_choice, free_nothing },
 	[BDR_CONFIG_T_PACKAGES] = { "Package names separated by commas", false,
 				    parse_packages, format_string, free_string },
