@@ -8,10 +8,12 @@
 
 #include <criterion/criterion.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "bdr/chunker.h"
 #include "bdr/compress.h"
 #include "bdr/error.h"
+#include "bdr/wire.h"
 #include "testutil.h"
 
 #define MIB (1024u * 1024u)
@@ -102,7 +104,9 @@ static struct enc encode(struct bdr_compressor *c, const uint8_t *in, uint32_t l
 	} else {
 		cr_assert_lt((uint64_t)e.len * 100, (uint64_t)len * BDR_COMPRESS_KEEP_PCT,
 			     "compressed output is kept only below %u%%", BDR_COMPRESS_KEEP_PCT);
-		cr_assert_eq(e.codec, dict ? BDR_CODEC_ZLIB_DICT : BDR_CODEC_ZLIB);
+		cr_assert(e.codec == (dict ? BDR_CODEC_ZLIB_DICT : BDR_CODEC_ZLIB) ||
+				  e.codec == (dict ? BDR_CODEC_ZSTD_DICT : BDR_CODEC_ZSTD),
+			  "codec %u", e.codec);
 	}
 	return e;
 }
@@ -723,4 +727,274 @@ Test(compress, reuse_after_a_chunk_that_did_not_fit)
 	free(rnd), free(txt);
 	bdr_decompressor_free(z);
 	bdr_compressor_free(c);
+}
+
+/* ---- zstd (codecs 3 and 4) ---- */
+
+static struct bdr_compressor *zstd_compressor(void)
+{
+	struct bdr_compressor *c;
+
+	cr_assert_eq(bdr_compressor_new_zstd(&c, 0), 0);
+	cr_assert_not_null(c);
+	return c;
+}
+
+/* The fixture's data as codecs 3 and 4, from the fixture's raw and dict. */
+struct zfix {
+	struct fixture f;
+	struct bdr_compressor *zc;
+	struct enc z3, z4;
+};
+
+static void zfix_init(struct zfix *x, uint32_t len)
+{
+	fixture_init(&x->f, len);
+	x->zc = zstd_compressor();
+	x->z3 = encode(x->zc, x->f.raw, len, NULL, 0);
+	x->z4 = encode(x->zc, x->f.raw, len, x->f.dict, sizeof(x->f.dict));
+	cr_assert_eq(x->z3.codec, BDR_CODEC_ZSTD);
+	cr_assert_eq(x->z4.codec, BDR_CODEC_ZSTD_DICT);
+}
+
+static void zfix_fini(struct zfix *x)
+{
+	/* Whatever was refused before, the decompressor still decodes. */
+	expect_decodes(x->f.z, &x->z3, NULL, 0, x->f.raw, x->f.len);
+	expect_decodes(x->f.z, &x->z4, x->f.dict, sizeof(x->f.dict), x->f.raw, x->f.len);
+	free(x->z3.data), free(x->z4.data);
+	bdr_compressor_free(x->zc);
+	fixture_fini(&x->f);
+}
+
+Test(compress, zstd_round_trip_every_kind_and_size)
+{
+	struct bdr_compressor *c = zstd_compressor();
+	struct bdr_decompressor *z = decompressor();
+	uint8_t dict[BDR_CODEC_DICT_MAX];
+
+	fill_text(dict, sizeof(dict), 99);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		for (int k = TEXT; k <= MIXED; k++) {
+			uint32_t len = sizes[i];
+			uint8_t *raw = make((enum kind)k, len, len + (uint32_t)k);
+			struct enc plain = encode(c, raw, len, NULL, 0);
+			struct enc with = encode(c, raw, len, dict, sizeof(dict));
+
+			if (k == TEXT && len >= 1000) {
+				cr_assert_eq(plain.codec, BDR_CODEC_ZSTD, "%u bytes of text", len);
+				cr_assert_eq(with.codec, BDR_CODEC_ZSTD_DICT, "%u bytes of text", len);
+			}
+			if (k == RANDOM)
+				cr_assert_eq(plain.codec, BDR_CODEC_RAW, "random %u bytes go RAW", len);
+			expect_decodes(z, &plain, NULL, 0, raw, len);
+			expect_decodes(z, &with, dict, sizeof(dict), raw, len);
+			free(plain.data), free(with.data), free(raw);
+		}
+	}
+	bdr_decompressor_free(z);
+	bdr_compressor_free(c);
+}
+
+/* The prefix is the window codec 2 would name: a chunk that repeats it
+ * costs a few bytes with it, and a zlib chunk decodes unchanged on the
+ * same decompressor in between. */
+Test(compress, zstd_dictionary_is_the_held_window)
+{
+	struct bdr_compressor *c = zstd_compressor(), *zl = compressor();
+	struct bdr_decompressor *z = decompressor();
+	uint32_t len = 30000;
+	uint8_t *raw = make(RANDOM, len, 5), *dict = malloc(BDR_CODEC_DICT_MAX);
+
+	tu_fill_random(dict, BDR_CODEC_DICT_MAX, 6);
+	memcpy(dict + 1000, raw, len); /* the old bytes of a rebuilt binary */
+	raw[len / 2] ^= 1;
+	struct enc with = encode(c, raw, len, dict, BDR_CODEC_DICT_MAX);
+	struct enc z2 = encode(zl, raw, len, dict, BDR_CODEC_DICT_MAX);
+
+	cr_assert_eq(with.codec, BDR_CODEC_ZSTD_DICT);
+	cr_assert_lt(with.len, 200, "%u bytes with the held window", with.len);
+	expect_decodes(z, &with, dict, BDR_CODEC_DICT_MAX, raw, len);
+	expect_decodes(z, &z2, dict, BDR_CODEC_DICT_MAX, raw, len);
+	expect_decodes(z, &with, dict, BDR_CODEC_DICT_MAX, raw, len);
+	/* The wrong window does not give the chunk back (the receiver's id
+	 * check refuses what it gives). */
+	uint8_t *out;
+	struct bdr_diag d;
+	dict[1000 + len / 4] ^= 0xff;
+	int err = decode(z, BDR_CODEC_ZSTD_DICT, with.data, with.len, dict, BDR_CODEC_DICT_MAX, len,
+			 &out, &d);
+	cr_assert(err == -BDR_EFORMAT || (err == 0 && memcmp(out, raw, len)), "%d", err);
+	free(out);
+	free(with.data), free(z2.data), free(raw), free(dict);
+	bdr_decompressor_free(z);
+	bdr_compressor_free(zl);
+	bdr_compressor_free(c);
+}
+
+Test(compress, zstd_rejects_truncated_and_trailing)
+{
+	struct zfix x;
+
+	zfix_init(&x, 50000);
+	const struct enc *encs[] = { &x.z3, &x.z4 };
+	for (int i = 0; i < 2; i++) {
+		const struct enc *e = encs[i];
+		uint32_t cuts[] = { 1, 3, 4, 5, 6, e->len / 2, e->len - 1 };
+		uint8_t *longer = malloc(e->len + 4);
+
+		for (size_t j = 0; j < sizeof(cuts) / sizeof(cuts[0]); j++)
+			expect_eformat(x.f.z, e->codec, e->data, cuts[j], x.f.dict, sizeof(x.f.dict),
+				       x.f.len, "cut short");
+		/* A second frame, or garbage, after the first. */
+		memcpy(longer, e->data, e->len);
+		memcpy(longer + e->len, "\x28\xb5\x2f\xfd", 4);
+		expect_eformat(x.f.z, e->codec, longer, e->len + 4, x.f.dict, sizeof(x.f.dict),
+			       x.f.len, "bytes after the frame");
+		free(longer);
+	}
+	/* zlib bytes as zstd, zstd bytes as zlib. */
+	expect_eformat(x.f.z, BDR_CODEC_ZSTD, x.f.zl.data, x.f.zl.len, NULL, 0, x.f.len,
+		       "zlib as codec 3");
+	expect_eformat(x.f.z, BDR_CODEC_ZLIB, x.z3.data, x.z3.len, NULL, 0, x.f.len,
+		       "zstd as codec 1");
+	expect_eformat(x.f.z, BDR_CODEC_RAW, x.z3.data, x.z3.len, NULL, 0, x.f.len,
+		       "zstd as RAW");
+	zfix_fini(&x);
+}
+
+/* Corrupt frames: refused, or (the payload carries no checksum) decoded to
+ * other bytes that the chunk's id then refuses; never more than rawlen,
+ * never a crash (the sanitizers watch). */
+Test(compress, zstd_corrupt_frames)
+{
+	struct zfix x;
+	uint8_t *buf;
+	int refused = 0;
+
+	zfix_init(&x, 50000);
+	buf = malloc(x.z4.len);
+	for (uint32_t pos = 0; pos < x.z4.len; pos += 1 + pos / 8) {
+		uint8_t *out;
+		struct bdr_diag d;
+
+		memcpy(buf, x.z4.data, x.z4.len);
+		buf[pos] ^= 0x5a;
+		int err = decode(x.f.z, BDR_CODEC_ZSTD_DICT, buf, x.z4.len, x.f.dict,
+				 sizeof(x.f.dict), x.f.len, &out, &d);
+		cr_assert(err == 0 || err == -BDR_EFORMAT, "flip at %u: %d", pos, err);
+		if (err == 0)
+			cr_assert(memcmp(out, x.f.raw, x.f.len), "flip at %u decoded the chunk", pos);
+		refused += err != 0;
+		free(out);
+	}
+	cr_assert_gt(refused, 0);
+	/* The magic number. */
+	memcpy(buf, x.z4.data, x.z4.len);
+	buf[0] ^= 1;
+	expect_eformat(x.f.z, BDR_CODEC_ZSTD_DICT, buf, x.z4.len, x.f.dict, sizeof(x.f.dict),
+		       x.f.len, "bad magic");
+	free(buf);
+	zfix_fini(&x);
+}
+
+Test(compress, zstd_content_size_must_be_the_chunks)
+{
+	struct zfix x;
+	struct bdr_diag d;
+
+	zfix_init(&x, 50000);
+	const struct enc *encs[] = { &x.z3, &x.z4 };
+	for (int i = 0; i < 2; i++) {
+		const struct enc *e = encs[i];
+
+		cr_assert_eq(decode(x.f.z, e->codec, e->data, e->len, x.f.dict, sizeof(x.f.dict),
+				    x.f.len - 1, NULL, &d), -BDR_EFORMAT);
+		cr_assert_not_null(strstr(d.msg, "content size 50000 is not the chunk's 49999"),
+				   "%s", d.msg);
+		expect_eformat(x.f.z, e->codec, e->data, e->len, x.f.dict, sizeof(x.f.dict),
+			       x.f.len + 1, "one byte short of rawlen");
+		expect_eformat(x.f.z, e->codec, e->data, e->len, x.f.dict, sizeof(x.f.dict), 1,
+			       "rawlen 1");
+	}
+
+	/* A frame without its content size (a streaming encoder's). */
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	uint8_t *buf = malloc(ZSTD_compressBound(x.f.len));
+	ZSTD_outBuffer o = { buf, ZSTD_compressBound(x.f.len), 0 };
+	ZSTD_inBuffer in = { x.f.raw, x.f.len, 0 };
+	cr_assert_eq(ZSTD_compressStream2(cc, &o, &in, ZSTD_e_continue), 0);
+	in.size = in.pos = 0;
+	cr_assert_eq(ZSTD_compressStream2(cc, &o, &in, ZSTD_e_end), 0);
+	cr_assert_eq(decode(x.f.z, BDR_CODEC_ZSTD, buf, (uint32_t)o.pos, NULL, 0, x.f.len, NULL, &d),
+		     -BDR_EFORMAT);
+	cr_assert_not_null(strstr(d.msg, "no content size"), "%s", d.msg);
+	free(buf);
+	ZSTD_freeCCtx(cc);
+	zfix_fini(&x);
+}
+
+/* A frame declaring a window over 2^BDR_ZSTD_WINDOWLOG_MAX is refused from
+ * its header, whatever its content size: the decoder never sizes anything
+ * by what the peer asks. */
+Test(compress, zstd_window_over_the_cap)
+{
+	struct zfix x;
+	struct bdr_diag d;
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	uint32_t len = 50000;
+	size_t cap = ZSTD_compressBound(len), n;
+	uint8_t *buf = malloc(cap);
+
+	zfix_init(&x, len);
+	/* A multi-segment frame (window 1 KiB < content): it carries a
+	 * window descriptor byte after the frame header descriptor. */
+	cr_assert_not(ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_windowLog, 10)));
+	n = ZSTD_compress2(cc, buf, cap, x.f.raw, len);
+	cr_assert_not(ZSTD_isError(n));
+	cr_assert_eq(buf[4] & 0x20, 0, "not single-segment");
+	expect_decodes(x.f.z, &(struct enc){ buf, (uint32_t)n, BDR_CODEC_ZSTD }, NULL, 0, x.f.raw,
+		       len);
+	/* Window descriptor: exponent << 3 | mantissa, window 2^(10 + exp). */
+	buf[5] = (uint8_t)((BDR_ZSTD_WINDOWLOG_MAX + 1 - 10) << 3);
+	cr_assert_eq(decode(x.f.z, BDR_CODEC_ZSTD, buf, (uint32_t)n, NULL, 0, len, NULL, &d),
+		     -BDR_EFORMAT);
+	cr_assert_not_null(strstr(d.msg, "window of 4194304 bytes exceeds 2097152"), "%s", d.msg);
+	buf[5] = (uint8_t)((30 - 10) << 3); /* 1 GiB */
+	expect_eformat(x.f.z, BDR_CODEC_ZSTD, buf, (uint32_t)n, NULL, 0, len, "1 GiB window");
+	/* At the cap it decodes. */
+	buf[5] = (uint8_t)((BDR_ZSTD_WINDOWLOG_MAX - 10) << 3);
+	expect_decodes(x.f.z, &(struct enc){ buf, (uint32_t)n, BDR_CODEC_ZSTD }, NULL, 0, x.f.raw,
+		       len);
+	free(buf);
+	ZSTD_freeCCtx(cc);
+	zfix_fini(&x);
+}
+
+/* The receiver's gate before any decode: codecs 3 and 4 only under
+ * BDR_CAP_ZSTD, so a peer that did not agree to zstd is never decoded
+ * with it. */
+Test(compress, zstd_codecs_need_the_capability)
+{
+	const uint32_t dict_only = BDR_CAP_ZLIB | BDR_CAP_ZLIB_DICT;
+
+	cr_assert_not(bdr_wire_codec_allowed(BDR_CODEC_ZSTD, dict_only));
+	cr_assert_not(bdr_wire_codec_allowed(BDR_CODEC_ZSTD_DICT, dict_only));
+	cr_assert(bdr_wire_codec_allowed(BDR_CODEC_ZLIB_DICT, dict_only));
+	cr_assert(bdr_wire_codec_allowed(BDR_CODEC_ZSTD, dict_only | BDR_CAP_ZSTD));
+	cr_assert(bdr_wire_codec_allowed(BDR_CODEC_ZSTD_DICT, dict_only | BDR_CAP_ZSTD));
+	cr_assert_not(bdr_wire_codec_allowed(BDR_CODEC_ZSTD_DICT + 1, UINT32_MAX));
+}
+
+Test(compress, zstd_levels)
+{
+	struct bdr_compressor *c;
+
+	cr_assert_eq(bdr_compressor_new_zstd(&c, 0), 0);
+	bdr_compressor_free(c);
+	cr_assert_eq(bdr_compressor_new_zstd(&c, BDR_ZSTD_LEVEL_MAX), 0);
+	bdr_compressor_free(c);
+	cr_assert_eq(bdr_compressor_new_zstd(&c, BDR_ZSTD_LEVEL_MAX + 1), -EINVAL);
+	cr_assert_null(c);
+	cr_assert_eq(bdr_compressor_new_zstd(&c, -1), -EINVAL);
 }

@@ -1040,6 +1040,23 @@ Test(config, log_levels)
 	refuse_value("log_level", "3", "must be one of error, warn, info, debug");
 }
 
+/* compression: which codecs HELLO offers (proto/wire.md, "Chunk codecs"). */
+Test(config, compression_choices)
+{
+	const char *names[] = { "dictionary", "zlib", "zstd" };
+	const enum bdr_compression v[] = { BDR_COMPRESSION_DICT, BDR_COMPRESSION_ZLIB,
+					   BDR_COMPRESSION_ZSTD };
+
+	load_ok(MINIMAL);
+	cr_assert_eq(cfg.site.compression, BDR_COMPRESSION_ZSTD, "the default");
+	for (int i = 0; i < 3; i++) {
+		accept_value("compression", names[i]);
+		cr_assert_eq(cfg.site.compression, v[i], "%s", names[i]);
+	}
+	refuse_value("compression", "zstd-dict", "must be dictionary, zlib or zstd");
+	refuse_value("compression", "ZSTD", "must be dictionary, zlib or zstd");
+}
+
 Test(config, site_names)
 {
 	char name[80];

@@ -105,7 +105,7 @@ static void tw_chunk(struct tb *t, const struct bdr_msg *m)
 	tb_raw(t, m->chunk.id.b, BDR_CHUNK_ID_LEN);
 	tb_u32(t, m->chunk.raw_len);
 	tb_u8(t, m->chunk.codec);
-	if (m->chunk.codec == 2)
+	if (m->chunk.codec == 2 || m->chunk.codec == 4) /* a dictref */
 		tw_dictref(t, &m->chunk.dict);
 	tb_u32(t, m->chunk.len);
 	tb_raw(t, m->chunk.data, m->chunk.len);
@@ -272,6 +272,13 @@ static void s_chunk_dict_file(struct bdr_msg *m)
 	m->chunk.dict.len = BDR_CODEC_DICT_MAX;
 }
 
+/* Codec 4 names its window as codec 2 does. */
+static void s_chunk_zstd_dict(struct bdr_msg *m)
+{
+	s_chunk_dict_file(m);
+	m->chunk.codec = BDR_CODEC_ZSTD_DICT;
+}
+
 static void s_done_ok(struct bdr_msg *m)
 {
 	m->type = BDR_MSG_DONE;
@@ -346,6 +353,7 @@ static void (*const samples[])(struct bdr_msg *m) = {
 	s_auth, s_offer, s_manifest, s_need, s_need_last, s_need_flags, s_chunk_raw,
 	s_chunk_zlib, s_chunk_dict_chunk, s_chunk_dict_file, s_done_ok, s_done_held,
 	s_done_failed, s_cancel, s_error, s_ping, s_pong, s_offer_delta, s_report, s_remove,
+	s_chunk_zstd_dict,
 };
 #define NSAMPLES (sizeof(samples) / sizeof(samples[0]))
 
@@ -1077,7 +1085,7 @@ Test(wire, chunk_rules)
 	expect_bad(&m, -BDR_EFORMAT, "differs from raw_len");
 	m.chunk.raw_len = 200, m.chunk.len = 201;
 	expect_bad(&m, -BDR_EFORMAT, "raw codec: len 201 differs from raw_len 200");
-	static const uint8_t codecs[] = { 3, 7, 0xff };
+	static const uint8_t codecs[] = { 5, 7, 0xff };
 	for (size_t i = 0; i < sizeof(codecs); i++) {
 		sample(7, &m);
 		m.chunk.codec = codecs[i];
@@ -1393,7 +1401,12 @@ Test(wire, codec_allowed)
 	cr_assert_not(bdr_wire_codec_allowed(BDR_CODEC_ZLIB_DICT, BDR_CAP_ZLIB));
 	cr_assert(bdr_wire_codec_allowed(BDR_CODEC_ZLIB_DICT, BDR_CAP_ZLIB_DICT));
 	cr_assert(bdr_wire_codec_allowed(BDR_CODEC_ZLIB_DICT, BDR_CAPS_ALL));
-	cr_assert_not(bdr_wire_codec_allowed(3, UINT32_MAX));
+	cr_assert_not(bdr_wire_codec_allowed(BDR_CODEC_ZSTD, BDR_CAP_ZLIB | BDR_CAP_ZLIB_DICT));
+	cr_assert_not(bdr_wire_codec_allowed(BDR_CODEC_ZSTD_DICT, BDR_CAP_ZLIB | BDR_CAP_ZLIB_DICT));
+	cr_assert(bdr_wire_codec_allowed(BDR_CODEC_ZSTD, BDR_CAP_ZSTD));
+	cr_assert(bdr_wire_codec_allowed(BDR_CODEC_ZSTD_DICT, BDR_CAP_ZSTD));
+	cr_assert(bdr_wire_codec_allowed(BDR_CODEC_ZSTD_DICT, BDR_CAPS_ALL));
+	cr_assert_not(bdr_wire_codec_allowed(5, UINT32_MAX));
 	cr_assert_not(bdr_wire_codec_allowed(0xff, UINT32_MAX));
 }
 

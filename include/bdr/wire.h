@@ -46,10 +46,11 @@ struct bdr_diag;
 #define BDR_CAP_MANIFEST_DELTA (1u << 3) /* OFFER may carry BDR_OFFER_DELTA */
 #define BDR_CAP_REPORT (1u << 4) /* REPORT up and REMOVE down the hierarchy */
 #define BDR_CAP_SHARED_TAIL (1u << 5) /* frames may carry a tail sealed once for many peers */
+#define BDR_CAP_ZSTD (1u << 6) /* chunk codecs 3 (zstd) and 4 (zstd with a dictionary) */
 /* Every capability this code knows; a daemon offers what it implements. */
 #define BDR_CAPS_ALL                                                                      \
 	(BDR_CAP_ZLIB | BDR_CAP_ZLIB_DICT | BDR_CAP_RESUME | BDR_CAP_MANIFEST_DELTA |      \
-	 BDR_CAP_REPORT | BDR_CAP_SHARED_TAIL)
+	 BDR_CAP_REPORT | BDR_CAP_SHARED_TAIL | BDR_CAP_ZSTD)
 /* A shared tail's trailer at the end of its frame's plaintext: u32 length,
  * key, BLAKE2b-256 of the tail (proto/wire.md, "Shared tails"). */
 #define BDR_WIRE_TAIL_KEY_LEN 32u
@@ -143,7 +144,7 @@ struct bdr_msg {
 			struct bdr_chunk_id id;
 			uint32_t raw_len;
 			uint8_t codec; /* enum bdr_codec */
-			struct bdr_dictref dict; /* codec BDR_CODEC_ZLIB_DICT only */
+			struct bdr_dictref dict; /* codecs ZLIB_DICT and ZSTD_DICT only */
 			uint32_t len;
 			const uint8_t *data; /* borrowed */
 		} chunk;

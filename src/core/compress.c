@@ -1,10 +1,15 @@
 /* Chunk codecs (see include/bdr/compress.h and proto/wire.md). One z_stream
- * per object, reset between chunks, so a chunk costs no allocation. */
+ * (or one zstd context) per object, reset between chunks, so a chunk costs
+ * no allocation but zstd's prefix table. */
 #define ZLIB_CONST
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+/* ZSTD_getFrameHeader: the window a frame declares, checked before decoding. */
+#define ZSTD_STATIC_LINKING_ONLY
+#include <zstd.h>
+#include <zstd_errors.h>
 
 #include "bdr/chunker.h"
 #include "bdr/compress.h"
@@ -14,13 +19,15 @@ _Static_assert(BDR_CHUNK_MAX_LIMIT == 1u << 20, "BDR_CODEC_DATA_MAX assumes 1 Mi
 _Static_assert(BDR_CODEC_DATA_MAX <= UINT32_MAX, "data length fits a u32");
 
 struct bdr_compressor {
-	z_stream zs; /* owns zlib's deflate state */
+	z_stream zs;   /* owns zlib's deflate state (zlib compressors) */
+	ZSTD_CCtx *zc; /* owned; non-NULL: a zstd compressor */
 	int level;
 	bool precheck;
 };
 
 struct bdr_decompressor {
-	z_stream zs; /* owns zlib's inflate state */
+	z_stream zs;   /* owns zlib's inflate state */
+	ZSTD_DCtx *zd; /* owned: made at the first zstd chunk */
 };
 
 /* ---- the random-data pre-check ---- */
@@ -93,11 +100,40 @@ int bdr_compressor_new(struct bdr_compressor **out, int level)
 	return 0;
 }
 
+int bdr_compressor_new_zstd(struct bdr_compressor **out, int level)
+{
+	struct bdr_compressor *c;
+
+	*out = NULL;
+	if (level == 0)
+		level = BDR_ZSTD_LEVEL_DEFAULT;
+	if (level < 1 || level > BDR_ZSTD_LEVEL_MAX)
+		return -EINVAL;
+	if (!(c = calloc(1, sizeof(*c))))
+		return -ENOMEM;
+	c->level = level;
+	c->precheck = true;
+	if (!(c->zc = ZSTD_createCCtx()) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(c->zc, ZSTD_c_compressionLevel, level)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(c->zc, ZSTD_c_contentSizeFlag, 1)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(c->zc, ZSTD_c_checksumFlag, 0)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(c->zc, ZSTD_c_dictIDFlag, 0))) {
+		ZSTD_freeCCtx(c->zc);
+		free(c);
+		return -ENOMEM;
+	}
+	*out = c;
+	return 0;
+}
+
 void bdr_compressor_free(struct bdr_compressor *c)
 {
 	if (!c)
 		return;
-	deflateEnd(&c->zs);
+	if (c->zc)
+		ZSTD_freeCCtx(c->zc);
+	else
+		deflateEnd(&c->zs);
 	free(c);
 }
 
@@ -138,6 +174,31 @@ static int try_deflate(struct bdr_compressor *c, const uint8_t *in, uint32_t len
 	return ret == Z_OK || ret == Z_BUF_ERROR ? 0 : -EINVAL;
 }
 
+/* One zstd frame into at most cap bytes: 1 if it fit, 0 if not. The
+ * parameters stay set across a session reset; the prefix is for this
+ * frame only. */
+static int try_zstd(struct bdr_compressor *c, const uint8_t *in, uint32_t len,
+		    const uint8_t *dict, uint32_t dictlen, uint8_t *out, uint32_t cap,
+		    uint32_t *outlen)
+{
+	size_t n;
+
+	if (ZSTD_isError(ZSTD_CCtx_reset(c->zc, ZSTD_reset_session_only)))
+		return -EINVAL;
+	if (dict && ZSTD_isError(ZSTD_CCtx_refPrefix(c->zc, dict, dictlen)))
+		return -EINVAL;
+	n = ZSTD_compress2(c->zc, out, cap, in, len);
+	if (!ZSTD_isError(n)) {
+		*outlen = (uint32_t)n;
+		return 1;
+	}
+	switch (ZSTD_getErrorCode(n)) {
+	case ZSTD_error_dstSize_tooSmall: return 0;
+	case ZSTD_error_memory_allocation: return -ENOMEM;
+	default: return -EINVAL;
+	}
+}
+
 int bdr_compress_chunk(struct bdr_compressor *c, const uint8_t *in, uint32_t len,
 		       const uint8_t *dict, uint32_t dictlen, uint8_t *out, uint32_t outcap,
 		       uint32_t *outlen, uint8_t *codec)
@@ -154,9 +215,14 @@ int bdr_compress_chunk(struct bdr_compressor *c, const uint8_t *in, uint32_t len
 	/* With a dictionary the sender chose similar held bytes on purpose:
 	 * even random-looking data may then match. */
 	if (cap && (dict || !c->precheck || !bdr_compress_looks_random(in, len)))
-		fit = try_deflate(c, in, len, dict, dictlen, out, cap, outlen);
+		fit = c->zc ? try_zstd(c, in, len, dict, dictlen, out, cap, outlen) :
+			      try_deflate(c, in, len, dict, dictlen, out, cap, outlen);
 	if (fit < 0)
 		return fit;
+	if (fit && c->zc) {
+		*codec = dict ? BDR_CODEC_ZSTD_DICT : BDR_CODEC_ZSTD;
+		return 0;
+	}
 	if (fit) {
 		*codec = dict ? BDR_CODEC_ZLIB_DICT : BDR_CODEC_ZLIB;
 		return 0;
@@ -188,6 +254,7 @@ void bdr_decompressor_free(struct bdr_decompressor *z)
 	if (!z)
 		return;
 	inflateEnd(&z->zs);
+	ZSTD_freeDCtx(z->zd);
 	free(z);
 }
 
@@ -197,6 +264,8 @@ static const char *codec_name(uint8_t codec)
 	case BDR_CODEC_RAW: return "RAW";
 	case BDR_CODEC_ZLIB: return "ZLIB";
 	case BDR_CODEC_ZLIB_DICT: return "ZLIB_DICT";
+	case BDR_CODEC_ZSTD: return "ZSTD";
+	case BDR_CODEC_ZSTD_DICT: return "ZSTD_DICT";
 	default: return "unknown";
 	}
 }
@@ -268,6 +337,81 @@ static int inflate_exact(struct bdr_decompressor *z, uint8_t codec, const uint8_
 	return 0;
 }
 
+/* The frame's header, before anything is decoded: one zstd frame of
+ * exactly rawlen bytes, no dictionary id, a window within the cap. */
+static int zstd_check_frame(uint8_t codec, const uint8_t *in, uint32_t inlen, uint32_t rawlen,
+			    struct bdr_diag *d)
+{
+	ZSTD_frameHeader h;
+	size_t r = ZSTD_getFrameHeader(&h, in, inlen), fsize;
+
+	if (r > 0) /* ZSTD_isError or more bytes needed */
+		return bdr_diag_set(d, -BDR_EFORMAT, "codec %s: not a zstd frame (%s)",
+				    codec_name(codec),
+				    ZSTD_isError(r) ? ZSTD_getErrorName(r) : "truncated header");
+	if (h.frameType != ZSTD_frame)
+		return bdr_diag_set(d, -BDR_EFORMAT, "codec %s: a skippable frame", codec_name(codec));
+	if (h.frameContentSize != rawlen)
+		return h.frameContentSize == ZSTD_CONTENTSIZE_UNKNOWN ?
+			       bdr_diag_set(d, -BDR_EFORMAT, "codec %s: the frame has no content size",
+					    codec_name(codec)) :
+			       bdr_diag_set(d, -BDR_EFORMAT,
+					    "codec %s: the frame's content size %llu is not the "
+					    "chunk's %u",
+					    codec_name(codec), h.frameContentSize, rawlen);
+	if (h.windowSize > (1ull << BDR_ZSTD_WINDOWLOG_MAX))
+		return bdr_diag_set(d, -BDR_EFORMAT,
+				    "codec %s: the frame's window of %llu bytes exceeds %llu",
+				    codec_name(codec), h.windowSize, 1ull << BDR_ZSTD_WINDOWLOG_MAX);
+	if (h.dictID)
+		return bdr_diag_set(d, -BDR_EFORMAT, "codec %s: the frame names dictionary id %u",
+				    codec_name(codec), h.dictID);
+	fsize = ZSTD_findFrameCompressedSize(in, inlen);
+	if (ZSTD_isError(fsize))
+		return bdr_diag_set(d, -BDR_EFORMAT, "codec %s: corrupt zstd frame (%s)",
+				    codec_name(codec), ZSTD_getErrorName(fsize));
+	if (fsize != inlen)
+		return bdr_diag_set(d, -BDR_EFORMAT, "codec %s: %zu bytes after the end of the frame",
+				    codec_name(codec), (size_t)inlen - fsize);
+	return 0;
+}
+
+static int zstd_exact(struct bdr_decompressor *z, uint8_t codec, const uint8_t *in,
+		      uint32_t inlen, const uint8_t *dict, uint32_t dictlen, uint8_t *out,
+		      uint32_t rawlen, struct bdr_diag *d)
+{
+	int err;
+	size_t n;
+
+	if ((err = zstd_check_frame(codec, in, inlen, rawlen, d)))
+		return err;
+	if (codec == BDR_CODEC_ZSTD_DICT && (!dict || !dictlen))
+		return bdr_diag_set(d, -EINVAL, "codec ZSTD_DICT: no dictionary supplied");
+	if (!z->zd) {
+		/* The cap again in the decoder itself, should a later check move. */
+		if (!(z->zd = ZSTD_createDCtx()) ||
+		    ZSTD_isError(ZSTD_DCtx_setParameter(z->zd, ZSTD_d_windowLogMax,
+							BDR_ZSTD_WINDOWLOG_MAX))) {
+			ZSTD_freeDCtx(z->zd);
+			z->zd = NULL;
+			return bdr_diag_set(d, -ENOMEM, "zstd: out of memory");
+		}
+	}
+	if (ZSTD_isError(ZSTD_DCtx_reset(z->zd, ZSTD_reset_session_only)))
+		return bdr_diag_set(d, -EINVAL, "ZSTD_DCtx_reset failed");
+	if (codec == BDR_CODEC_ZSTD_DICT && ZSTD_isError(ZSTD_DCtx_refPrefix(z->zd, dict, dictlen)))
+		return bdr_diag_set(d, -ENOMEM, "zstd: out of memory for the dictionary");
+	n = ZSTD_decompressDCtx(z->zd, out, rawlen, in, inlen);
+	if (ZSTD_isError(n))
+		return bdr_diag_set(d, ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation ? -ENOMEM :
+				    -BDR_EFORMAT, "codec %s: corrupt zstd frame (%s)",
+				    codec_name(codec), ZSTD_getErrorName(n));
+	if (n != rawlen)
+		return bdr_diag_set(d, -BDR_EFORMAT, "codec %s: the frame ends after %zu of %u bytes",
+				    codec_name(codec), n, rawlen);
+	return 0;
+}
+
 int bdr_decompress_chunk(struct bdr_decompressor *z, uint8_t codec, const uint8_t *in,
 			 uint32_t inlen, const uint8_t *dict, uint32_t dictlen, uint8_t *out,
 			 uint32_t rawlen, struct bdr_diag *d)
@@ -294,6 +438,14 @@ int bdr_decompress_chunk(struct bdr_decompressor *z, uint8_t codec, const uint8_
 			return bdr_diag_set(d, -BDR_ELIMIT, "codec %s: %u bytes of data exceed %u",
 					    codec_name(codec), inlen, BDR_CODEC_DATA_MAX);
 		return inflate_exact(z, codec, in, inlen, dict, dictlen, out, rawlen, d);
+	case BDR_CODEC_ZSTD:
+	case BDR_CODEC_ZSTD_DICT:
+		if (!inlen)
+			return bdr_diag_set(d, -BDR_EFORMAT, "codec %s: no data", codec_name(codec));
+		if (inlen > BDR_CODEC_DATA_MAX)
+			return bdr_diag_set(d, -BDR_ELIMIT, "codec %s: %u bytes of data exceed %u",
+					    codec_name(codec), inlen, BDR_CODEC_DATA_MAX);
+		return zstd_exact(z, codec, in, inlen, dict, dictlen, out, rawlen, d);
 	default:
 		return bdr_diag_set(d, -BDR_EFORMAT, "unknown codec %u", codec);
 	}

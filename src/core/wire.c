@@ -257,7 +257,7 @@ static int check_chunk_head(const struct bdr_msg *m, struct bdr_diag *d)
 {
 	int err = check_len(d, m->type, "raw_len", m->chunk.raw_len, BDR_CHUNK_MAX_LIMIT);
 
-	if (!err && m->chunk.codec > BDR_CODEC_ZLIB_DICT)
+	if (!err && m->chunk.codec > BDR_CODEC_ZSTD_DICT)
 		err = msg_err(d, -BDR_EFORMAT, m->type, "codec %u unknown", m->chunk.codec);
 	return err;
 }
@@ -278,7 +278,7 @@ static int check_chunk(const struct bdr_msg *m, struct bdr_diag *d)
 {
 	int err = check_chunk_head(m, d);
 
-	if (!err && m->chunk.codec == BDR_CODEC_ZLIB_DICT)
+	if (!err && bdr_codec_has_dict(m->chunk.codec))
 		err = check_dictref(&m->chunk.dict, d);
 	if (!err)
 		err = check_chunk_len(m, d);
@@ -502,7 +502,7 @@ static int get_chunk(struct dec *x, struct bdr_msg *m)
 		return truncated(x, "codec");
 	if ((err = check_chunk_head(m, x->d)))
 		return err;
-	if (m->chunk.codec == BDR_CODEC_ZLIB_DICT && (err = get_dictref(x, &m->chunk.dict)))
+	if (bdr_codec_has_dict(m->chunk.codec) && (err = get_dictref(x, &m->chunk.dict)))
 		return err;
 	m->chunk.len = bdr_r_u32(&x->r);
 	if (x->r.err)
@@ -620,7 +620,7 @@ static void put_chunk_head(struct bdr_wbuf *w, const struct bdr_msg *m)
 	bdr_w_bytes(w, m->chunk.id.b, BDR_CHUNK_ID_LEN);
 	bdr_w_u32(w, m->chunk.raw_len);
 	bdr_w_u8(w, m->chunk.codec);
-	if (m->chunk.codec == BDR_CODEC_ZLIB_DICT)
+	if (bdr_codec_has_dict(m->chunk.codec))
 		put_dictref(w, &m->chunk.dict);
 	bdr_w_u32(w, m->chunk.len);
 }
@@ -811,6 +811,8 @@ bool bdr_wire_codec_allowed(uint8_t codec, uint32_t caps)
 	case BDR_CODEC_RAW: return true;
 	case BDR_CODEC_ZLIB: return caps & BDR_CAP_ZLIB;
 	case BDR_CODEC_ZLIB_DICT: return caps & BDR_CAP_ZLIB_DICT;
+	case BDR_CODEC_ZSTD:
+	case BDR_CODEC_ZSTD_DICT: return caps & BDR_CAP_ZSTD;
 	default: return false;
 	}
 }

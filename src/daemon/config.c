@@ -92,8 +92,9 @@ static const struct bdr_config_key keys[] = {
 	  "The time zone in which the hours of schedules and rate limits are read." },
 	{ S, "quick_check", BDR_CONFIG_T_QUICK_CHECK, "mtime", 0, 0, RLD, SITE(quick_check),
 	  "Which files of a pushed directory are taken as unchanged without being read." },
-	{ S, "compression", BDR_CONFIG_T_COMPRESSION, "dictionary", 0, 0, RLD, SITE(compression),
-	  "Which chunk codecs this site offers its peers." },
+	{ S, "compression", BDR_CONFIG_T_COMPRESSION, "zstd", 0, 0, RLD, SITE(compression),
+	  "Which chunk codecs this site offers its peers (zstd falls back to zlib with a peer that "
+	  "does not offer it)." },
 	{ S, "role", BDR_CONFIG_T_ROLE, "site", 0, 0, RLD, SITE(role),
 	  "site: receives versions and relays them to its children; dp: only receives." },
 	{ S, "metrics_listen", BDR_CONFIG_T_ADDRESS, NULL, 0, 0, 0, SITE(metrics_listen),

@@ -84,9 +84,9 @@ struct bdr_config_group {
  * relays them to its children; a distribution point only receives. */
 enum bdr_site_role { BDR_ROLE_SITE, BDR_ROLE_DP };
 
-/* The chunk codecs a site offers in HELLO: with dictionary, codec 2 too
- * (proto/wire.md, "Chunk codecs"). */
-enum bdr_compression { BDR_COMPRESSION_DICT, BDR_COMPRESSION_ZLIB };
+/* The chunk codecs a site offers in HELLO: with dictionary, codec 2 too;
+ * with zstd, codecs 2, 3 and 4 (proto/wire.md, "Chunk codecs"). */
+enum bdr_compression { BDR_COMPRESSION_DICT, BDR_COMPRESSION_ZLIB, BDR_COMPRESSION_ZSTD };
 
 /* What a peer is to this site. A parent is the one site whose pushes it
  * takes once it has one; a child is sent every version this site

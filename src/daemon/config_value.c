@@ -483,7 +483,7 @@ _Static_assert(sizeof(enum bdr_site_role) == sizeof(int) &&
 
 static const char *const quick_check_names[] = { "mtime", "strict", NULL };
 static const char *const accept_names[] = { "auto", "own", "relayed", NULL };
-static const char *const compression_names[] = { "dictionary", "zlib", NULL };
+static const char *const compression_names[] = { "dictionary", "zlib", "zstd", NULL };
 
 static const char *const *choice_names(const struct bdr_config_key *k)
 {
@@ -748,7 +748,7 @@ const struct bdr_config_type_ops bdr_config_types[] = {
 				    format_choice, free_nothing },
 	[BDR_CONFIG_T_QUICK_CHECK] = { "One of mtime, strict", false, parse_choice,
 				       format_choice, free_nothing },
-	[BDR_CONFIG_T_COMPRESSION] = { "One of dictionary, zlib", false, parse_choice,
+	[BDR_CONFIG_T_COMPRESSION] = { "One of dictionary, zlib, zstd", false, parse_choice,
 				       format_choice, free_nothing },
 	[BDR_CONFIG_T_PACKAGES] = { "Package names separated by commas", false,
 				    parse_packages, format_string, free_string },

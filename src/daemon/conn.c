@@ -216,7 +216,8 @@ static int channel_open(struct conn *c)
 		.key = &c->d->key,
 		.caps = BDR_CAP_ZLIB | BDR_CAP_RESUME | BDR_CAP_MANIFEST_DELTA | BDR_CAP_REPORT |
 			BDR_CAP_SHARED_TAIL |
-			(c->d->cfg.site.compression == BDR_COMPRESSION_DICT ? BDR_CAP_ZLIB_DICT : 0),
+			(c->d->cfg.site.compression != BDR_COMPRESSION_ZLIB ? BDR_CAP_ZLIB_DICT : 0) |
+			(c->d->cfg.site.compression == BDR_COMPRESSION_ZSTD ? BDR_CAP_ZSTD : 0),
 		.peer_key = peer_key,
 		.peer_key_arg = c,
 	};

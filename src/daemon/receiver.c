@@ -106,6 +106,9 @@ struct recv_xfer {
 	struct rbatch *qhead, *qtail; /* waiting for a store job */
 	size_t queued_bytes;
 	struct rbatch *work;        /* the batch the running job stores */
+	struct bdr_decompressor *z; /* owned; made by the first store job, one
+				     * job at a time uses it (its zstd context
+				     * is kept for the transfer) */
 	bool job_running;
 	struct bdrd_job job;
 	struct bdr_diag dg;
@@ -154,6 +157,7 @@ static void unref(struct recv_xfer *rx)
 	if (--rx->refs > 0)
 		return;
 	bdr_rebuild_free(rx->rb);
+	bdr_decompressor_free(rx->z);
 	while (rx->qhead) {
 		struct rbatch *b = rx->qhead;
 		rx->qhead = b->next;
@@ -513,27 +517,25 @@ static int store_run(struct bdrd_job *job)
 {
 	struct recv_xfer *rx = container_of(job, struct recv_xfer, job);
 	struct rbatch *b = rx->work;
-	struct bdr_decompressor *z = NULL;
 	struct dict_file f = { .fd = -1 };
 	uint8_t *raw = malloc(BDR_CHUNK_MAX_LIMIT), *dict = malloc(BDR_CODEC_DICT_MAX);
-	int r = raw && dict ? bdr_decompressor_new(&z) : -ENOMEM;
+	int r = !raw || !dict ? -ENOMEM : rx->z ? 0 : bdr_decompressor_new(&rx->z);
 
 	for (uint32_t i = 0; r == 0 && i < b->n; i++) {
 		const struct in_chunk *ch = &b->v[i];
-		bool dct = ch->codec == BDR_CODEC_ZLIB_DICT;
+		bool dct = bdr_codec_has_dict(ch->codec);
 
 		if (dct && dict_resolve(rx, b, ch, &f, dict) < 0) {
 			r = drop_chunk(rx, ch);
 			continue;
 		}
-		r = bdr_decompress_chunk(z, ch->codec, b->data + ch->off, ch->len, dct ? dict : NULL,
+		r = bdr_decompress_chunk(rx->z, ch->codec, b->data + ch->off, ch->len, dct ? dict : NULL,
 					 dct ? ch->dlen : 0, raw, ch->raw_len, &rx->dg);
 		if (r == 0)
 			r = bdr_rebuild_add_chunk(rx->rb, &ch->id, raw, ch->raw_len, &rx->dg);
 	}
 	if (f.fd >= 0)
 		close(f.fd);
-	bdr_decompressor_free(z);
 	free(raw);
 	free(dict);
 	return r;
@@ -609,7 +611,7 @@ static int fill_add(struct recv_xfer *rx, const struct bdr_msg *m, char *why, si
 {
 	struct rbatch *b = rx->fill;
 	const struct bdr_dictref *dr = &m->chunk.dict;
-	const bool dct = m->chunk.codec == BDR_CODEC_ZLIB_DICT;
+	const bool dct = bdr_codec_has_dict(m->chunk.codec);
 	/* Only what we can read: our package's files (the path goes along). */
 	const bool foreign = dct && (dr->kind != BDR_DICTREF_FILE || strcmp(dr->package, rx->package));
 	const size_t plen = dct && !foreign ? strlen(dr->path) : 0;

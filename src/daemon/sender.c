@@ -18,6 +18,9 @@
  * shared by the batch jobs; the window is read from our own copy of that
  * version.
  *
+ * Codecs 3 and 4: when both offered BDR_CAP_ZSTD, the same choices with
+ * zstd in place of zlib (codec 4 takes the same window as codec 2).
+ *
  * Ownership: refs counts the connection (until sender_detach) and a running
  * job; the last one frees. */
 #include <errno.h>
@@ -104,6 +107,7 @@ struct batch {
 	int rc;
 	uint32_t n;
 	bool dict;           /* codec 2 allowed (decided on the loop thread) */
+	bool zstd;           /* codecs 3 and 4 instead of 1 and 2 */
 	bool share;          /* through the chunk cache: others send this version too */
 	bool seal;           /* and sealed once, as shared tails (the peer takes them) */
 	struct out_chunk *v; /* owned */
@@ -152,6 +156,7 @@ struct send_xfer {
 	uint64_t wire_start;       /* bytes_sent when this attempt began */
 	uint64_t progress_bytes;   /* chunk bytes sent by this attempt */
 	int64_t db_written_ns;
+	uint64_t zstd_chunks;      /* sent as codec 3 or 4 (the DONE log line) */
 	bool ended;
 	struct bdrd_job job;       /* the load job */
 	bool job_running;
@@ -465,7 +470,8 @@ void sender_start(struct send_xfer *tx, struct conn *c)
 
 static bool use_dict(const struct send_xfer *tx)
 {
-	return tx->dict_base && !tx->no_dict && tx->c && (conn_caps(tx->c) & BDR_CAP_ZLIB_DICT);
+	return tx->dict_base && !tx->no_dict && tx->c &&
+	       (conn_caps(tx->c) & (BDR_CAP_ZLIB_DICT | BDR_CAP_ZSTD));
 }
 
 static const struct loc *loc_find(const struct send_xfer *tx, const struct bdr_chunk_ref *ref)
@@ -629,7 +635,7 @@ static int coder_run(struct coder *k, bool dict, const struct loc *l, struct out
 
 	if (dlen)
 		r = bdr_compress_chunk(k->zd, k->raw, l->len, k->win, dlen, out, cap, &o->len, &o->codec);
-	if (r < 0 || (dlen && o->codec == BDR_CODEC_ZLIB_DICT))
+	if (r < 0 || (dlen && bdr_codec_has_dict(o->codec)))
 		return r;
 	return bdr_compress_chunk(k->z, k->raw, l->len, NULL, 0, out, cap, &o->len, &o->codec);
 }
@@ -641,7 +647,7 @@ static void coder_init(struct coder *k, struct send_xfer *tx)
 
 /* Buffers and compressors, made at the first chunk the cache does not
  * hold (a batch served from it needs none). */
-static int coder_ready(struct coder *k, bool dict)
+static int coder_ready(struct coder *k, bool dict, bool zstd)
 {
 	if (k->raw)
 		return 0;
@@ -649,6 +655,10 @@ static int coder_ready(struct coder *k, bool dict)
 		return -ENOMEM;
 	if (dict && !(k->win = malloc(BDR_CODEC_DICT_MAX)))
 		return -ENOMEM;
+	if (zstd) {
+		int r = bdr_compressor_new_zstd(&k->z, 0);
+		return r == 0 && dict ? bdr_compressor_new_zstd(&k->zd, BDR_ZSTD_DICT_LEVEL) : r;
+	}
 	int r = bdr_compressor_new(&k->z, 0);
 	return r == 0 && dict ? bdr_compressor_new(&k->zd, DICT_LEVEL) : r;
 }
@@ -684,6 +694,8 @@ static uint64_t cache_variant(const struct send_xfer *tx, const struct batch *b,
 			h = (h ^ (uint8_t)*p) * 1099511628211ull;
 		v ^= h ^ (tx->dict_base * 0x9e3779b97f4a7c15ull) ^ 1;
 	}
+	if (b->zstd)
+		v ^= 4;
 	return b->seal ? v ^ 2 : v;
 }
 
@@ -698,7 +710,7 @@ static int cache_get(struct send_xfer *tx, struct out_chunk *o, uint64_t var, bo
 
 	if (r != 0)
 		return r;
-	size_t head = (hit.codec == BDR_CODEC_ZLIB_DICT ? sizeof(dm) : 0) +
+	size_t head = (bdr_codec_has_dict(hit.codec) ? sizeof(dm) : 0) +
 		      (seal ? TAIL_SEAL_LEN : 0);
 
 	o->pin = hit.pin;
@@ -709,7 +721,7 @@ static int cache_get(struct send_xfer *tx, struct out_chunk *o, uint64_t var, bo
 	}
 	o->cached = hit.data + head;
 	o->len = hit.len - (uint32_t)head;
-	if (hit.codec == BDR_CODEC_ZLIB_DICT) {
+	if (bdr_codec_has_dict(hit.codec)) {
 		memcpy(&dm, hit.data, sizeof(dm));
 		o->dentry = dm.entry, o->doff = dm.off, o->dlen = dm.len;
 	}
@@ -730,7 +742,7 @@ static void cache_put(struct send_xfer *tx, struct batch *b, struct out_chunk *o
 	uint8_t head[sizeof(dm) + TAIL_SEAL_LEN];
 	uint32_t hlen = 0;
 
-	if (o->codec == BDR_CODEC_ZLIB_DICT)
+	if (bdr_codec_has_dict(o->codec))
 		memcpy(head, &dm, sizeof(dm)), hlen += sizeof(dm);
 	if (b->seal) {
 		memcpy(head + hlen, o->tail.key, sizeof(o->tail.key));
@@ -759,7 +771,7 @@ static int batch_run(struct bdrd_job *job)
 		if (cached == 0)
 			continue; /* sent from the cache */
 		l = loc_find(tx, &o->q.ref);
-		r = coder_ready(&k, b->dict);
+		r = coder_ready(&k, b->dict, b->zstd);
 		if (r == 0)
 			r = read_chunk(tx, b, l, &fd, &fd_entry, k.raw);
 		if (r == 0)
@@ -819,7 +831,7 @@ static bool send_batch(struct send_xfer *tx, struct batch *b)
 
 	for (uint32_t i = 0; i < b->n; i++)
 		room += (held ? 0 : b->v[i].len) + FRAME_ROOM + (b->seal ? BDR_WIRE_TRAILER_LEN : 0) +
-			(b->v[i].codec == BDR_CODEC_ZLIB_DICT ? strlen(tx->bm.entries[b->v[i].dentry].path) : 0);
+			(bdr_codec_has_dict(b->v[i].codec) ? strlen(tx->bm.entries[b->v[i].dentry].path) : 0);
 	if (held)
 		tx->refs++; /* the batch's, dropped by batch_release */
 	conn_reserve(c, room);
@@ -830,7 +842,7 @@ static bool send_batch(struct send_xfer *tx, struct batch *b)
 		m.chunk.id = b->v[i].q.ref.id;
 		m.chunk.raw_len = b->v[i].q.ref.len;
 		m.chunk.codec = b->v[i].codec;
-		if (m.chunk.codec == BDR_CODEC_ZLIB_DICT) {
+		if (bdr_codec_has_dict(m.chunk.codec)) {
 			struct bdr_dictref *dr = &m.chunk.dict;
 			dr->kind = BDR_DICTREF_FILE;
 			snprintf(dr->package, sizeof(dr->package), "%s", tx->row.package);
@@ -848,6 +860,7 @@ static bool send_batch(struct send_xfer *tx, struct batch *b)
 			tx->d->tails_sealed += !b->v[i].pin; /* sealed by this batch */
 		}
 		tx->progress_bytes += m.chunk.len;
+		tx->zstd_chunks += m.chunk.codec >= BDR_CODEC_ZSTD;
 	}
 	conn_cork(c, false);
 	return held;
@@ -909,6 +922,7 @@ static struct batch *batch_take(struct send_xfer *tx)
 		b->v[i].q = tx->q[tx->qhead + i];
 	b->n = n, b->cap = cap;
 	b->dict = use_dict(tx);
+	b->zstd = conn_caps(tx->c) & BDR_CAP_ZSTD;
 	b->share = tx->d->ccache && sending_too(tx);
 	b->seal = b->share && (conn_caps(tx->c) & BDR_CAP_SHARED_TAIL);
 	tx->qhead += n;
@@ -1037,9 +1051,11 @@ static void on_done(struct send_xfer *tx, const struct bdr_msg *m)
 				    bdr_db_errmsg(tx->d->db));
 		end(tx, BDR_XFER_DONE, NULL);
 		log_info(&tx->ctx, m->done.status == BDR_DONE_HELD ? "held" : "activated",
-			 "%s: %" PRIu64 " bytes on the wire, %" PRIu64 " bytes saved by delta",
+			 "%s: %" PRIu64 " bytes on the wire, %" PRIu64 " bytes saved by delta, %" PRIu64
+			 " chunks as zstd",
 			 m->done.status == BDR_DONE_HELD ? "the destination already held it" :
-			 "the destination verified and activated it", tx->row.bytes_sent, tx->row.bytes_saved);
+			 "the destination verified and activated it", tx->row.bytes_sent, tx->row.bytes_saved,
+			 tx->zstd_chunks);
 	}
 	conn_close(tx->c, 0, "transfer ended");
 }

@@ -66,6 +66,10 @@ static void chunks(const char *dir)
 	m.chunk.dict.offset = 1u << 20;
 	m.chunk.dict.len = BDR_CODEC_DICT_MAX;
 	write_seed(dir, "chunk-dict-file", &m);
+	m.chunk.codec = BDR_CODEC_ZSTD_DICT; /* the same dictref as codec 2 */
+	write_seed(dir, "chunk-zstd-dict-file", &m);
+	m.chunk.codec = BDR_CODEC_ZSTD;
+	write_seed(dir, "chunk-zstd", &m);
 }
 
 static void needs(const char *dir)

@@ -649,6 +649,58 @@ def test_dictionary_base_vanished(root):
     stop_all(hq, branch)
 
 
+
+# ---- zstd (codecs 3 and 4) ----
+
+def zstd_chunks(site, nth):
+    """The chunk count of site's nth "activated" line as a sender."""
+    counts = re.findall(r"(\d+) chunks as zstd", site.log_text())
+    assert len(counts) > nth, "no DONE line %d in %s's log: %r" % (nth, site.name, counts)
+    return int(counts[nth])
+
+
+def push_release_between(root, seed, src_comp, dst_comp):
+    """make_binary_pair's v1 then v2 from a site configured compression =
+    src_comp to one configured dst_comp, both arriving bit-exact. Returns
+    (v1's zstd chunks, v2's zstd chunks, v2's wire bytes)."""
+    src_site = T.Site(root, "hq", compression=src_comp)
+    dst_site = T.Site(root, "branch", compression=dst_comp)
+    src_site.add_peer(dst_site)
+    dst_site.add_peer(src_site, address=False)
+    dst_site.start()
+    src_site.start()
+    src, rebuild = make_binary_pair(root, seed)
+    r1 = src_site.push("app", src, to="branch")
+    assert r1.final["state"] == "activated", r1
+    T.assert_same_tree(src, dst_site.current_tree("app"))
+    rebuild()
+    r2 = src_site.push("app", src, to="branch")
+    assert r2.final["state"] == "activated", r2
+    T.assert_same_tree(src, dst_site.current_tree("app"))
+    sent = src_site.transfer(r2.transfer())["bytes_sent"]
+    got = (zstd_chunks(src_site, 0), zstd_chunks(src_site, 1), sent)
+    stop_all(src_site, dst_site)
+    return got
+
+
+def test_zstd_negotiated(root):
+    """Two sites configured compression = zstd push with zstd: the text as
+    codec 3, the rebuilt binary as codec 4 against the held version, a small
+    fraction of its size on the wire. A site configured for zstd and one
+    for dictionary (which does not offer BDR_CAP_ZSTD), either way round,
+    agree on zlib: no zstd chunk, the dictionary codec still used, and
+    both versions arrive bit-exact."""
+    z1, z2, zsent = push_release_between(os.path.join(root, "zz"), 13, "zstd", "zstd")
+    T.log("zstd to zstd: %d and %d chunks as zstd, v2 %d bytes" % (z1, z2, zsent))
+    assert z1 > 0 and z2 > 0, (z1, z2)
+    assert zsent * 5 < 3 * MiB, "the binary went without the held window: %d" % zsent
+    for a, b in (("zstd", "dictionary"), ("dictionary", "zstd")):
+        n1, n2, sent = push_release_between(os.path.join(root, a + "-" + b), 13, a, b)
+        T.log("%s to %s: %d and %d chunks as zstd, v2 %d bytes" % (a, b, n1, n2, sent))
+        assert (n1, n2) == (0, 0), "zstd with a peer that did not offer it: %r" % ((n1, n2),)
+        assert sent * 5 < 3 * MiB, "zlib-dict not used: %d bytes" % sent
+    RESULTS["zstd_v2_bytes"] = zsent
+
 RESULTS = {}
 
 TESTS = [
@@ -662,6 +714,7 @@ TESTS = [
     test_old_version_readable,
     test_dictionary_compression,
     test_dictionary_base_vanished,
+    test_zstd_negotiated,
 ]
 
 if __name__ == "__main__":
