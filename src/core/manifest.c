@@ -838,20 +838,27 @@ static int get_entries(struct bdr_rbuf *r, struct bdr_manifest *m, struct bdr_di
 	return 0;
 }
 
-static int decode(const uint8_t *buf, size_t len, bool verify, const uint8_t *expect_signer,
-		  struct bdr_manifest *m, struct bdr_diag *d)
+/* Bounds the encoding and reads its header into m (from init), leaving r
+ * at the first entry: what decode and peek both begin with. */
+static int read_header(const uint8_t *buf, size_t len, struct bdr_rbuf *r, struct bdr_manifest *m,
+		       struct bdr_diag *d)
 {
-	struct bdr_rbuf r;
-	int err;
-
 	bdr_manifest_init(m);
 	if (len > BDR_MAX_MANIFEST_BYTES)
 		return bdr_diag_set(d, -BDR_ELIMIT, "manifest: %zu bytes exceed the limit of %llu",
 				    len, BDR_MAX_MANIFEST_BYTES);
 	if (!buf || len < SIG_LEN)
 		return bdr_diag_set(d, -BDR_EFORMAT, "manifest: truncated (%zu bytes)", len);
-	bdr_rbuf_init(&r, buf, len - SIG_LEN);
-	err = get_header(&r, m, d);
+	bdr_rbuf_init(r, buf, len - SIG_LEN);
+	return get_header(r, m, d);
+}
+
+static int decode(const uint8_t *buf, size_t len, bool verify, const uint8_t *expect_signer,
+		  struct bdr_manifest *m, struct bdr_diag *d)
+{
+	struct bdr_rbuf r;
+	int err = read_header(buf, len, &r, m, d);
+
 	if (!err && verify)
 		err = check_signature(buf, len, m, expect_signer, d);
 	if (!err)
@@ -880,16 +887,9 @@ int bdr_manifest_decode(const uint8_t *buf, size_t len, const uint8_t *expect_si
 int bdr_manifest_peek(const uint8_t *buf, size_t len, struct bdr_manifest *m, struct bdr_diag *d)
 {
 	struct bdr_rbuf r;
-	int err;
+	int err = read_header(buf, len, &r, m, d);
 
-	bdr_manifest_init(m);
-	if (len > BDR_MAX_MANIFEST_BYTES)
-		return bdr_diag_set(d, -BDR_ELIMIT, "manifest: %zu bytes exceed the limit of %llu",
-				    len, BDR_MAX_MANIFEST_BYTES);
-	if (!buf || len < SIG_LEN)
-		return bdr_diag_set(d, -BDR_EFORMAT, "manifest: truncated (%zu bytes)", len);
-	bdr_rbuf_init(&r, buf, len - SIG_LEN);
-	if ((err = get_header(&r, m, d)) < 0)
+	if (err < 0)
 		bdr_manifest_free(m);
 	return err;
 }
