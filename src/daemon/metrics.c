@@ -95,7 +95,8 @@ static void transfers_section(FILE *f, struct bdr_db_transfer *t, size_t n)
 	int64_t act;
 	size_t j;
 
-	qsort(t, n, sizeof(*t), by_peer_package);
+	if (n) /* no rows: t is NULL, which qsort may not be given */
+		qsort(t, n, sizeof(*t), by_peer_package);
 	family(f, "bdr_sent_bytes", "gauge",
 	       "Bytes on the wire to a site for a package, over the transfers the site database records.");
 	for (size_t i = 0; i < n; i = j) {
@@ -177,7 +178,8 @@ static void received_section(FILE *f, struct bdr_db_received *r, size_t n)
 	int64_t act;
 	size_t j;
 
-	qsort(r, n, sizeof(*r), recv_by_peer_package);
+	if (n)
+		qsort(r, n, sizeof(*r), recv_by_peer_package);
 	family(f, "bdr_received_bytes", "gauge",
 	       "Bytes received from a site for a package, over the versions the site database records.");
 	for (size_t i = 0; i < n; i = j) {
